@@ -1,0 +1,10 @@
+package dev.jvmm.loader;
+
+import java.util.List;
+
+/** What a loader decided: which bytes go where, and how the boot vCPU starts. Nothing KVM-specific. */
+public record BootImage(KernelFormat format, List<Chunk> chunks, EntryState entry) {
+    public BootImage {
+        chunks = List.copyOf(chunks);
+    }
+}

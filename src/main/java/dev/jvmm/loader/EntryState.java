@@ -1,0 +1,13 @@
+package dev.jvmm.loader;
+
+/** The register state the boot vCPU starts in. Application processors wait for INIT/SIPI. */
+public sealed interface EntryState {
+    /** Real mode: CS:IP with CS base = cs << 4; DS = ES = SS = FS = GS = cs; SP as given; other GPRs 0. */
+    record RealMode(int cs, int ip, int sp) implements EntryState { }
+
+    /**
+     * 32-bit protected mode, paging off, flat 4 GiB code and data segments (as multiboot v1 and PVH
+     * require): EIP, EAX and EBX as given; ESP 0 unless a loader says otherwise; other GPRs 0.
+     */
+    record Protected32(long eip, long eax, long ebx, long esp) implements EntryState { }
+}
