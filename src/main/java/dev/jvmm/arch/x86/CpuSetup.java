@@ -1,0 +1,173 @@
+package dev.jvmm.arch.x86;
+
+import dev.jvmm.kvm.VcpuFd;
+import dev.jvmm.loader.EntryState;
+import dev.jvmm.memory.GuestMemory;
+import dev.jvmm.sys.KvmApi;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
+
+/** Puts a vCPU into a loader's entry state, and describes its CPU (CPUID) to the guest. */
+public final class CpuSetup {
+    private CpuSetup() { }
+
+    /** A flat GDT for protected-mode entry: null, code 0x08, data 0x10, TSS 0x18. */
+    public static final long GDT_ADDR = 0x500;
+    public static final long IDT_ADDR = 0x520;
+    static final long[] GDT = {0, 0x00cf9b000000ffffL, 0x00cf93000000ffffL, 0x0000008b00000067L};
+    static final int CR0_PE = 1, CR0_ET = 0x10;
+
+    private static final long REGS_RSP = KvmApi.offset(KvmApi.KVM_REGS, "rsp");
+    private static final long REGS_RIP = KvmApi.offset(KvmApi.KVM_REGS, "rip");
+    private static final long REGS_RFLAGS = KvmApi.offset(KvmApi.KVM_REGS, "rflags");
+    private static final long REGS_RAX = KvmApi.offset(KvmApi.KVM_REGS, "rax");
+    private static final long REGS_RBX = KvmApi.offset(KvmApi.KVM_REGS, "rbx");
+
+    /** Writes the GDT/IDT protected-mode entry relies on. */
+    public static void writeDescriptorTables(GuestMemory mem) {
+        MemorySegment gdt = mem.slice(GDT_ADDR, GDT.length * 8L);
+        for (int i = 0; i < GDT.length; i++) gdt.set(JAVA_LONG, i * 8L, GDT[i]);
+        mem.zero(IDT_ADDR, 8);
+    }
+
+    /** Sets the boot vCPU's registers for {@code entry}. */
+    public static void applyEntry(VcpuFd vcpu, EntryState entry) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment sregs = arena.allocate(KvmApi.KVM_SREGS);
+            MemorySegment regs = arena.allocate(KvmApi.KVM_REGS);
+            vcpu.getSregs(sregs);
+            regs.set(JAVA_LONG, REGS_RFLAGS, 2L);
+            switch (entry) {
+                case EntryState.RealMode rm -> {
+                    for (String seg : new String[] {"cs", "ds", "es", "fs", "gs", "ss"}) {
+                        long base = KvmApi.offset(KvmApi.KVM_SREGS, seg);
+                        sregs.set(JAVA_LONG, base, (long) rm.cs() << 4);
+                        sregs.set(JAVA_SHORT, base + 12, (short) rm.cs());
+                        sregs.set(JAVA_INT, base + 8, 0xffff);
+                    }
+                    regs.set(JAVA_LONG, REGS_RIP, rm.ip() & 0xffffL);
+                    regs.set(JAVA_LONG, REGS_RSP, rm.sp() & 0xffffL);
+                }
+                case EntryState.Protected32 pm -> {
+                    setFlatSegment(sregs, "cs", 0x08, 0xb);
+                    for (String seg : new String[] {"ds", "es", "fs", "gs", "ss"}) setFlatSegment(sregs, seg, 0x10, 0x3);
+                    long tr = KvmApi.offset(KvmApi.KVM_SREGS, "tr");
+                    sregs.set(JAVA_LONG, tr, 0L);
+                    sregs.set(JAVA_INT, tr + 8, 0x67);
+                    sregs.set(JAVA_SHORT, tr + 12, (short) 0x18);
+                    sregs.set(JAVA_BYTE, tr + 14, (byte) 0xb);
+                    sregs.set(JAVA_BYTE, tr + 15, (byte) 1);
+                    sregs.set(JAVA_BYTE, tr + 19, (byte) 0);
+                    long gdt = KvmApi.offset(KvmApi.KVM_SREGS, "gdt");
+                    sregs.set(JAVA_LONG, gdt, GDT_ADDR);
+                    sregs.set(JAVA_SHORT, gdt + 8, (short) (GDT.length * 8 - 1));
+                    long idt = KvmApi.offset(KvmApi.KVM_SREGS, "idt");
+                    sregs.set(JAVA_LONG, idt, IDT_ADDR);
+                    sregs.set(JAVA_SHORT, idt + 8, (short) 7);
+                    long cr0 = KvmApi.offset(KvmApi.KVM_SREGS, "cr0");
+                    sregs.set(JAVA_LONG, cr0, (sregs.get(JAVA_LONG, cr0) | CR0_PE | CR0_ET) & ~0x80000000L);
+                    sregs.set(JAVA_LONG, KvmApi.offset(KvmApi.KVM_SREGS, "cr4"), 0L);
+                    sregs.set(JAVA_LONG, KvmApi.offset(KvmApi.KVM_SREGS, "efer"), 0L);
+                    regs.set(JAVA_LONG, REGS_RIP, pm.eip() & 0xffffffffL);
+                    regs.set(JAVA_LONG, REGS_RAX, pm.eax() & 0xffffffffL);
+                    regs.set(JAVA_LONG, REGS_RBX, pm.ebx() & 0xffffffffL);
+                    regs.set(JAVA_LONG, REGS_RSP, pm.esp() & 0xffffffffL);
+                }
+            }
+            vcpu.setSregs(sregs);
+            vcpu.setRegs(regs);
+        }
+    }
+
+    private static void setFlatSegment(MemorySegment sregs, String name, int selector, int type) {
+        long o = KvmApi.offset(KvmApi.KVM_SREGS, name);
+        sregs.set(JAVA_LONG, o, 0L);
+        sregs.set(JAVA_INT, o + 8, 0xffffffff);
+        sregs.set(JAVA_SHORT, o + 12, (short) selector);
+        sregs.set(JAVA_BYTE, o + 14, (byte) type);
+        sregs.set(JAVA_BYTE, o + 15, (byte) 1); // present
+        sregs.set(JAVA_BYTE, o + 16, (byte) 0); // dpl
+        sregs.set(JAVA_BYTE, o + 17, (byte) 1); // db: 32-bit
+        sregs.set(JAVA_BYTE, o + 18, (byte) 1); // s: code/data
+        sregs.set(JAVA_BYTE, o + 19, (byte) 0); // l
+        sregs.set(JAVA_BYTE, o + 20, (byte) 1); // g: 4 KiB granularity
+        sregs.set(JAVA_BYTE, o + 22, (byte) 0); // usable
+    }
+
+    /**
+     * KVM's supported CPUID, adjusted for vCPU {@code apicId} of {@code cpus}: initial APIC id in leaf 1
+     * and the x2APIC id in leaves 0xB / 0x1F, logical processor count in leaf 1.
+     */
+    public static MemorySegment cpuidFor(MemorySegment supported, Arena arena, int apicId, int cpus) {
+        MemorySegment c = arena.allocate(supported.byteSize(), 8);
+        c.copyFrom(supported);
+        int n = c.get(JAVA_INT, 0);
+        long entry = KvmApi.KVM_CPUID2.byteSize(), size = KvmApi.KVM_CPUID_ENTRY2.byteSize();
+        for (int i = 0; i < n; i++) {
+            long e = entry + i * size;
+            int function = c.get(JAVA_INT, e);
+            switch (function) {
+                case 1 -> {
+                    int ebx = c.get(JAVA_INT, e + 16);
+                    ebx = (ebx & 0x0000ffff) | (Math.min(cpus, 255) << 16) | (apicId << 24);
+                    c.set(JAVA_INT, e + 16, ebx);
+                    if (cpus > 1) c.set(JAVA_INT, e + 28, c.get(JAVA_INT, e + 28) | (1 << 28)); // HTT
+                }
+                case 0xb, 0x1f -> c.set(JAVA_INT, e + 28, apicId);
+                default -> { }
+            }
+        }
+        return c;
+    }
+
+    /** A register dump for error reports: general registers, segments, control registers. */
+    public static String dumpRegisters(VcpuFd vcpu) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment regs = arena.allocate(KvmApi.KVM_REGS);
+            MemorySegment sregs = arena.allocate(KvmApi.KVM_SREGS);
+            vcpu.getRegs(regs);
+            vcpu.getSregs(sregs);
+            StringBuilder sb = new StringBuilder();
+            String[] names = {"rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp", "r8", "r9", "r10", "r11",
+                    "r12", "r13", "r14", "r15", "rip", "rflags"};
+            for (int i = 0; i < names.length; i++) {
+                sb.append(String.format("%6s=%016x", names[i], regs.get(JAVA_LONG, i * 8L)));
+                sb.append(i % 4 == 3 ? '\n' : ' ');
+            }
+            sb.append('\n');
+            for (String seg : new String[] {"cs", "ds", "es", "fs", "gs", "ss", "tr", "ldt"}) {
+                long o = KvmApi.offset(KvmApi.KVM_SREGS, seg);
+                sb.append(String.format("%6s=%04x base=%016x limit=%08x type=%x%n", seg,
+                        sregs.get(JAVA_SHORT, o + 12) & 0xffff, sregs.get(JAVA_LONG, o),
+                        sregs.get(JAVA_INT, o + 8), sregs.get(JAVA_BYTE, o + 14)));
+            }
+            for (String dt : new String[] {"gdt", "idt"}) {
+                long o = KvmApi.offset(KvmApi.KVM_SREGS, dt);
+                sb.append(String.format("%6s base=%016x limit=%04x%n", dt, sregs.get(JAVA_LONG, o),
+                        sregs.get(JAVA_SHORT, o + 8) & 0xffff));
+            }
+            for (String cr : new String[] {"cr0", "cr2", "cr3", "cr4", "efer", "apic_base"}) {
+                sb.append(String.format("%6s=%016x ", cr, sregs.get(JAVA_LONG, KvmApi.offset(KvmApi.KVM_SREGS, cr))));
+            }
+            return sb.toString().stripTrailing();
+        }
+    }
+
+    /** Guest-physical address of CS:RIP, for showing the instruction bytes an emulation failure stopped at. */
+    public static long codeAddress(VcpuFd vcpu) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment regs = arena.allocate(KvmApi.KVM_REGS);
+            MemorySegment sregs = arena.allocate(KvmApi.KVM_SREGS);
+            vcpu.getRegs(regs);
+            vcpu.getSregs(sregs);
+            long csBase = sregs.get(JAVA_LONG, KvmApi.offset(KvmApi.KVM_SREGS, "cs"));
+            return csBase + regs.get(JAVA_LONG, REGS_RIP);
+        }
+    }
+}

@@ -1,0 +1,73 @@
+package dev.jvmm.cli;
+
+import ch.qos.logback.classic.Level;
+import dev.jvmm.vmm.ExitStatus;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+import java.io.PrintStream;
+import java.io.PrintWriter;
+
+/** The jvmm command: {@code jvmm run ...}, {@code jvmm check}, {@code jvmm --version}. */
+@Command(name = "jvmm", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = "A KVM virtual machine monitor in Java: boots test kernels from scripts and CI.",
+        subcommands = {CommandLine.HelpCommand.class},
+        footer = {"", "Exit codes: see 'jvmm run --help' and the README."})
+public final class Main implements Runnable {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        throw new CommandLine.ParameterException(spec.commandLine(), "a command is required: run or check");
+    }
+
+    public static void main(String[] args) {
+        int status = execute(args, System.out, System.err);
+        System.out.flush();
+        System.exit(status);
+    }
+
+    /** Runs the CLI with the given streams and returns the exit status (the tests call this). */
+    public static int execute(String[] args, PrintStream out, PrintStream err) {
+        CommandLine cl = new CommandLine(new Main());
+        cl.addSubcommand("run", new RunCommand(err));
+        cl.addSubcommand("check", new CheckCommand());
+        cl.setOut(new PrintWriter(out, true));
+        cl.setErr(new PrintWriter(err, true));
+        cl.setParameterExceptionHandler((ex, a) -> {
+            err.println("jvmm: " + ex.getMessage() + " (see '" + ex.getCommandLine().getCommandSpec().qualifiedName() + " --help')");
+            return ExitStatus.USAGE;
+        });
+        cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
+            err.println("jvmm: internal error: " + ex);
+            if (verbose(parseResult)) ex.printStackTrace(err);
+            else err.println("jvmm: run with -v for details");
+            return ExitStatus.VMM_ERROR;
+        });
+        return cl.execute(args);
+    }
+
+    private static boolean verbose(CommandLine.ParseResult pr) {
+        for (CommandLine.ParseResult p = pr; p != null; p = p.subcommand()) {
+            if (p.hasMatchedOption("-v")) return true;
+        }
+        return false;
+    }
+
+    static void configureLogging(boolean verbose) {
+        if (LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME) instanceof ch.qos.logback.classic.Logger root) {
+            root.setLevel(verbose ? Level.DEBUG : Level.WARN);
+        }
+    }
+
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = Main.class.getPackage().getImplementationVersion();
+            return new String[] {"jvmm " + (v == null ? "(development build)" : v),
+                    "Java " + Runtime.version() + " on " + System.getProperty("os.name") + " " + System.getProperty("os.arch")};
+        }
+    }
+}

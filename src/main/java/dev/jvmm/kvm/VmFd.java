@@ -1,0 +1,112 @@
+package dev.jvmm.kvm;
+
+import dev.jvmm.sys.KvmApi;
+import dev.jvmm.sys.LibC;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/** A KVM virtual machine (the fd KVM_CREATE_VM returned). Thread-safe: the kernel serialises what needs it. */
+public final class VmFd implements AutoCloseable {
+    private final Kvm kvm;
+    private final int fd;
+
+    VmFd(Kvm kvm, int fd) {
+        this.kvm = kvm;
+        this.fd = fd;
+    }
+
+    public Kvm kvm() {
+        return kvm;
+    }
+
+    public int fd() {
+        return fd;
+    }
+
+    private static void check(int rc, String ioctl) {
+        if (rc < 0) throw new KvmException(ioctl, LibC.errno());
+    }
+
+    public void setUserMemoryRegion(int slot, long guestPhysAddr, long size, MemorySegment host) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment r = arena.allocate(KvmApi.KVM_USERSPACE_MEMORY_REGION);
+            r.set(JAVA_INT, 0, slot);
+            r.set(JAVA_INT, 4, 0);
+            r.set(JAVA_LONG, 8, guestPhysAddr);
+            r.set(JAVA_LONG, 16, size);
+            r.set(JAVA_LONG, 24, host.address());
+            check(LibC.ioctl(fd, KvmApi.KVM_SET_USER_MEMORY_REGION, r), "KVM_SET_USER_MEMORY_REGION");
+        }
+    }
+
+    public void setTssAddr(long addr) {
+        check(LibC.ioctl(fd, KvmApi.KVM_SET_TSS_ADDR, addr), "KVM_SET_TSS_ADDR");
+    }
+
+    public void setIdentityMapAddr(long addr) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment a = arena.allocateFrom(JAVA_LONG, addr);
+            check(LibC.ioctl(fd, KvmApi.KVM_SET_IDENTITY_MAP_ADDR, a), "KVM_SET_IDENTITY_MAP_ADDR");
+        }
+    }
+
+    /** In-kernel PIC, IOAPIC and a LAPIC per vCPU; must precede vCPU creation. */
+    public void createIrqchip() {
+        check(LibC.ioctl(fd, KvmApi.KVM_CREATE_IRQCHIP, 0L), "KVM_CREATE_IRQCHIP");
+    }
+
+    public void createPit2(int flags) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment c = arena.allocate(KvmApi.KVM_PIT_CONFIG);
+            c.set(JAVA_INT, 0, flags);
+            check(LibC.ioctl(fd, KvmApi.KVM_CREATE_PIT2, c), "KVM_CREATE_PIT2");
+        }
+    }
+
+    /** Sets the level of a GSI on the in-kernel irqchip (KVM_IRQ_LINE). Callable from any thread. */
+    public void irqLine(int gsi, boolean high) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment l = arena.allocate(KvmApi.KVM_IRQ_LEVEL);
+            l.set(JAVA_INT, 0, gsi);
+            l.set(JAVA_INT, 4, high ? 1 : 0);
+            check(LibC.ioctl(fd, KvmApi.KVM_IRQ_LINE, l), "KVM_IRQ_LINE");
+        }
+    }
+
+    /** Routes writes to eventfd {@code eventFd} into GSI {@code gsi} (KVM_IRQFD). */
+    public void irqfd(int eventFd, int gsi) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment s = arena.allocate(KvmApi.KVM_IRQFD_ARG);
+            s.set(JAVA_INT, 0, eventFd);
+            s.set(JAVA_INT, 4, gsi);
+            check(LibC.ioctl(fd, KvmApi.KVM_IRQFD, s), "KVM_IRQFD");
+        }
+    }
+
+    /** Makes guest writes of {@code len} bytes to MMIO {@code addr} signal {@code eventFd} in the kernel (KVM_IOEVENTFD). */
+    public void ioeventfd(int eventFd, long addr, int len, boolean pio) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment s = arena.allocate(KvmApi.KVM_IOEVENTFD_ARG);
+            s.set(JAVA_LONG, 8, addr);
+            s.set(JAVA_INT, 16, len);
+            s.set(JAVA_INT, 20, eventFd);
+            s.set(JAVA_INT, 24, pio ? 1 << 1 : 0);
+            check(LibC.ioctl(fd, KvmApi.KVM_IOEVENTFD, s), "KVM_IOEVENTFD");
+        }
+    }
+
+    public VcpuFd createVcpu(int id) {
+        int vcpu = LibC.ioctl(fd, KvmApi.KVM_CREATE_VCPU, (long) id);
+        if (vcpu < 0) throw new KvmException("KVM_CREATE_VCPU", LibC.errno(), "(vCPU " + id + ")");
+        return new VcpuFd(id, vcpu, kvm.vcpuMmapSize());
+    }
+
+    @Override
+    public void close() {
+        LibC.close(fd);
+    }
+}

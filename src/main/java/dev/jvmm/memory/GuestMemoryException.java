@@ -1,0 +1,8 @@
+package dev.jvmm.memory;
+
+/** A guest-physical access outside guest RAM. */
+public class GuestMemoryException extends RuntimeException {
+    public GuestMemoryException(String message) {
+        super(message);
+    }
+}

@@ -1,0 +1,226 @@
+package dev.jvmm.sys;
+
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemoryLayout.PathElement;
+import java.lang.foreign.StructLayout;
+import java.lang.foreign.UnionLayout;
+
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
+
+/**
+ * The KVM API of {@code <linux/kvm.h>} for x86-64: struct layouts, ioctl numbers computed from them,
+ * capability and exit-reason numbers. The test {@code KvmApiHeaderTest} compiles a C probe in
+ * {@code native-headers/} against the system's header and compares every number here with it.
+ */
+public final class KvmApi {
+    private KvmApi() { }
+
+    public static final int KVMIO = 0xAE;
+    public static final int API_VERSION = 12;
+
+    // ---- struct layouts (FFM adds no padding: every gap is explicit) ----
+
+    public static final StructLayout KVM_USERSPACE_MEMORY_REGION = MemoryLayout.structLayout(
+            JAVA_INT.withName("slot"), JAVA_INT.withName("flags"), JAVA_LONG.withName("guest_phys_addr"),
+            JAVA_LONG.withName("memory_size"), JAVA_LONG.withName("userspace_addr")).withName("kvm_userspace_memory_region");
+
+    public static final StructLayout KVM_REGS = MemoryLayout.structLayout(
+            JAVA_LONG.withName("rax"), JAVA_LONG.withName("rbx"), JAVA_LONG.withName("rcx"), JAVA_LONG.withName("rdx"),
+            JAVA_LONG.withName("rsi"), JAVA_LONG.withName("rdi"), JAVA_LONG.withName("rsp"), JAVA_LONG.withName("rbp"),
+            JAVA_LONG.withName("r8"), JAVA_LONG.withName("r9"), JAVA_LONG.withName("r10"), JAVA_LONG.withName("r11"),
+            JAVA_LONG.withName("r12"), JAVA_LONG.withName("r13"), JAVA_LONG.withName("r14"), JAVA_LONG.withName("r15"),
+            JAVA_LONG.withName("rip"), JAVA_LONG.withName("rflags")).withName("kvm_regs");
+
+    public static final StructLayout KVM_SEGMENT = MemoryLayout.structLayout(
+            JAVA_LONG.withName("base"), JAVA_INT.withName("limit"), JAVA_SHORT.withName("selector"),
+            JAVA_BYTE.withName("type"), JAVA_BYTE.withName("present"), JAVA_BYTE.withName("dpl"),
+            JAVA_BYTE.withName("db"), JAVA_BYTE.withName("s"), JAVA_BYTE.withName("l"), JAVA_BYTE.withName("g"),
+            JAVA_BYTE.withName("avl"), JAVA_BYTE.withName("unusable"), JAVA_BYTE.withName("padding")).withName("kvm_segment");
+
+    public static final StructLayout KVM_DTABLE = MemoryLayout.structLayout(
+            JAVA_LONG.withName("base"), JAVA_SHORT.withName("limit"),
+            MemoryLayout.sequenceLayout(3, JAVA_SHORT).withName("padding")).withName("kvm_dtable");
+
+    public static final StructLayout KVM_SREGS = MemoryLayout.structLayout(
+            KVM_SEGMENT.withName("cs"), KVM_SEGMENT.withName("ds"), KVM_SEGMENT.withName("es"),
+            KVM_SEGMENT.withName("fs"), KVM_SEGMENT.withName("gs"), KVM_SEGMENT.withName("ss"),
+            KVM_SEGMENT.withName("tr"), KVM_SEGMENT.withName("ldt"),
+            KVM_DTABLE.withName("gdt"), KVM_DTABLE.withName("idt"),
+            JAVA_LONG.withName("cr0"), JAVA_LONG.withName("cr2"), JAVA_LONG.withName("cr3"), JAVA_LONG.withName("cr4"),
+            JAVA_LONG.withName("cr8"), JAVA_LONG.withName("efer"), JAVA_LONG.withName("apic_base"),
+            MemoryLayout.sequenceLayout(4, JAVA_LONG).withName("interrupt_bitmap")).withName("kvm_sregs");
+
+    public static final StructLayout KVM_FPU = MemoryLayout.structLayout(
+            MemoryLayout.sequenceLayout(128, JAVA_BYTE).withName("fpr"),
+            JAVA_SHORT.withName("fcw"), JAVA_SHORT.withName("fsw"), JAVA_BYTE.withName("ftwx"), JAVA_BYTE.withName("pad1"),
+            JAVA_SHORT.withName("last_opcode"), JAVA_LONG.withName("last_ip"), JAVA_LONG.withName("last_dp"),
+            MemoryLayout.sequenceLayout(256, JAVA_BYTE).withName("xmm"),
+            JAVA_INT.withName("mxcsr"), JAVA_INT.withName("pad2")).withName("kvm_fpu");
+
+    public static final StructLayout KVM_IRQ_LEVEL = MemoryLayout.structLayout(
+            JAVA_INT.withName("irq"), JAVA_INT.withName("level")).withName("kvm_irq_level");
+
+    public static final StructLayout KVM_PIT_CONFIG = MemoryLayout.structLayout(
+            JAVA_INT.withName("flags"), MemoryLayout.sequenceLayout(15, JAVA_INT).withName("pad")).withName("kvm_pit_config");
+
+    public static final StructLayout KVM_CPUID_ENTRY2 = MemoryLayout.structLayout(
+            JAVA_INT.withName("function"), JAVA_INT.withName("index"), JAVA_INT.withName("flags"),
+            JAVA_INT.withName("eax"), JAVA_INT.withName("ebx"), JAVA_INT.withName("ecx"), JAVA_INT.withName("edx"),
+            MemoryLayout.sequenceLayout(3, JAVA_INT).withName("padding")).withName("kvm_cpuid_entry2");
+
+    /** The fixed header of {@code struct kvm_cpuid2}; its flexible array of entries follows. */
+    public static final StructLayout KVM_CPUID2 = MemoryLayout.structLayout(
+            JAVA_INT.withName("nent"), JAVA_INT.withName("padding")).withName("kvm_cpuid2");
+
+    public static final StructLayout KVM_MSR_ENTRY = MemoryLayout.structLayout(
+            JAVA_INT.withName("index"), JAVA_INT.withName("reserved"), JAVA_LONG.withName("data")).withName("kvm_msr_entry");
+
+    /** The fixed header of {@code struct kvm_msrs}; its flexible array of entries follows. */
+    public static final StructLayout KVM_MSRS = MemoryLayout.structLayout(
+            JAVA_INT.withName("nmsrs"), JAVA_INT.withName("pad")).withName("kvm_msrs");
+
+    /** The fixed header of {@code struct kvm_signal_mask}; the kernel's 8-byte sigset follows. */
+    public static final StructLayout KVM_SIGNAL_MASK = MemoryLayout.structLayout(
+            JAVA_INT.withName("len")).withName("kvm_signal_mask");
+
+    public static final StructLayout KVM_MP_STATE = MemoryLayout.structLayout(
+            JAVA_INT.withName("mp_state")).withName("kvm_mp_state");
+
+    public static final StructLayout KVM_IRQFD_ARG = MemoryLayout.structLayout(
+            JAVA_INT.withName("fd"), JAVA_INT.withName("gsi"), JAVA_INT.withName("flags"), JAVA_INT.withName("resamplefd"),
+            MemoryLayout.sequenceLayout(16, JAVA_BYTE).withName("pad")).withName("kvm_irqfd");
+
+    public static final StructLayout KVM_IOEVENTFD_ARG = MemoryLayout.structLayout(
+            JAVA_LONG.withName("datamatch"), JAVA_LONG.withName("addr"), JAVA_INT.withName("len"), JAVA_INT.withName("fd"),
+            JAVA_INT.withName("flags"), MemoryLayout.sequenceLayout(36, JAVA_BYTE).withName("pad")).withName("kvm_ioeventfd");
+
+    public static final StructLayout KVM_RUN_IO = MemoryLayout.structLayout(
+            JAVA_BYTE.withName("direction"), JAVA_BYTE.withName("size"), JAVA_SHORT.withName("port"),
+            JAVA_INT.withName("count"), JAVA_LONG.withName("data_offset")).withName("io");
+
+    public static final StructLayout KVM_RUN_MMIO = MemoryLayout.structLayout(
+            JAVA_LONG.withName("phys_addr"), MemoryLayout.sequenceLayout(8, JAVA_BYTE).withName("data"),
+            JAVA_INT.withName("len"), JAVA_BYTE.withName("is_write"), MemoryLayout.paddingLayout(3)).withName("mmio");
+
+    public static final StructLayout KVM_RUN_FAIL_ENTRY = MemoryLayout.structLayout(
+            JAVA_LONG.withName("hardware_entry_failure_reason"), JAVA_INT.withName("cpu"),
+            MemoryLayout.paddingLayout(4)).withName("fail_entry");
+
+    public static final StructLayout KVM_RUN_INTERNAL = MemoryLayout.structLayout(
+            JAVA_INT.withName("suberror"), JAVA_INT.withName("ndata"),
+            MemoryLayout.sequenceLayout(16, JAVA_LONG).withName("data")).withName("internal");
+
+    public static final StructLayout KVM_RUN_SYSTEM_EVENT = MemoryLayout.structLayout(
+            JAVA_INT.withName("type"), JAVA_INT.withName("ndata"),
+            MemoryLayout.sequenceLayout(16, JAVA_LONG).withName("data")).withName("system_event");
+
+    public static final UnionLayout KVM_RUN_EXIT = MemoryLayout.unionLayout(
+            JAVA_LONG.withName("hw"), KVM_RUN_FAIL_ENTRY, KVM_RUN_IO, KVM_RUN_MMIO, KVM_RUN_INTERNAL,
+            KVM_RUN_SYSTEM_EVENT, MemoryLayout.sequenceLayout(256, JAVA_BYTE).withName("padding")).withName("exit");
+
+    /** {@code struct kvm_run} up to and including the exit union, then the register sync area. */
+    public static final StructLayout KVM_RUN = MemoryLayout.structLayout(
+            JAVA_BYTE.withName("request_interrupt_window"), JAVA_BYTE.withName("immediate_exit"),
+            MemoryLayout.sequenceLayout(6, JAVA_BYTE).withName("padding1"),
+            JAVA_INT.withName("exit_reason"), JAVA_BYTE.withName("ready_for_interrupt_injection"),
+            JAVA_BYTE.withName("if_flag"), JAVA_SHORT.withName("flags"),
+            JAVA_LONG.withName("cr8"), JAVA_LONG.withName("apic_base"),
+            KVM_RUN_EXIT,
+            JAVA_LONG.withName("kvm_valid_regs"), JAVA_LONG.withName("kvm_dirty_regs"),
+            MemoryLayout.sequenceLayout(2048, JAVA_BYTE).withName("s")).withName("kvm_run");
+
+    /** Byte offset of a (possibly nested) field, e.g. {@code offset(KVM_RUN, "exit", "io", "port")}. */
+    public static long offset(MemoryLayout layout, String... path) {
+        PathElement[] elements = new PathElement[path.length];
+        for (int i = 0; i < path.length; i++) elements[i] = PathElement.groupElement(path[i]);
+        return layout.byteOffset(elements);
+    }
+
+    // ---- kvm_run offsets used on the exit path ----
+    public static final long RUN_IMMEDIATE_EXIT = offset(KVM_RUN, "immediate_exit");
+    public static final long RUN_EXIT_REASON = offset(KVM_RUN, "exit_reason");
+    public static final long RUN_IO_DIRECTION = offset(KVM_RUN, "exit", "io", "direction");
+    public static final long RUN_IO_SIZE = offset(KVM_RUN, "exit", "io", "size");
+    public static final long RUN_IO_PORT = offset(KVM_RUN, "exit", "io", "port");
+    public static final long RUN_IO_COUNT = offset(KVM_RUN, "exit", "io", "count");
+    public static final long RUN_IO_DATA_OFFSET = offset(KVM_RUN, "exit", "io", "data_offset");
+    public static final long RUN_MMIO_PHYS_ADDR = offset(KVM_RUN, "exit", "mmio", "phys_addr");
+    public static final long RUN_MMIO_DATA = offset(KVM_RUN, "exit", "mmio", "data");
+    public static final long RUN_MMIO_LEN = offset(KVM_RUN, "exit", "mmio", "len");
+    public static final long RUN_MMIO_IS_WRITE = offset(KVM_RUN, "exit", "mmio", "is_write");
+    public static final long RUN_FAIL_ENTRY_REASON = offset(KVM_RUN, "exit", "fail_entry", "hardware_entry_failure_reason");
+    public static final long RUN_FAIL_ENTRY_CPU = offset(KVM_RUN, "exit", "fail_entry", "cpu");
+    public static final long RUN_INTERNAL_SUBERROR = offset(KVM_RUN, "exit", "internal", "suberror");
+    public static final long RUN_INTERNAL_NDATA = offset(KVM_RUN, "exit", "internal", "ndata");
+    public static final long RUN_INTERNAL_DATA = offset(KVM_RUN, "exit", "internal", "data");
+    public static final long RUN_SYSTEM_EVENT_TYPE = offset(KVM_RUN, "exit", "system_event", "type");
+    public static final long RUN_HW_EXIT_REASON = offset(KVM_RUN, "exit", "hw");
+
+    // ---- ioctls on /dev/kvm ----
+    public static final long KVM_GET_API_VERSION = Ioctl.io(KVMIO, 0x00);
+    public static final long KVM_CREATE_VM = Ioctl.io(KVMIO, 0x01);
+    public static final long KVM_CHECK_EXTENSION = Ioctl.io(KVMIO, 0x03);
+    public static final long KVM_GET_VCPU_MMAP_SIZE = Ioctl.io(KVMIO, 0x04);
+    public static final long KVM_GET_SUPPORTED_CPUID = Ioctl.iowr(KVMIO, 0x05, KVM_CPUID2.byteSize());
+    // ---- ioctls on a VM ----
+    public static final long KVM_CREATE_VCPU = Ioctl.io(KVMIO, 0x41);
+    public static final long KVM_SET_USER_MEMORY_REGION = Ioctl.iow(KVMIO, 0x46, KVM_USERSPACE_MEMORY_REGION.byteSize());
+    public static final long KVM_SET_TSS_ADDR = Ioctl.io(KVMIO, 0x47);
+    public static final long KVM_SET_IDENTITY_MAP_ADDR = Ioctl.iow(KVMIO, 0x48, JAVA_LONG.byteSize());
+    public static final long KVM_CREATE_IRQCHIP = Ioctl.io(KVMIO, 0x60);
+    public static final long KVM_IRQ_LINE = Ioctl.iow(KVMIO, 0x61, KVM_IRQ_LEVEL.byteSize());
+    public static final long KVM_IRQFD = Ioctl.iow(KVMIO, 0x76, KVM_IRQFD_ARG.byteSize());
+    public static final long KVM_CREATE_PIT2 = Ioctl.iow(KVMIO, 0x77, KVM_PIT_CONFIG.byteSize());
+    public static final long KVM_IOEVENTFD = Ioctl.iow(KVMIO, 0x79, KVM_IOEVENTFD_ARG.byteSize());
+    // ---- ioctls on a vCPU ----
+    public static final long KVM_RUN_IOCTL = Ioctl.io(KVMIO, 0x80);
+    public static final long KVM_GET_REGS = Ioctl.ior(KVMIO, 0x81, KVM_REGS.byteSize());
+    public static final long KVM_SET_REGS = Ioctl.iow(KVMIO, 0x82, KVM_REGS.byteSize());
+    public static final long KVM_GET_SREGS = Ioctl.ior(KVMIO, 0x83, KVM_SREGS.byteSize());
+    public static final long KVM_SET_SREGS = Ioctl.iow(KVMIO, 0x84, KVM_SREGS.byteSize());
+    public static final long KVM_SET_MSRS = Ioctl.iow(KVMIO, 0x89, KVM_MSRS.byteSize());
+    public static final long KVM_SET_SIGNAL_MASK = Ioctl.iow(KVMIO, 0x8b, KVM_SIGNAL_MASK.byteSize());
+    public static final long KVM_GET_FPU = Ioctl.ior(KVMIO, 0x8c, KVM_FPU.byteSize());
+    public static final long KVM_SET_FPU = Ioctl.iow(KVMIO, 0x8d, KVM_FPU.byteSize());
+    public static final long KVM_SET_CPUID2 = Ioctl.iow(KVMIO, 0x90, KVM_CPUID2.byteSize());
+    public static final long KVM_GET_MP_STATE = Ioctl.ior(KVMIO, 0x98, KVM_MP_STATE.byteSize());
+
+    // ---- capabilities (KVM_CHECK_EXTENSION) ----
+    public static final int KVM_CAP_IRQCHIP = 0, KVM_CAP_HLT = 1, KVM_CAP_USER_MEMORY = 3, KVM_CAP_SET_TSS_ADDR = 4,
+            KVM_CAP_EXT_CPUID = 7, KVM_CAP_NR_VCPUS = 9, KVM_CAP_NR_MEMSLOTS = 10, KVM_CAP_MP_STATE = 14,
+            KVM_CAP_IRQ_ROUTING = 25, KVM_CAP_IRQ_INJECT_STATUS = 26, KVM_CAP_IRQFD = 32, KVM_CAP_PIT2 = 33,
+            KVM_CAP_PIT_STATE2 = 35, KVM_CAP_IOEVENTFD = 36, KVM_CAP_SET_IDENTITY_MAP_ADDR = 37,
+            KVM_CAP_MAX_VCPUS = 66, KVM_CAP_SIGNAL_MSI = 77, KVM_CAP_SPLIT_IRQCHIP = 121,
+            KVM_CAP_MAX_VCPU_ID = 128, KVM_CAP_IMMEDIATE_EXIT = 136;
+
+    // ---- exit reasons ----
+    public static final int KVM_EXIT_UNKNOWN = 0, KVM_EXIT_EXCEPTION = 1, KVM_EXIT_IO = 2, KVM_EXIT_HYPERCALL = 3,
+            KVM_EXIT_DEBUG = 4, KVM_EXIT_HLT = 5, KVM_EXIT_MMIO = 6, KVM_EXIT_IRQ_WINDOW_OPEN = 7,
+            KVM_EXIT_SHUTDOWN = 8, KVM_EXIT_FAIL_ENTRY = 9, KVM_EXIT_INTR = 10, KVM_EXIT_SET_TPR = 11,
+            KVM_EXIT_TPR_ACCESS = 12, KVM_EXIT_NMI = 16, KVM_EXIT_INTERNAL_ERROR = 17,
+            KVM_EXIT_SYSTEM_EVENT = 24, KVM_EXIT_IOAPIC_EOI = 26;
+    public static final int KVM_EXIT_IO_IN = 0, KVM_EXIT_IO_OUT = 1;
+    public static final int KVM_INTERNAL_ERROR_EMULATION = 1, KVM_INTERNAL_ERROR_SIMUL_EX = 2,
+            KVM_INTERNAL_ERROR_DELIVERY_EV = 3;
+    public static final int KVM_SYSTEM_EVENT_SHUTDOWN = 1, KVM_SYSTEM_EVENT_RESET = 2, KVM_SYSTEM_EVENT_CRASH = 3;
+    public static final int KVM_PIT_SPEAKER_DUMMY = 1;
+    public static final int KVM_MP_STATE_RUNNABLE = 0, KVM_MP_STATE_UNINITIALIZED = 1, KVM_MP_STATE_INIT_RECEIVED = 2,
+            KVM_MP_STATE_HALTED = 3, KVM_MP_STATE_SIPI_RECEIVED = 4;
+
+    /** A readable name for an exit reason, for stats and errors. */
+    public static String exitName(int reason) {
+        return switch (reason) {
+            case KVM_EXIT_UNKNOWN -> "UNKNOWN"; case KVM_EXIT_EXCEPTION -> "EXCEPTION"; case KVM_EXIT_IO -> "IO";
+            case KVM_EXIT_HYPERCALL -> "HYPERCALL"; case KVM_EXIT_DEBUG -> "DEBUG"; case KVM_EXIT_HLT -> "HLT";
+            case KVM_EXIT_MMIO -> "MMIO"; case KVM_EXIT_IRQ_WINDOW_OPEN -> "IRQ_WINDOW_OPEN";
+            case KVM_EXIT_SHUTDOWN -> "SHUTDOWN"; case KVM_EXIT_FAIL_ENTRY -> "FAIL_ENTRY"; case KVM_EXIT_INTR -> "INTR";
+            case KVM_EXIT_SET_TPR -> "SET_TPR"; case KVM_EXIT_TPR_ACCESS -> "TPR_ACCESS"; case KVM_EXIT_NMI -> "NMI";
+            case KVM_EXIT_INTERNAL_ERROR -> "INTERNAL_ERROR"; case KVM_EXIT_SYSTEM_EVENT -> "SYSTEM_EVENT";
+            case KVM_EXIT_IOAPIC_EOI -> "IOAPIC_EOI";
+            default -> "EXIT_" + reason;
+        };
+    }
+}

@@ -1,0 +1,108 @@
+package dev.jvmm.vmm;
+
+import dev.jvmm.device.StopRequest;
+import dev.jvmm.sys.Errno;
+import dev.jvmm.sys.LibC;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+
+/**
+ * Host stdin to the guest's UART, on the event loop. Input that the UART's FIFO cannot take yet is
+ * kept and offered again when the guest makes room, so nothing typed or piped is lost. On a terminal,
+ * Ctrl-A is an escape: Ctrl-A x quits, Ctrl-A Ctrl-A sends a Ctrl-A.
+ */
+public final class ConsoleInput {
+    /** Where input goes: returns how many bytes were taken. */
+    @FunctionalInterface
+    public interface Sink {
+        int offer(byte[] data, int off, int len);
+    }
+
+    static final int CTRL_A = 0x01;
+
+    private final int fd;
+    private final EventLoop loop;
+    private final Sink sink;
+    private final boolean escapes;
+    private final StopRequest stop;
+    private final MemorySegment readBuf = Arena.ofAuto().allocate(4096);
+    private final byte[] pending = new byte[4096];
+    private int pendingOff, pendingLen;
+    private boolean watching;
+    private boolean eof;
+    private boolean escapeSeen;
+
+    public ConsoleInput(int fd, EventLoop loop, Sink sink, boolean escapes, StopRequest stop) {
+        this.fd = fd;
+        this.loop = loop;
+        this.sink = sink;
+        this.escapes = escapes;
+        this.stop = stop;
+    }
+
+    public void start() {
+        setWatching(true);
+    }
+
+    /** The guest made room in its receive FIFO. Any thread. */
+    public void spaceAvailable() {
+        loop.execute(this::drain);
+    }
+
+    private void setWatching(boolean on) {
+        if (on == watching || (on && eof)) return;
+        watching = on;
+        if (on) loop.watch(fd, (f, revents) -> readInput(revents));
+        else loop.unwatch(fd);
+    }
+
+    private void readInput(short revents) {
+        if ((revents & LibC.POLLNVAL) != 0) {
+            eof = true;
+            setWatching(false);
+            return;
+        }
+        long n = LibC.read(fd, readBuf, readBuf.byteSize());
+        if (n < 0) {
+            int errno = LibC.errno();
+            if (errno == Errno.EAGAIN || errno == Errno.EINTR) return;
+            n = 0;
+        }
+        if (n == 0) { // end of input: the guest simply gets no more
+            eof = true;
+            setWatching(false);
+            return;
+        }
+        pendingOff = 0;
+        pendingLen = 0;
+        for (int i = 0; i < n; i++) {
+            int b = readBuf.get(JAVA_BYTE, i) & 0xff;
+            if (escapes && escapeSeen) {
+                escapeSeen = false;
+                if (b == 'x' || b == 'X') {
+                    stop.stop(ExitStatus.OK, "user quit with Ctrl-A x");
+                    return;
+                }
+                if (b != CTRL_A) continue; // unknown escape: dropped, like QEMU
+            } else if (escapes && b == CTRL_A) {
+                escapeSeen = true;
+                continue;
+            }
+            pending[pendingLen++] = (byte) b;
+        }
+        drain();
+    }
+
+    private void drain() {
+        if (pendingLen > 0) {
+            int taken = sink.offer(pending, pendingOff, pendingLen);
+            pendingOff += taken;
+            pendingLen -= taken;
+        }
+        // Read more from stdin only once the guest has taken everything read so far.
+        setWatching(pendingLen == 0);
+    }
+}

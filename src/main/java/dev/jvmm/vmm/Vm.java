@@ -1,0 +1,257 @@
+package dev.jvmm.vmm;
+
+import dev.jvmm.arch.x86.CpuSetup;
+import dev.jvmm.arch.x86.Layout;
+import dev.jvmm.device.Bus;
+import dev.jvmm.device.legacy.DebugExit;
+import dev.jvmm.device.legacy.I8042;
+import dev.jvmm.device.legacy.PortSink;
+import dev.jvmm.device.legacy.Uart16550;
+import dev.jvmm.kvm.Kvm;
+import dev.jvmm.kvm.KvmUnavailableException;
+import dev.jvmm.kvm.VcpuFd;
+import dev.jvmm.kvm.VmFd;
+import dev.jvmm.loader.BootImage;
+import dev.jvmm.loader.Chunk;
+import dev.jvmm.memory.GuestMemory;
+import dev.jvmm.memory.RamRange;
+import dev.jvmm.sys.KvmApi;
+import dev.jvmm.sys.LibC;
+import dev.jvmm.sys.Terminal;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * One virtual machine from creation to exit status: builds it from a {@link VmConfig} and a loaded
+ * {@link BootImage}, starts a thread per vCPU, runs the event loop on the calling thread until a stop
+ * request, then tears everything down in order (vCPUs, output, terminal) and returns the exit status.
+ */
+public final class Vm implements VcpuThread.Host {
+    private static final Logger log = LoggerFactory.getLogger(Vm.class);
+
+    static final int COM1_PORT = 0x3f8, COM1_IRQ = 4;
+    static final int DEBUG_EXIT_PORT = 0xf4;
+    /** The longest a stop may take to get every vCPU out of KVM_RUN before jvmm gives up on them. */
+    static final long JOIN_TIMEOUT_MS = 2000;
+
+    /** The stop that ended the run: the first one requested wins. */
+    public record Stop(int exitStatus, String reason, String detail) { }
+
+    private final VmConfig config;
+    private final PrintStream err;
+    private final AtomicReference<Stop> stop = new AtomicReference<>();
+    private volatile boolean stopping;
+    private EventLoop loop;
+
+    public Vm(VmConfig config, PrintStream err) {
+        this.config = config;
+        this.err = err;
+    }
+
+    @Override
+    public boolean stopping() {
+        return stopping;
+    }
+
+    @Override
+    public void stop(int exitStatus, String reason, String detail) {
+        if (stop.compareAndSet(null, new Stop(exitStatus, reason, detail))) {
+            stopping = true;
+            EventLoop l = loop;
+            if (l != null) l.wake();
+        }
+    }
+
+    public Stop stopReason() {
+        return stop.get();
+    }
+
+    /** The RAM ranges of a VM with {@code memBytes} of memory: below the 32-bit MMIO hole, then above 4 GiB. */
+    public static List<RamRange> ramRanges(long memBytes) {
+        List<RamRange> ranges = new ArrayList<>();
+        ranges.add(new RamRange(0, Layout.lowRamSize(memBytes)));
+        long high = Layout.highRamSize(memBytes);
+        if (high > 0) ranges.add(new RamRange(Layout.FOUR_GIB, high));
+        return ranges;
+    }
+
+    /** Builds and runs the VM; returns the process exit status. */
+    public int run(BootImage image, RunReport report) throws VmmException {
+        long started = System.nanoTime();
+        try (Kvm kvm = openKvm()) {
+            checkHost(kvm);
+            try (VmFd vm = kvm.createVm(); GuestMemory memory = allocateMemory(); EventLoop loop = new EventLoop()) {
+                this.loop = loop;
+                setUpVm(vm, memory);
+                loadImage(memory, image);
+                CpuSetup.writeDescriptorTables(memory);
+                return runVm(kvm, vm, memory, image, report, started);
+            }
+        }
+    }
+
+    private Kvm openKvm() throws VmmException {
+        try {
+            return Kvm.open(config.kvmPath());
+        } catch (KvmUnavailableException e) {
+            throw new VmmException(ExitStatus.HOST_UNSUITABLE, e.getMessage());
+        }
+    }
+
+    private void checkHost(Kvm kvm) throws VmmException {
+        List<String> missing = kvm.missingCapabilities();
+        if (!missing.isEmpty()) {
+            throw new VmmException(ExitStatus.HOST_UNSUITABLE, kvm.path() + " lacks capabilities jvmm needs: " + String.join(", ", missing));
+        }
+        int max = kvm.maxVcpus();
+        if (config.cpus() > max) {
+            throw new VmmException(ExitStatus.USAGE, "--smp " + config.cpus() + ": this host allows at most " + max + " vCPUs per VM");
+        }
+    }
+
+    private GuestMemory allocateMemory() throws VmmException {
+        try {
+            return GuestMemory.allocate(ramRanges(config.memBytes()));
+        } catch (IllegalStateException e) {
+            throw new VmmException(ExitStatus.HOST_UNSUITABLE, e.getMessage());
+        }
+    }
+
+    private void setUpVm(VmFd vm, GuestMemory memory) {
+        vm.setTssAddr(Layout.TSS_ADDR);
+        vm.setIdentityMapAddr(Layout.IDENTITY_MAP_ADDR);
+        vm.createIrqchip();
+        vm.createPit2(KvmApi.KVM_PIT_SPEAKER_DUMMY);
+        int slot = 0;
+        for (GuestMemory.Region r : memory.regions()) vm.setUserMemoryRegion(slot++, r.gpa(), r.size(), r.host());
+    }
+
+    private static void loadImage(GuestMemory memory, BootImage image) throws VmmException {
+        for (Chunk c : image.chunks()) {
+            if (!memory.contains(c.guestAddress(), c.data().length + c.zeroFill())) {
+                throw new VmmException(ExitStatus.BAD_IMAGE, String.format("%s [0x%x, 0x%x) does not fit in guest RAM",
+                        c.what(), c.guestAddress(), c.end()));
+            }
+            memory.write(c.guestAddress(), c.data());
+            if (c.zeroFill() > 0) memory.zero(c.guestAddress() + c.data().length, c.zeroFill());
+        }
+    }
+
+    private int runVm(Kvm kvm, VmFd vm, GuestMemory memory, BootImage image, RunReport report, long started)
+            throws VmmException {
+        OutputStream consoleStream;
+        try {
+            consoleStream = config.serialLog() != null ? Files.newOutputStream(config.serialLog())
+                    : new FileOutputStream(FileDescriptor.out);
+        } catch (IOException e) {
+            throw new VmmException(ExitStatus.USAGE, "cannot open --serial-log " + config.serialLog() + ": " + e.getMessage());
+        }
+        ConsoleOutput console = new ConsoleOutput(consoleStream, loop);
+        Bus pio = new Bus("pio", 0x10000);
+        Bus mmio = new Bus("mmio", Long.MAX_VALUE);
+        Uart16550 com1 = new Uart16550(high -> vm.irqLine(COM1_IRQ, high), console);
+        pio.register("com1", COM1_PORT, 8, com1);
+        pio.register("isa-debug-exit", DEBUG_EXIT_PORT, 1, new DebugExit((s, why) -> stop(s, why, null)));
+        pio.register("i8042", 0x60, 5, new I8042((s, why) -> stop(s, why, null)));
+        pio.register("post-code", 0x80, 1, new PortSink());
+
+        boolean tty = config.serialLog() == null && LibC.isatty(0);
+        ConsoleInput input = new ConsoleInput(0, loop, com1::receive, tty, (s, why) -> stop(s, why, null));
+        com1.setRxSpaceListener(input::spaceAvailable);
+
+        List<VcpuThread> vcpus = new ArrayList<>();
+        List<VcpuFd> fds = new ArrayList<>();
+        Terminal terminal = null;
+        Thread restoreHook = null;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment cpuid = kvm.supportedCpuid(arena);
+            for (int i = 0; i < config.cpus(); i++) {
+                VcpuFd fd = vm.createVcpu(i);
+                fds.add(fd);
+                fd.setCpuid2(CpuSetup.cpuidFor(cpuid, arena, i, config.cpus()));
+                if (i == 0) CpuSetup.applyEntry(fd, image.entry());
+                vcpus.add(new VcpuThread(fd, pio, mmio, memory, this));
+            }
+            if (tty) {
+                terminal = Terminal.makeRaw(0);
+                Terminal t = terminal;
+                restoreHook = new Thread(t::restore, "restore terminal");
+                Runtime.getRuntime().addShutdownHook(restoreHook);
+            }
+            input.start();
+            SignalStops.install(this);
+            if (config.timeout() != null) {
+                loop.schedule(config.timeout().toNanos(), () -> stop(ExitStatus.TIMEOUT,
+                        "timed out after " + RunReport.duration(config.timeout()), null));
+            }
+            log.debug("starting {} vCPU(s), {} MiB, {} image", config.cpus(), config.memBytes() >> 20, image.format());
+            for (VcpuThread v : vcpus) v.start();
+            loop.run(this::stopping);
+            stopVcpus(vcpus);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            stop(ExitStatus.VMM_ERROR, "interrupted", null);
+        } catch (RuntimeException e) {
+            stop(ExitStatus.VMM_ERROR, e.getMessage(), null);
+            stopVcpus(vcpus);
+            throw e;
+        } finally {
+            try {
+                console.flush();
+            } catch (RuntimeException e) {
+                log.warn("{}", e.getMessage());
+            }
+            if (terminal != null) {
+                terminal.restore();
+                try {
+                    Runtime.getRuntime().removeShutdownHook(restoreHook);
+                } catch (IllegalStateException e) {
+                    // already shutting down
+                }
+            }
+            if (config.serialLog() != null) {
+                try {
+                    consoleStream.close();
+                } catch (IOException e) {
+                    log.warn("closing the serial log: {}", e.getMessage());
+                }
+            }
+            for (int i = 0; i < fds.size(); i++) {
+                if (i >= vcpus.size() || vcpus.get(i).finished()) fds.get(i).close();
+            }
+        }
+        Stop s = stop.get();
+        report.finish(s, vcpus, pio, console.bytesWritten(), System.nanoTime() - started);
+        return s.exitStatus();
+    }
+
+    /** Kicks every vCPU out of KVM_RUN until all threads have ended (or the join timeout passes). */
+    private void stopVcpus(List<VcpuThread> vcpus) {
+        stopping = true;
+        long deadline = System.nanoTime() + JOIN_TIMEOUT_MS * 1_000_000;
+        for (VcpuThread v : vcpus) {
+            while (v.thread().isAlive() && System.nanoTime() < deadline) {
+                v.kick();
+                try {
+                    v.thread().join(5);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+            }
+            if (v.thread().isAlive()) log.warn("{} did not leave KVM_RUN within {} ms", v.thread().getName(), JOIN_TIMEOUT_MS);
+        }
+    }
+}
