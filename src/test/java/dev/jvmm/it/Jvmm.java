@@ -1,0 +1,75 @@
+package dev.jvmm.it;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+/** Runs the jvmm CLI as a separate process, as a user or a CI script would, from the test classpath. */
+public final class Jvmm {
+    private Jvmm() { }
+
+    /** The outcome of one run. */
+    public record Result(int status, String stdout, String stderr, long millis) {
+        @Override
+        public String toString() {
+            return "status " + status + " after " + millis + " ms\n--- stdout ---\n" + stdout + "\n--- stderr ---\n" + stderr;
+        }
+    }
+
+    public static ProcessBuilder command(String... args) {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        cmd.add("--enable-native-access=ALL-UNNAMED");
+        cmd.add("-XX:TieredStopAtLevel=1");
+        cmd.add("-Xshare:auto");
+        cmd.add("-cp");
+        cmd.add(System.getProperty("java.class.path"));
+        cmd.add("dev.jvmm.cli.Main");
+        cmd.addAll(List.of(args));
+        return new ProcessBuilder(cmd);
+    }
+
+    public static Result run(String... args) {
+        return run(null, 60, args);
+    }
+
+    /** Runs jvmm with {@code stdin} (null: empty) and waits at most {@code timeoutSeconds}. */
+    public static Result run(byte[] stdin, int timeoutSeconds, String... args) {
+        try {
+            long t0 = System.nanoTime();
+            Process p = command(args).start();
+            CompletableFuture<String> out = drain(p.getInputStream());
+            CompletableFuture<String> err = drain(p.getErrorStream());
+            if (stdin != null) p.getOutputStream().write(stdin);
+            p.getOutputStream().close();
+            if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                throw new AssertionError("jvmm did not finish within " + timeoutSeconds + " s: " + String.join(" ", args)
+                        + "\n--- stdout ---\n" + out.getNow("") + "\n--- stderr ---\n" + err.getNow(""));
+            }
+            long ms = (System.nanoTime() - t0) / 1_000_000;
+            return new Result(p.exitValue(), out.join(), err.join(), ms);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(e);
+        }
+    }
+
+    public static CompletableFuture<String> drain(InputStream in) {
+        return CompletableFuture.supplyAsync(() -> {
+            try (in) {
+                return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            } catch (IOException e) {
+                return "(read failed: " + e + ")";
+            }
+        });
+    }
+}
