@@ -83,6 +83,8 @@ public final class ConsoleInput {
             if (escapes && escapeSeen) {
                 escapeSeen = false;
                 if (b == 'x' || b == 'X') {
+                    drain(); // what was typed before the escape still reaches the guest
+                    setWatching(false);
                     stop.stop(ExitStatus.OK, "user quit with Ctrl-A x");
                     return;
                 }

@@ -175,6 +175,7 @@ public final class Vm implements VcpuThread.Host {
         List<VcpuFd> fds = new ArrayList<>();
         Terminal terminal = null;
         Thread restoreHook = null;
+        SignalStops signals = null;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment cpuid = kvm.supportedCpuid(arena);
             for (int i = 0; i < config.cpus(); i++) {
@@ -191,7 +192,7 @@ public final class Vm implements VcpuThread.Host {
                 Runtime.getRuntime().addShutdownHook(restoreHook);
             }
             input.start();
-            SignalStops.install(this);
+            signals = new SignalStops(this);
             if (config.timeout() != null) {
                 loop.schedule(config.timeout().toNanos(), () -> stop(ExitStatus.TIMEOUT,
                         "timed out after " + RunReport.duration(config.timeout()), null));
@@ -208,6 +209,7 @@ public final class Vm implements VcpuThread.Host {
             stopVcpus(vcpus);
             throw e;
         } finally {
+            if (signals != null) signals.close();
             try {
                 console.flush();
             } catch (RuntimeException e) {

@@ -1,0 +1,22 @@
+# Sourced by the scripts: sets JDK to a JDK >= 22 (FFM is final from 22; the build targets 25).
+# Order: $JAVA_HOME, then the newest under /usr/lib/jvm, then java on PATH.
+jdk_major() { # prints the major version of $1/bin/java, or 0
+  local v
+  v=$("$1/bin/java" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1)
+  echo "${v:-0}"
+}
+find_jdk() {
+  local need=${1:-25} best="" best_v=0 c v
+  for c in "${JAVA_HOME:-}" /usr/lib/jvm/* "$(dirname "$(dirname "$(readlink -f "$(command -v java 2>/dev/null || echo /nonexistent)")")")"; do
+    [ -n "$c" ] && [ -x "$c/bin/java" ] && [ -x "$c/bin/javac" ] || continue
+    v=$(jdk_major "$c")
+    if [ "$v" -ge "$need" ] && [ "$v" -gt "$best_v" ]; then best=$c; best_v=$v; fi
+    # an explicit JAVA_HOME that is new enough wins
+    if [ "$c" = "${JAVA_HOME:-}" ] && [ "$v" -ge "$need" ]; then best=$c; break; fi
+  done
+  if [ -z "$best" ]; then
+    echo "jvmm: no JDK $need or newer found (looked at \$JAVA_HOME, /usr/lib/jvm/*, PATH); install one or set JAVA_HOME" >&2
+    return 1
+  fi
+  JDK=$best
+}

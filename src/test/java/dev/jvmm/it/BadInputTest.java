@@ -1,0 +1,129 @@
+package dev.jvmm.it;
+
+import dev.jvmm.vmm.ExitStatus;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Bad user input: one line on stderr, no stack trace, a documented status. */
+class BadInputTest {
+    @TempDir
+    Path tmp;
+
+    /** Asserts the run failed with {@code status} and a single "jvmm: ..." line containing {@code text}. */
+    static void assertOneLineError(Jvmm.Result r, int status, String text) {
+        assertEquals(status, r.status(), r::toString);
+        String[] lines = r.stderr().strip().split("\n");
+        assertEquals(1, lines.length, "exactly one line on stderr: " + r);
+        assertTrue(lines[0].startsWith("jvmm: "), r::toString);
+        assertTrue(lines[0].contains(text), "expected '" + text + "' in: " + lines[0]);
+        assertFalse(r.stderr().contains("Exception") || r.stderr().contains("\tat "), "no stack trace: " + r);
+        assertEquals("", r.stdout(), "nothing on stdout");
+    }
+
+    @Test
+    void missingKernel() {
+        Path k = tmp.resolve("nope.bin");
+        assertOneLineError(Jvmm.run("run", k.toString()), ExitStatus.BAD_IMAGE, k.toString());
+    }
+
+    @Test
+    void emptyKernel() throws IOException {
+        Path k = Files.createFile(tmp.resolve("empty.bin"));
+        assertOneLineError(Jvmm.run("run", k.toString()), ExitStatus.BAD_IMAGE, "empty");
+    }
+
+    @Test
+    void kernelThatIsADirectory() {
+        assertOneLineError(Jvmm.run("run", tmp.toString()), ExitStatus.BAD_IMAGE, tmp.toString());
+    }
+
+    @Test
+    void truncatedMultibootKernel() throws IOException {
+        byte[] full = Files.readAllBytes(KvmSupport.guest("mbhello.elf"));
+        Path k = tmp.resolve("truncated.elf");
+        Files.write(k, Arrays.copyOf(full, Math.min(full.length, 600)));
+        Jvmm.Result r = Jvmm.run("run", k.toString());
+        assertOneLineError(r, ExitStatus.BAD_IMAGE, k.toString());
+    }
+
+    @Test
+    void kernelLargerThanGuestMemory() throws IOException {
+        Path k = tmp.resolve("big.bin");
+        Files.write(k, new byte[3 << 20]);
+        assertOneLineError(Jvmm.run("run", "--mem", "2M", k.toString()), ExitStatus.BAD_IMAGE, k.toString());
+    }
+
+    @Test
+    void zeroMemory() {
+        assertOneLineError(Jvmm.run("run", "--mem", "0", "x.bin"), ExitStatus.USAGE, "--mem 0 is too small");
+    }
+
+    @Test
+    void unknownSizeUnit() {
+        assertOneLineError(Jvmm.run("run", "--mem", "12Q", "x.bin"), ExitStatus.USAGE, "invalid size '12Q'");
+    }
+
+    @Test
+    void moreMemoryThanTheHost() {
+        assertOneLineError(Jvmm.run("run", "--mem", "64T", "x.bin"), ExitStatus.USAGE, "more than this host's");
+    }
+
+    @Test
+    void zeroCpus() {
+        assertOneLineError(Jvmm.run("run", "--smp", "0", "x.bin"), ExitStatus.USAGE, "--smp must be at least 1");
+    }
+
+    @Test
+    void tooManyCpus() {
+        KvmSupport.requireKvm();
+        assertOneLineError(Jvmm.run("run", "--smp", "5000", KvmSupport.guest("hello.bin").toString()),
+                ExitStatus.USAGE, "at most");
+    }
+
+    @Test
+    void badDuration() {
+        assertOneLineError(Jvmm.run("run", "--timeout", "soon", "x.bin"), ExitStatus.USAGE, "invalid duration 'soon'");
+    }
+
+    @Test
+    void unknownOption() {
+        assertOneLineError(Jvmm.run("run", "--frobnicate", "x.bin"), ExitStatus.USAGE, "--frobnicate");
+    }
+
+    @Test
+    void unknownFormat() {
+        assertOneLineError(Jvmm.run("run", "--format", "pe", "x.bin"), ExitStatus.USAGE, "unknown --format 'pe'");
+    }
+
+    @Test
+    void noKvmDevice() {
+        Path missing = tmp.resolve("kvm");
+        Jvmm.Result r = Jvmm.run("run", "--kvm", missing.toString(), KvmSupport.guest("hello.bin").toString());
+        assertOneLineError(r, ExitStatus.HOST_UNSUITABLE, "does not exist");
+    }
+
+    @Test
+    void kvmDeviceWithoutPermission() throws IOException {
+        // root opens anything, so make the open fail the same way with a file that is not a KVM device
+        Path notKvm = Files.writeString(tmp.resolve("kvm"), "");
+        Jvmm.Result r = Jvmm.run("run", "--kvm", notKvm.toString(), KvmSupport.guest("hello.bin").toString());
+        assertEquals(ExitStatus.HOST_UNSUITABLE, r.status(), r::toString);
+        assertFalse(r.stderr().contains("Exception"), r::toString);
+    }
+
+    @Test
+    void checkWithoutKvm() {
+        Jvmm.Result r = Jvmm.run("check", "--kvm", tmp.resolve("kvm").toString());
+        assertEquals(ExitStatus.HOST_UNSUITABLE, r.status(), r::toString);
+        assertTrue(r.stderr().contains("does not exist"), r::toString);
+    }
+}

@@ -1,0 +1,54 @@
+package dev.jvmm.it;
+
+import dev.jvmm.loader.KernelLoader;
+import dev.jvmm.loader.LoadOptions;
+import dev.jvmm.vmm.RunReport;
+import dev.jvmm.vmm.Vm;
+import dev.jvmm.vmm.VmConfig;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A stop request must get vCPUs that spin forever inside KVM_RUN (no exits at all) out within 100 ms:
+ * the kick (SIGURG to each vCPU thread) is the only thing that can. This is a correctness bound
+ * with a wide margin (a kick takes about 10 us here), not a performance measurement.
+ */
+class VcpuKickTest {
+    @Test
+    void spinningVcpusStopPromptly(@TempDir Path tmp) throws Exception {
+        KvmSupport.requireKvm();
+        Path kernel = KvmSupport.guest("spin.bin");
+        VmConfig config = new VmConfig(kernel, null, 2, 16 << 20, "", List.of(), tmp.resolve("serial.log"), null,
+                false, null, false, "/dev/kvm");
+        Vm vm = new Vm(config, new PrintStream(PrintStream.nullOutputStream()));
+        RunReport report = new RunReport();
+        var image = KernelLoader.load(kernel, null, new LoadOptions(config.memBytes(), "", List.of()));
+        CompletableFuture<Integer> run = CompletableFuture.supplyAsync(() -> {
+            try {
+                return vm.run(image, report);
+            } catch (Exception e) {
+                throw new RuntimeException(e);
+            }
+        });
+        Thread.sleep(1500); // let both vCPUs get into KVM_RUN (the AP waits for SIPI in the kernel)
+        assertTrue(!run.isDone(), "the spinning guest should still be running");
+        long t0 = System.nanoTime();
+        vm.stop(77, "test stop", null);
+        int status = run.get(5, TimeUnit.SECONDS);
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        assertEquals(77, status);
+        assertEquals("test stop", report.stop().reason());
+        assertTrue(ms < 100, "stopped after " + ms + " ms");
+        assertTrue(report.vcpus().get(0).exits().containsKey("KICK (EINTR)") || report.vcpus().get(0).exits().containsKey("INTR"),
+                "vCPU 0 left KVM_RUN because of the kick: " + report.vcpus());
+    }
+}
