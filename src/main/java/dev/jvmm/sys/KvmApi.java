@@ -78,9 +78,9 @@ public final class KvmApi {
     public static final StructLayout KVM_MSR_ENTRY = MemoryLayout.structLayout(
             JAVA_INT.withName("index"), JAVA_INT.withName("reserved"), JAVA_LONG.withName("data")).withName("kvm_msr_entry");
 
-    /** The fixed header of {@code struct kvm_msrs}; its flexible array of entries follows. */
+    /** The fixed header of {@code struct kvm_msrs}; its flexible array of entries follows (hence 8-byte aligned). */
     public static final StructLayout KVM_MSRS = MemoryLayout.structLayout(
-            JAVA_INT.withName("nmsrs"), JAVA_INT.withName("pad")).withName("kvm_msrs");
+            JAVA_INT.withName("nmsrs"), JAVA_INT.withName("pad")).withName("kvm_msrs").withByteAlignment(8);
 
     /** The fixed header of {@code struct kvm_signal_mask}; the kernel's 8-byte sigset follows. */
     public static final StructLayout KVM_SIGNAL_MASK = MemoryLayout.structLayout(

@@ -1,0 +1,203 @@
+/*
+ * kvm_probe.c - prints the facts of the system's headers that jvmm's Java side hard-codes.
+ *
+ * One line per fact, "KEY VALUE" (VALUE in decimal). Keys:
+ *   sizeof.TAG / alignof.TAG            struct TAG
+ *   offsetof.TAG.PATH / sizeof.TAG.PATH a member, PATH spelled as in the Java layout
+ *                                       (kvm_run's anonymous exit union is "exit")
+ *   CLASS.NAME                          a constant of dev.jvmm.sys.CLASS (KvmApi, LibC, Signals, Terminal)
+ *   sizeof.termios                      a lower bound for Terminal.TERMIOS_BYTES
+ *
+ * KvmApiHeaderTest (src/test/java/dev/jvmm/sys) compiles and runs this and compares every line with
+ * the Java layouts and constants; keys on one side only are errors too, so keep the two in step.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <poll.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <termios.h>
+
+#define P(key, value) printf("%s %lld\n", (key), (long long) (value))
+
+/* a struct: its size and alignment */
+#define STRUCT(tag) do { P("sizeof." #tag, sizeof(struct tag)); P("alignof." #tag, _Alignof(struct tag)); } while (0)
+/* a member: its offset and size; FIELD_AS when the Java path differs from the C member designator */
+#define FIELD_AS(tag, jpath, member) do { \
+        P("offsetof." #tag "." jpath, offsetof(struct tag, member)); \
+        P("sizeof." #tag "." jpath, sizeof(((struct tag *) 0)->member)); } while (0)
+#define FIELD(tag, member) FIELD_AS(tag, #member, member)
+/* kvm_run's exit union is anonymous in C: the Java path "exit.X" is C's "X" */
+#define EXIT(jpath, member) FIELD_AS(kvm_run, "exit." jpath, member)
+
+/* a constant; each macro stringifies its own argument, so the key is the name, not its expansion */
+#define CONST_AS(cls, jname, value) P(#cls "." #jname, (value))
+#define KVM(name) P("KvmApi." #name, (name))
+#define LIBC(name) P("LibC." #name, (name))
+
+static void structs(void) {
+    STRUCT(kvm_userspace_memory_region);
+    FIELD(kvm_userspace_memory_region, slot);
+    FIELD(kvm_userspace_memory_region, flags);
+    FIELD(kvm_userspace_memory_region, guest_phys_addr);
+    FIELD(kvm_userspace_memory_region, memory_size);
+    FIELD(kvm_userspace_memory_region, userspace_addr);
+
+    STRUCT(kvm_regs);
+    FIELD(kvm_regs, rax); FIELD(kvm_regs, rbx); FIELD(kvm_regs, rcx); FIELD(kvm_regs, rdx);
+    FIELD(kvm_regs, rsi); FIELD(kvm_regs, rdi); FIELD(kvm_regs, rsp); FIELD(kvm_regs, rbp);
+    FIELD(kvm_regs, r8); FIELD(kvm_regs, r9); FIELD(kvm_regs, r10); FIELD(kvm_regs, r11);
+    FIELD(kvm_regs, r12); FIELD(kvm_regs, r13); FIELD(kvm_regs, r14); FIELD(kvm_regs, r15);
+    FIELD(kvm_regs, rip); FIELD(kvm_regs, rflags);
+
+    STRUCT(kvm_segment);
+    FIELD(kvm_segment, base); FIELD(kvm_segment, limit); FIELD(kvm_segment, selector);
+    FIELD(kvm_segment, type); FIELD(kvm_segment, present); FIELD(kvm_segment, dpl);
+    FIELD(kvm_segment, db); FIELD(kvm_segment, s); FIELD(kvm_segment, l); FIELD(kvm_segment, g);
+    FIELD(kvm_segment, avl); FIELD(kvm_segment, unusable); FIELD(kvm_segment, padding);
+
+    STRUCT(kvm_dtable);
+    FIELD(kvm_dtable, base); FIELD(kvm_dtable, limit); FIELD(kvm_dtable, padding);
+
+    STRUCT(kvm_sregs);
+    FIELD(kvm_sregs, cs); FIELD(kvm_sregs, ds); FIELD(kvm_sregs, es); FIELD(kvm_sregs, fs);
+    FIELD(kvm_sregs, gs); FIELD(kvm_sregs, ss); FIELD(kvm_sregs, tr); FIELD(kvm_sregs, ldt);
+    FIELD(kvm_sregs, gdt); FIELD(kvm_sregs, idt);
+    FIELD(kvm_sregs, cr0); FIELD(kvm_sregs, cr2); FIELD(kvm_sregs, cr3); FIELD(kvm_sregs, cr4);
+    FIELD(kvm_sregs, cr8); FIELD(kvm_sregs, efer); FIELD(kvm_sregs, apic_base);
+    FIELD(kvm_sregs, interrupt_bitmap);
+
+    STRUCT(kvm_fpu);
+    FIELD(kvm_fpu, fpr); FIELD(kvm_fpu, fcw); FIELD(kvm_fpu, fsw); FIELD(kvm_fpu, ftwx);
+    FIELD(kvm_fpu, pad1); FIELD(kvm_fpu, last_opcode); FIELD(kvm_fpu, last_ip); FIELD(kvm_fpu, last_dp);
+    FIELD(kvm_fpu, xmm); FIELD(kvm_fpu, mxcsr); FIELD(kvm_fpu, pad2);
+
+    STRUCT(kvm_irq_level);
+    FIELD(kvm_irq_level, irq); FIELD(kvm_irq_level, level);
+
+    STRUCT(kvm_pit_config);
+    FIELD(kvm_pit_config, flags); FIELD(kvm_pit_config, pad);
+
+    STRUCT(kvm_cpuid_entry2);
+    FIELD(kvm_cpuid_entry2, function); FIELD(kvm_cpuid_entry2, index); FIELD(kvm_cpuid_entry2, flags);
+    FIELD(kvm_cpuid_entry2, eax); FIELD(kvm_cpuid_entry2, ebx); FIELD(kvm_cpuid_entry2, ecx);
+    FIELD(kvm_cpuid_entry2, edx); FIELD(kvm_cpuid_entry2, padding);
+
+    STRUCT(kvm_cpuid2);                 /* header only: entries[] is a flexible array */
+    FIELD(kvm_cpuid2, nent); FIELD(kvm_cpuid2, padding);
+
+    STRUCT(kvm_msr_entry);
+    FIELD(kvm_msr_entry, index); FIELD(kvm_msr_entry, reserved); FIELD(kvm_msr_entry, data);
+
+    STRUCT(kvm_msrs);                   /* header only: entries[] is a flexible array */
+    FIELD(kvm_msrs, nmsrs); FIELD(kvm_msrs, pad);
+
+    STRUCT(kvm_signal_mask);            /* header only: sigset[] is a flexible array */
+    FIELD(kvm_signal_mask, len);
+
+    STRUCT(kvm_mp_state);
+    FIELD(kvm_mp_state, mp_state);
+
+    STRUCT(kvm_irqfd);
+    FIELD(kvm_irqfd, fd); FIELD(kvm_irqfd, gsi); FIELD(kvm_irqfd, flags); FIELD(kvm_irqfd, resamplefd);
+    FIELD(kvm_irqfd, pad);
+
+    STRUCT(kvm_ioeventfd);
+    FIELD(kvm_ioeventfd, datamatch); FIELD(kvm_ioeventfd, addr); FIELD(kvm_ioeventfd, len);
+    FIELD(kvm_ioeventfd, fd); FIELD(kvm_ioeventfd, flags); FIELD(kvm_ioeventfd, pad);
+
+    STRUCT(kvm_run);
+    FIELD(kvm_run, request_interrupt_window); FIELD(kvm_run, immediate_exit); FIELD(kvm_run, padding1);
+    FIELD(kvm_run, exit_reason); FIELD(kvm_run, ready_for_interrupt_injection); FIELD(kvm_run, if_flag);
+    FIELD(kvm_run, flags); FIELD(kvm_run, cr8); FIELD(kvm_run, apic_base);
+    FIELD_AS(kvm_run, "exit", padding);  /* the anonymous union, spanned exactly by its char padding[256] */
+    EXIT("hw", hw);
+    EXIT("fail_entry", fail_entry);
+    EXIT("fail_entry.hardware_entry_failure_reason", fail_entry.hardware_entry_failure_reason);
+    EXIT("fail_entry.cpu", fail_entry.cpu);
+    EXIT("io", io);
+    EXIT("io.direction", io.direction); EXIT("io.size", io.size); EXIT("io.port", io.port);
+    EXIT("io.count", io.count); EXIT("io.data_offset", io.data_offset);
+    EXIT("mmio", mmio);
+    EXIT("mmio.phys_addr", mmio.phys_addr); EXIT("mmio.data", mmio.data); EXIT("mmio.len", mmio.len);
+    EXIT("mmio.is_write", mmio.is_write);
+    EXIT("internal", internal);
+    EXIT("internal.suberror", internal.suberror); EXIT("internal.ndata", internal.ndata);
+    EXIT("internal.data", internal.data);
+    EXIT("system_event", system_event);
+    EXIT("system_event.type", system_event.type); EXIT("system_event.ndata", system_event.ndata);
+    EXIT("system_event.data", system_event.data);
+    EXIT("padding", padding);
+    FIELD(kvm_run, kvm_valid_regs); FIELD(kvm_run, kvm_dirty_regs); FIELD(kvm_run, s);
+
+    STRUCT(pollfd);
+    FIELD(pollfd, fd); FIELD(pollfd, events); FIELD(pollfd, revents);
+
+    /* Terminal has no layout: it allocates TERMIOS_BYTES, which must be at least this */
+    P("sizeof.termios", sizeof(struct termios));
+}
+
+static void kvm_constants(void) {
+    KVM(KVMIO);
+    CONST_AS(KvmApi, API_VERSION, KVM_API_VERSION);
+
+    KVM(KVM_GET_API_VERSION); KVM(KVM_CREATE_VM); KVM(KVM_CHECK_EXTENSION); KVM(KVM_GET_VCPU_MMAP_SIZE);
+    KVM(KVM_GET_SUPPORTED_CPUID);
+    KVM(KVM_CREATE_VCPU); KVM(KVM_SET_USER_MEMORY_REGION); KVM(KVM_SET_TSS_ADDR); KVM(KVM_SET_IDENTITY_MAP_ADDR);
+    KVM(KVM_CREATE_IRQCHIP); KVM(KVM_IRQ_LINE); KVM(KVM_IRQFD); KVM(KVM_CREATE_PIT2); KVM(KVM_IOEVENTFD);
+    CONST_AS(KvmApi, KVM_RUN_IOCTL, KVM_RUN);
+    KVM(KVM_GET_REGS); KVM(KVM_SET_REGS); KVM(KVM_GET_SREGS); KVM(KVM_SET_SREGS); KVM(KVM_SET_MSRS);
+    KVM(KVM_SET_SIGNAL_MASK); KVM(KVM_GET_FPU); KVM(KVM_SET_FPU); KVM(KVM_SET_CPUID2); KVM(KVM_GET_MP_STATE);
+
+    KVM(KVM_CAP_IRQCHIP); KVM(KVM_CAP_HLT); KVM(KVM_CAP_USER_MEMORY); KVM(KVM_CAP_SET_TSS_ADDR);
+    KVM(KVM_CAP_EXT_CPUID); KVM(KVM_CAP_NR_VCPUS); KVM(KVM_CAP_NR_MEMSLOTS); KVM(KVM_CAP_MP_STATE);
+    KVM(KVM_CAP_IRQ_ROUTING); KVM(KVM_CAP_IRQ_INJECT_STATUS); KVM(KVM_CAP_IRQFD); KVM(KVM_CAP_PIT2);
+    KVM(KVM_CAP_PIT_STATE2); KVM(KVM_CAP_IOEVENTFD); KVM(KVM_CAP_SET_IDENTITY_MAP_ADDR);
+    KVM(KVM_CAP_MAX_VCPUS); KVM(KVM_CAP_SIGNAL_MSI); KVM(KVM_CAP_SPLIT_IRQCHIP);
+    KVM(KVM_CAP_MAX_VCPU_ID); KVM(KVM_CAP_IMMEDIATE_EXIT);
+
+    KVM(KVM_EXIT_UNKNOWN); KVM(KVM_EXIT_EXCEPTION); KVM(KVM_EXIT_IO); KVM(KVM_EXIT_HYPERCALL);
+    KVM(KVM_EXIT_DEBUG); KVM(KVM_EXIT_HLT); KVM(KVM_EXIT_MMIO); KVM(KVM_EXIT_IRQ_WINDOW_OPEN);
+    KVM(KVM_EXIT_SHUTDOWN); KVM(KVM_EXIT_FAIL_ENTRY); KVM(KVM_EXIT_INTR); KVM(KVM_EXIT_SET_TPR);
+    KVM(KVM_EXIT_TPR_ACCESS); KVM(KVM_EXIT_NMI); KVM(KVM_EXIT_INTERNAL_ERROR);
+    KVM(KVM_EXIT_SYSTEM_EVENT); KVM(KVM_EXIT_IOAPIC_EOI);
+    KVM(KVM_EXIT_IO_IN); KVM(KVM_EXIT_IO_OUT);
+
+    KVM(KVM_INTERNAL_ERROR_EMULATION); KVM(KVM_INTERNAL_ERROR_SIMUL_EX); KVM(KVM_INTERNAL_ERROR_DELIVERY_EV);
+    KVM(KVM_SYSTEM_EVENT_SHUTDOWN); KVM(KVM_SYSTEM_EVENT_RESET); KVM(KVM_SYSTEM_EVENT_CRASH);
+    KVM(KVM_PIT_SPEAKER_DUMMY);
+    KVM(KVM_MP_STATE_RUNNABLE); KVM(KVM_MP_STATE_UNINITIALIZED); KVM(KVM_MP_STATE_INIT_RECEIVED);
+    KVM(KVM_MP_STATE_HALTED); KVM(KVM_MP_STATE_SIPI_RECEIVED);
+}
+
+static void libc_constants(void) {
+    LIBC(O_RDONLY); LIBC(O_WRONLY); LIBC(O_RDWR); LIBC(O_CLOEXEC); LIBC(O_NONBLOCK);
+    LIBC(PROT_READ); LIBC(PROT_WRITE);
+    LIBC(MAP_SHARED); LIBC(MAP_PRIVATE); LIBC(MAP_ANONYMOUS); LIBC(MAP_NORESERVE);
+    LIBC(MADV_HUGEPAGE); LIBC(MADV_DONTDUMP);
+    LIBC(EFD_CLOEXEC); LIBC(EFD_NONBLOCK);
+    LIBC(POLLIN); LIBC(POLLERR); LIBC(POLLHUP); LIBC(POLLNVAL);
+
+    CONST_AS(Signals, KICK_SIGNAL, SIGURG);
+    CONST_AS(Signals, SIG_BLOCK, SIG_BLOCK);
+    CONST_AS(Signals, SIG_UNBLOCK, SIG_UNBLOCK);
+    CONST_AS(Signals, SIG_SETMASK, SIG_SETMASK);
+    CONST_AS(Signals, SIGSET_BYTES, sizeof(sigset_t));
+    /* the kernel's sigset (KVM_SET_SIGNAL_MASK) has one bit per signal 1..SIGRTMAX */
+    CONST_AS(Signals, KERNEL_SIGSET_BYTES, SIGRTMAX / 8);
+
+    CONST_AS(Terminal, C_OFLAG, offsetof(struct termios, c_oflag));
+    CONST_AS(Terminal, OPOST, OPOST);
+    CONST_AS(Terminal, TCSANOW, TCSANOW);
+}
+
+int main(void) {
+    structs();
+    kvm_constants();
+    libc_constants();
+    return ferror(stdout) ? 1 : 0;
+}
