@@ -76,6 +76,9 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--stats-json", paramLabel = "FILE", description = "Write the same statistics to FILE as JSON.")
     Path statsJson;
 
+    @Option(names = "--no-stdin", description = "Do not connect stdin to the guest's console (as ssh -n): for scripts whose stdin is not meant for the guest.")
+    boolean noStdin;
+
     @Option(names = "--kvm", paramLabel = "PATH", description = "KVM device (default: ${DEFAULT-VALUE}).", defaultValue = "/dev/kvm")
     String kvmPath;
 
@@ -113,7 +116,7 @@ public final class RunCommand implements Callable<Integer> {
                 throw usage("unknown --format '" + format + "': use flat or multiboot");
             }
         }
-        return new VmConfig(kernel, forced, cpus, memBytes, cmdline, initrds, serialLog, limit, stats, statsJson, verbose, kvmPath);
+        return new VmConfig(kernel, forced, cpus, memBytes, cmdline, initrds, serialLog, limit, stats, statsJson, !noStdin, verbose, kvmPath);
     }
 
     @Override

@@ -53,7 +53,7 @@ public final class Vm implements VcpuThread.Host {
     private final PrintStream err;
     private final AtomicReference<Stop> stop = new AtomicReference<>();
     private volatile boolean stopping;
-    private EventLoop loop;
+    private volatile EventLoop loop;
 
     public Vm(VmConfig config, PrintStream err) {
         this.config = config;
@@ -167,7 +167,7 @@ public final class Vm implements VcpuThread.Host {
         pio.register("i8042", 0x60, 5, new I8042((s, why) -> stop(s, why, null)));
         pio.register("post-code", 0x80, 1, new PortSink());
 
-        boolean tty = config.serialLog() == null && LibC.isatty(0);
+        boolean tty = config.stdin() && config.serialLog() == null && LibC.isatty(0);
         ConsoleInput input = new ConsoleInput(0, loop, com1::receive, tty, (s, why) -> stop(s, why, null));
         com1.setRxSpaceListener(input::spaceAvailable);
 
@@ -191,7 +191,7 @@ public final class Vm implements VcpuThread.Host {
                 restoreHook = new Thread(t::restore, "restore terminal");
                 Runtime.getRuntime().addShutdownHook(restoreHook);
             }
-            input.start();
+            if (config.stdin()) input.start();
             signals = new SignalStops(this);
             if (config.timeout() != null) {
                 loop.schedule(config.timeout().toNanos(), () -> stop(ExitStatus.TIMEOUT,

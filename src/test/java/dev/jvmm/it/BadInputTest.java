@@ -50,9 +50,21 @@ class BadInputTest {
     void truncatedMultibootKernel() throws IOException {
         byte[] full = Files.readAllBytes(KvmSupport.guest("mbhello.elf"));
         Path k = tmp.resolve("truncated.elf");
-        Files.write(k, Arrays.copyOf(full, Math.min(full.length, 600)));
+        int header = indexOf(full, new byte[] {0x02, (byte) 0xb0, (byte) 0xad, 0x1b}); // multiboot magic
+        assertTrue(header >= 0 && header + 64 < full.length, "mbhello.elf has a multiboot header before its end");
+        // keep the headers (so it is still recognised as multiboot) but cut the loadable segment short
+        Files.write(k, Arrays.copyOf(full, header + 64));
         Jvmm.Result r = Jvmm.run("run", k.toString());
         assertOneLineError(r, ExitStatus.BAD_IMAGE, k.toString());
+    }
+
+    static int indexOf(byte[] hay, byte[] needle) {
+        outer:
+        for (int i = 0; i + needle.length <= hay.length; i++) {
+            for (int j = 0; j < needle.length; j++) if (hay[i + j] != needle[j]) continue outer;
+            return i;
+        }
+        return -1;
     }
 
     @Test

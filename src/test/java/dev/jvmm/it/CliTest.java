@@ -55,6 +55,7 @@ class CliTest {
         KvmSupport.requireKvm();
         Process p = Jvmm.command("run", "--smp", "4", "--timeout", "30s", "--stats", KvmSupport.guest("spin.bin").toString())
                 .redirectErrorStream(true).start();
+        var output = Jvmm.drain(p.getInputStream());
         try {
             Set<String> names = new TreeSet<>();
             long deadline = System.nanoTime() + 20_000_000_000L;
@@ -74,9 +75,10 @@ class CliTest {
             }
             assertEquals(new TreeSet<>(List.of("CPU 0/KVM", "CPU 1/KVM", "CPU 2/KVM", "CPU 3/KVM")), names);
             // SIGTERM takes the normal stop path: status 143 and the stats still printed
-            p.destroy();
+            // (Process.destroy would also close our end of its output)
+            assertEquals(0, new ProcessBuilder("kill", "-TERM", Long.toString(p.pid())).start().waitFor());
             assertTrue(p.waitFor(10, java.util.concurrent.TimeUnit.SECONDS));
-            String out = new String(p.getInputStream().readAllBytes());
+            String out = output.get(10, java.util.concurrent.TimeUnit.SECONDS);
             assertEquals(ExitStatus.SIGTERM, p.exitValue(), out);
             assertTrue(out.contains("vCPU 3:"), out);
         } finally {

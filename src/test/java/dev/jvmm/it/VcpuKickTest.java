@@ -28,7 +28,7 @@ class VcpuKickTest {
         KvmSupport.requireKvm();
         Path kernel = KvmSupport.guest("spin.bin");
         VmConfig config = new VmConfig(kernel, null, 2, 16 << 20, "", List.of(), tmp.resolve("serial.log"), null,
-                false, null, false, "/dev/kvm");
+                false, null, false, false, "/dev/kvm");
         Vm vm = new Vm(config, new PrintStream(PrintStream.nullOutputStream()));
         RunReport report = new RunReport();
         var image = KernelLoader.load(kernel, null, new LoadOptions(config.memBytes(), "", List.of()));
