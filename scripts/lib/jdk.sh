@@ -19,4 +19,8 @@ find_jdk() {
     return 1
   fi
   JDK=$best
+  # Maven's bundled guava warns about sun.misc.Unsafe on JDK 24+; the warning is not ours to fix.
+  if [ "$best_v" -ge 24 ] || [ "$(jdk_major "$best")" -ge 24 ]; then
+    case "${MAVEN_OPTS:-}" in *sun-misc-unsafe*) ;; *) export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow" ;; esac
+  fi
 }

@@ -29,13 +29,17 @@ import java.util.concurrent.Callable;
 @Command(name = "run", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Boot KERNEL in a new VM; the guest's serial console is on stdin/stdout.",
         footer = {"", "Exit codes:",
-                "  0    guest powered off or reset the machine; or Ctrl-A x",
-                "  odd  isa-debug-exit: the guest wrote v to port 0xf4, status (v << 1) | 1",
-                "  2    bad command line          4    kernel/initrd cannot be loaded",
-                "  6    host cannot run VMMs      8    guest triple fault (KVM_EXIT_SHUTDOWN)",
-                "  10   KVM_EXIT_FAIL_ENTRY       12   KVM internal error (e.g. emulation failure)",
-                "  14   jvmm error                124  --timeout passed",
-                "  130  SIGINT                    143  SIGTERM"})
+                "  0    the guest powered off or reset the machine, or Ctrl-A x",
+                "  odd  isa-debug-exit: the guest wrote v to port 0xf4: (v << 1) | 1",
+                "  2    bad command line",
+                "  4    the kernel or an initrd cannot be loaded",
+                "  6    this host cannot run VMs (no /dev/kvm, permission, capability)",
+                "  8    the guest triple-faulted (KVM_EXIT_SHUTDOWN)",
+                "  10   KVM could not enter the guest (KVM_EXIT_FAIL_ENTRY)",
+                "  12   KVM internal error, e.g. an instruction it cannot emulate",
+                "  14   jvmm failed (a bug or an unexpected KVM error)",
+                "  124  --timeout passed",
+                "  130  SIGINT, 143 SIGTERM"})
 public final class RunCommand implements Callable<Integer> {
     static final long MIN_MEM = 1L << 20;
 

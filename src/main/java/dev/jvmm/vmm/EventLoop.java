@@ -155,8 +155,10 @@ public final class EventLoop implements AutoCloseable {
 
     private void dispatch(int n) {
         if (pollFds.get(JAVA_SHORT, 6) != 0) {
-            wakePending.set(false);
+            // Drain first, then clear the flag: the other order lets a wake() land in between, be
+            // drained, and leave the flag set with the eventfd empty, so no later wake() would write.
             LibC.read(wakeFd, drainBuf, 8);
+            wakePending.set(false);
         }
         // Copy: a handler may watch or unwatch.
         List<Watch> current = List.copyOf(watches);

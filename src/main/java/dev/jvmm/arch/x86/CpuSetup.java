@@ -27,10 +27,19 @@ public final class CpuSetup {
     private static final long REGS_RIP = KvmApi.offset(KvmApi.KVM_REGS, "rip");
     private static final long REGS_RFLAGS = KvmApi.offset(KvmApi.KVM_REGS, "rflags");
     private static final long REGS_RAX = KvmApi.offset(KvmApi.KVM_REGS, "rax");
+    private static final long REGS_RBP = KvmApi.offset(KvmApi.KVM_REGS, "rbp");
     private static final long REGS_RBX = KvmApi.offset(KvmApi.KVM_REGS, "rbx");
 
-    /** Writes the GDT/IDT protected-mode entry relies on. */
-    public static void writeDescriptorTables(GuestMemory mem) {
+    /**
+     * Writes what the guest may rely on before its own code runs: a real-mode interrupt vector table
+     * whose 256 vectors all point at an IRET in the BIOS area (so a stray {@code int n} or an unmasked
+     * interrupt returns instead of jumping to 0:0), and the GDT/IDT that protected-mode entry uses.
+     */
+    public static void writeFirmwareTables(GuestMemory mem) {
+        mem.write(Layout.BIOS_IRET, new byte[] {(byte) 0xcf}); // iret
+        MemorySegment ivt = mem.slice(0, 256 * 4);
+        int vector = (int) ((Layout.BIOS_IRET >> 4) << 16 | (Layout.BIOS_IRET & 0xf)); // segment:offset
+        for (int i = 0; i < 256; i++) ivt.set(JAVA_INT, i * 4L, vector);
         MemorySegment gdt = mem.slice(GDT_ADDR, GDT.length * 8L);
         for (int i = 0; i < GDT.length; i++) gdt.set(JAVA_LONG, i * 8L, GDT[i]);
         mem.zero(IDT_ADDR, 8);
@@ -53,6 +62,7 @@ public final class CpuSetup {
                     }
                     regs.set(JAVA_LONG, REGS_RIP, rm.ip() & 0xffffL);
                     regs.set(JAVA_LONG, REGS_RSP, rm.sp() & 0xffffL);
+                    regs.set(JAVA_LONG, REGS_RBP, rm.sp() & 0xffffL); // as kvmtool does
                 }
                 case EntryState.Protected32 pm -> {
                     setFlatSegment(sregs, "cs", 0x08, 0xb);

@@ -14,6 +14,8 @@ public final class Layout {
     public static final long FLAT_LOAD = 0x10000L;
     public static final int FLAT_CS = 0x1000;
     public static final int FLAT_SP = 0x8000;
+    /** A single IRET instruction (at F000:0000) that every real-mode interrupt vector points to. */
+    public static final long BIOS_IRET = 0xf0000L;
     /** Start of high memory, where protected-mode kernels load. */
     public static final long HIMEM_START = 0x100000L;
     /** The 32-bit MMIO hole: [MMIO_HOLE_START, 4 GiB) is never RAM; RAM beyond it continues at 4 GiB. */
