@@ -10,4 +10,12 @@ public sealed interface EntryState {
      * require): EIP, EAX and EBX as given; ESP 0 unless a loader says otherwise; other GPRs 0.
      */
     record Protected32(long eip, long eax, long ebx, long esp) implements EntryState { }
+
+    /**
+     * 64-bit long mode as the Linux 64-bit boot protocol requires: paging on with the first 4 GiB
+     * identity-mapped (page tables from {@link dev.jvmm.arch.x86.Layout#PML4}), flat 64-bit code
+     * segment 0x08 and data 0x10, interrupts off; RIP and RSI as given (RSI: the zero page);
+     * RSP = RBP = {@link dev.jvmm.arch.x86.Layout#BOOT_STACK}.
+     */
+    record Long64(long rip, long rsi) implements EntryState { }
 }

@@ -34,6 +34,8 @@ public final class KernelLoader {
             case MULTIBOOT -> MultibootLoader.load(kernel, image, header.orElseThrow(() -> new LoadException(
                     kernel + ": not a multiboot kernel: no multiboot header (magic 0x1BADB002 with a valid checksum)"
                             + " in its first " + MultibootHeader.SEARCH_LIMIT + " bytes")), opts);
+            case BZIMAGE, ELF -> throw new LoadException(kernel + ": " + format.name().toLowerCase(java.util.Locale.ROOT)
+                    + " kernels are not supported yet");
         };
     }
 

@@ -95,7 +95,7 @@ public final class Vm implements VcpuThread.Host {
             try (VmFd vm = kvm.createVm(); GuestMemory memory = allocateMemory(); EventLoop loop = new EventLoop()) {
                 this.loop = loop;
                 setUpVm(vm, memory);
-                CpuSetup.writeFirmwareTables(memory); // first: the image may overwrite any of it
+                CpuSetup.writeFirmwareTables(memory, image.entry()); // first: the image may overwrite any of it
                 loadImage(memory, image);
                 return runVm(kvm, vm, memory, image, report, started);
             }

@@ -1,7 +1,9 @@
 package dev.jvmm.vmm;
 
 import dev.jvmm.sys.LibC;
+import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -28,7 +30,9 @@ class EventLoopTest {
         }
     }
 
-    @Test
+    /** Repeated: a lost wake-up shows up as a loop that never returns (a hang, caught by the timeout). */
+    @RepeatedTest(50)
+    @Timeout(10)
     void tasksFromOtherThreadsWakeTheLoop() throws Exception {
         try (EventLoop loop = new EventLoop()) {
             AtomicInteger count = new AtomicInteger();

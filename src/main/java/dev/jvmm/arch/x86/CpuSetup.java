@@ -21,28 +21,34 @@ public final class CpuSetup {
     public static final long GDT_ADDR = 0x500;
     public static final long IDT_ADDR = 0x520;
     static final long[] GDT = {0, 0x00cf9b000000ffffL, 0x00cf93000000ffffL, 0x0000008b00000067L};
-    static final int CR0_PE = 1, CR0_ET = 0x10;
+    /** The same GDT with a 64-bit code segment (L set, D clear) for long-mode entry. */
+    static final long CODE64 = 0x00af9b000000ffffL;
+    static final long CR0_PE = 1, CR0_ET = 0x10, CR0_PG = 0x80000000L, CR4_PAE = 0x20, EFER_LME = 0x100, EFER_LMA = 0x400;
 
     private static final long REGS_RSP = KvmApi.offset(KvmApi.KVM_REGS, "rsp");
     private static final long REGS_RIP = KvmApi.offset(KvmApi.KVM_REGS, "rip");
     private static final long REGS_RFLAGS = KvmApi.offset(KvmApi.KVM_REGS, "rflags");
     private static final long REGS_RAX = KvmApi.offset(KvmApi.KVM_REGS, "rax");
+    private static final long REGS_RSI = KvmApi.offset(KvmApi.KVM_REGS, "rsi");
     private static final long REGS_RBP = KvmApi.offset(KvmApi.KVM_REGS, "rbp");
     private static final long REGS_RBX = KvmApi.offset(KvmApi.KVM_REGS, "rbx");
 
     /**
      * Writes what the guest may rely on before its own code runs: a real-mode interrupt vector table
      * whose 256 vectors all point at an IRET in the BIOS area (so a stray {@code int n} or an unmasked
-     * interrupt returns instead of jumping to 0:0), and the GDT/IDT that protected-mode entry uses.
+     * interrupt returns instead of jumping to 0:0), the GDT/IDT that protected-mode and long-mode entry
+     * use, and for long-mode entry the identity-mapping page tables.
      */
-    public static void writeFirmwareTables(GuestMemory mem) {
+    public static void writeFirmwareTables(GuestMemory mem, EntryState entry) {
         mem.write(Layout.BIOS_IRET, new byte[] {(byte) 0xcf}); // iret
         MemorySegment ivt = mem.slice(0, 256 * 4);
         int vector = (int) ((Layout.BIOS_IRET >> 4) << 16 | (Layout.BIOS_IRET & 0xf)); // segment:offset
         for (int i = 0; i < 256; i++) ivt.set(JAVA_INT, i * 4L, vector);
         MemorySegment gdt = mem.slice(GDT_ADDR, GDT.length * 8L);
-        for (int i = 0; i < GDT.length; i++) gdt.set(JAVA_LONG, i * 8L, GDT[i]);
+        boolean longMode = entry instanceof EntryState.Long64;
+        for (int i = 0; i < GDT.length; i++) gdt.set(JAVA_LONG, i * 8L, i == 1 && longMode ? CODE64 : GDT[i]);
         mem.zero(IDT_ADDR, 8);
+        if (longMode) writePageTables(mem);
     }
 
     /** Sets the boot vCPU's registers for {@code entry}. */
@@ -67,19 +73,8 @@ public final class CpuSetup {
                 case EntryState.Protected32 pm -> {
                     setFlatSegment(sregs, "cs", 0x08, 0xb);
                     for (String seg : new String[] {"ds", "es", "fs", "gs", "ss"}) setFlatSegment(sregs, seg, 0x10, 0x3);
-                    long tr = KvmApi.offset(KvmApi.KVM_SREGS, "tr");
-                    sregs.set(JAVA_LONG, tr, 0L);
-                    sregs.set(JAVA_INT, tr + 8, 0x67);
-                    sregs.set(JAVA_SHORT, tr + 12, (short) 0x18);
-                    sregs.set(JAVA_BYTE, tr + 14, (byte) 0xb);
-                    sregs.set(JAVA_BYTE, tr + 15, (byte) 1);
-                    sregs.set(JAVA_BYTE, tr + 19, (byte) 0);
-                    long gdt = KvmApi.offset(KvmApi.KVM_SREGS, "gdt");
-                    sregs.set(JAVA_LONG, gdt, GDT_ADDR);
-                    sregs.set(JAVA_SHORT, gdt + 8, (short) (GDT.length * 8 - 1));
-                    long idt = KvmApi.offset(KvmApi.KVM_SREGS, "idt");
-                    sregs.set(JAVA_LONG, idt, IDT_ADDR);
-                    sregs.set(JAVA_SHORT, idt + 8, (short) 7);
+                    setTaskRegister(sregs);
+                    setDescriptorTables(sregs);
                     long cr0 = KvmApi.offset(KvmApi.KVM_SREGS, "cr0");
                     sregs.set(JAVA_LONG, cr0, (sregs.get(JAVA_LONG, cr0) | CR0_PE | CR0_ET) & ~0x80000000L);
                     sregs.set(JAVA_LONG, KvmApi.offset(KvmApi.KVM_SREGS, "cr4"), 0L);
@@ -90,9 +85,62 @@ public final class CpuSetup {
                     regs.set(JAVA_LONG, REGS_RSP, pm.esp() & 0xffffffffL);
                 }
             }
+                case EntryState.Long64 lm -> {
+                    setFlatSegment(sregs, "cs", 0x08, 0xb);
+                    long cs = KvmApi.offset(KvmApi.KVM_SREGS, "cs");
+                    sregs.set(JAVA_BYTE, cs + 17, (byte) 0); // db must be 0 when l is 1
+                    sregs.set(JAVA_BYTE, cs + 19, (byte) 1); // l: 64-bit code
+                    for (String seg : new String[] {"ds", "es", "fs", "gs", "ss"}) setFlatSegment(sregs, seg, 0x10, 0x3);
+                    setTaskRegister(sregs);
+                    setDescriptorTables(sregs);
+                    long cr0 = KvmApi.offset(KvmApi.KVM_SREGS, "cr0");
+                    sregs.set(JAVA_LONG, cr0, sregs.get(JAVA_LONG, cr0) | CR0_PE | CR0_ET | CR0_PG);
+                    sregs.set(JAVA_LONG, KvmApi.offset(KvmApi.KVM_SREGS, "cr3"), Layout.PML4);
+                    sregs.set(JAVA_LONG, KvmApi.offset(KvmApi.KVM_SREGS, "cr4"), CR4_PAE);
+                    sregs.set(JAVA_LONG, KvmApi.offset(KvmApi.KVM_SREGS, "efer"), EFER_LME | EFER_LMA);
+                    regs.set(JAVA_LONG, REGS_RIP, lm.rip());
+                    regs.set(JAVA_LONG, REGS_RSI, lm.rsi());
+                    regs.set(JAVA_LONG, REGS_RSP, Layout.BOOT_STACK);
+                    regs.set(JAVA_LONG, REGS_RBP, Layout.BOOT_STACK);
+                }
+            }
             vcpu.setSregs(sregs);
             vcpu.setRegs(regs);
         }
+    }
+
+    private static void setTaskRegister(MemorySegment sregs) {
+        long tr = KvmApi.offset(KvmApi.KVM_SREGS, "tr");
+        sregs.set(JAVA_LONG, tr, 0L);
+        sregs.set(JAVA_INT, tr + 8, 0x67);
+        sregs.set(JAVA_SHORT, tr + 12, (short) 0x18);
+        sregs.set(JAVA_BYTE, tr + 14, (byte) 0xb); // busy TSS
+        sregs.set(JAVA_BYTE, tr + 15, (byte) 1);
+        sregs.set(JAVA_BYTE, tr + 18, (byte) 0);
+        sregs.set(JAVA_BYTE, tr + 22, (byte) 0);
+    }
+
+    private static void setDescriptorTables(MemorySegment sregs) {
+        long gdt = KvmApi.offset(KvmApi.KVM_SREGS, "gdt");
+        sregs.set(JAVA_LONG, gdt, GDT_ADDR);
+        sregs.set(JAVA_SHORT, gdt + 8, (short) (GDT.length * 8 - 1));
+        long idt = KvmApi.offset(KvmApi.KVM_SREGS, "idt");
+        sregs.set(JAVA_LONG, idt, IDT_ADDR);
+        sregs.set(JAVA_SHORT, idt + 8, (short) 7);
+    }
+
+    /**
+     * Identity-maps the first 4 GiB with 2 MiB pages for 64-bit entry: PML4 -> one PDPT -> four page
+     * directories. The kernel replaces these tables early; they only need to cover what it touches first.
+     */
+    public static void writePageTables(GuestMemory mem) {
+        long pdpt = Layout.PML4 + 0x1000, pd = pdpt + 0x1000;
+        mem.zero(Layout.PML4, Layout.PAGE_TABLES_END - Layout.PML4);
+        mem.slice(Layout.PML4, 8).set(JAVA_LONG, 0, pdpt | 0x3); // present, writable
+        MemorySegment pdptSeg = mem.slice(pdpt, 4 * 8);
+        for (int i = 0; i < 4; i++) pdptSeg.set(JAVA_LONG, i * 8L, (pd + i * 0x1000L) | 0x3);
+        MemorySegment pds = mem.slice(pd, 4 * 0x1000);
+        for (long i = 0; i < 4 * 512; i++) pds.set(JAVA_LONG, i * 8, (i << 21) | 0x83); // present, writable, 2 MiB
     }
 
     private static void setFlatSegment(MemorySegment sregs, String name, int selector, int type) {

@@ -6,6 +6,30 @@ public final class Layout {
 
     /** Conventional memory ends here; [EBDA_START, 1 MiB) is reserved (EBDA, VGA hole, BIOS). */
     public static final long EBDA_START = 0x9fc00L;
+    /** PVH {@code struct hvm_start_info}, then its module list and memory map. */
+    public static final long PVH_START_INFO = 0x6000L;
+    /** The Linux zero page ({@code struct boot_params}). */
+    public static final long ZERO_PAGE = 0x7000L;
+    /** Initial RSP and RBP for 64-bit entry. */
+    public static final long BOOT_STACK = 0x8ff0L;
+    /**
+     * Long-mode page tables (64-bit entry only): PML4 here, the PDPT in the next page, then four page
+     * directories of 2 MiB pages identity-mapping the first 4 GiB. Overlaps the multiboot area, which
+     * a Linux boot does not use.
+     */
+    public static final long PML4 = 0x9000L;
+    /** End of the page tables (PML4 + PDPT + 4 PDs). */
+    public static final long PAGE_TABLES_END = 0xf000L;
+    /** The Linux kernel command line. */
+    public static final long CMDLINE = 0x20000L;
+    /** Room for the command line: up to the end of conventional memory's first 64 KiB block. */
+    public static final long CMDLINE_MAX = 0x10000L;
+    /** ACPI: the RSDP (16-byte aligned, in the BIOS area the guest searches); tables follow it. */
+    public static final long ACPI_RSDP = 0xe0000L;
+    /** End of the ACPI tables area. */
+    public static final long ACPI_END = 0xf0000L;
+    /** MP floating pointer and configuration table (in the BIOS area, after the IRET). */
+    public static final long MP_TABLE = 0xf0100L;
     /** Multiboot information block and the structures it points to (cmdline, module list, mmap). */
     public static final long MULTIBOOT_INFO = 0x9000L;
     /** End of the area reserved for multiboot structures. */
