@@ -76,7 +76,7 @@ public final class CpuSetup {
                     setTaskRegister(sregs);
                     setDescriptorTables(sregs);
                     long cr0 = KvmApi.offset(KvmApi.KVM_SREGS, "cr0");
-                    sregs.set(JAVA_LONG, cr0, (sregs.get(JAVA_LONG, cr0) | CR0_PE | CR0_ET) & ~0x80000000L);
+                    sregs.set(JAVA_LONG, cr0, (sregs.get(JAVA_LONG, cr0) | CR0_PE | CR0_ET) & ~CR0_PG);
                     sregs.set(JAVA_LONG, KvmApi.offset(KvmApi.KVM_SREGS, "cr4"), 0L);
                     sregs.set(JAVA_LONG, KvmApi.offset(KvmApi.KVM_SREGS, "efer"), 0L);
                     regs.set(JAVA_LONG, REGS_RIP, pm.eip() & 0xffffffffL);
@@ -84,7 +84,6 @@ public final class CpuSetup {
                     regs.set(JAVA_LONG, REGS_RBX, pm.ebx() & 0xffffffffL);
                     regs.set(JAVA_LONG, REGS_RSP, pm.esp() & 0xffffffffL);
                 }
-            }
                 case EntryState.Long64 lm -> {
                     setFlatSegment(sregs, "cs", 0x08, 0xb);
                     long cs = KvmApi.offset(KvmApi.KVM_SREGS, "cs");
