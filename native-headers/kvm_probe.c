@@ -101,6 +101,14 @@ static void structs(void) {
 
     STRUCT(kvm_mp_state);
     FIELD(kvm_mp_state, mp_state);
+    STRUCT(kvm_irq_routing_entry);
+    FIELD(kvm_irq_routing_entry, gsi); FIELD(kvm_irq_routing_entry, type); FIELD(kvm_irq_routing_entry, flags);
+    FIELD(kvm_irq_routing_entry, pad); FIELD(kvm_irq_routing_entry, u);
+    STRUCT(kvm_irq_routing);            /* header only: entries[] is a flexible array */
+    FIELD(kvm_irq_routing, nr); FIELD(kvm_irq_routing, flags);
+
+    STRUCT(kvm_lapic_state);
+    FIELD(kvm_lapic_state, regs);
 
     STRUCT(kvm_irqfd);
     FIELD(kvm_irqfd, fd); FIELD(kvm_irqfd, gsi); FIELD(kvm_irqfd, flags); FIELD(kvm_irqfd, resamplefd);
@@ -151,7 +159,7 @@ static void kvm_constants(void) {
     KVM(KVM_CREATE_IRQCHIP); KVM(KVM_IRQ_LINE); KVM(KVM_IRQFD); KVM(KVM_CREATE_PIT2); KVM(KVM_IOEVENTFD);
     CONST_AS(KvmApi, KVM_RUN_IOCTL, KVM_RUN);
     KVM(KVM_GET_REGS); KVM(KVM_SET_REGS); KVM(KVM_GET_SREGS); KVM(KVM_SET_SREGS); KVM(KVM_SET_MSRS);
-    KVM(KVM_SET_SIGNAL_MASK); KVM(KVM_GET_FPU); KVM(KVM_SET_FPU); KVM(KVM_SET_CPUID2); KVM(KVM_GET_MP_STATE);
+    KVM(KVM_SET_SIGNAL_MASK); KVM(KVM_GET_FPU); KVM(KVM_SET_FPU); KVM(KVM_SET_CPUID2); KVM(KVM_GET_MP_STATE); KVM(KVM_GET_LAPIC); KVM(KVM_SET_LAPIC); KVM(KVM_SET_GSI_ROUTING);
 
     KVM(KVM_CAP_IRQCHIP); KVM(KVM_CAP_HLT); KVM(KVM_CAP_USER_MEMORY); KVM(KVM_CAP_SET_TSS_ADDR);
     KVM(KVM_CAP_EXT_CPUID); KVM(KVM_CAP_NR_VCPUS); KVM(KVM_CAP_NR_MEMSLOTS); KVM(KVM_CAP_MP_STATE);
@@ -170,6 +178,7 @@ static void kvm_constants(void) {
     KVM(KVM_INTERNAL_ERROR_EMULATION); KVM(KVM_INTERNAL_ERROR_SIMUL_EX); KVM(KVM_INTERNAL_ERROR_DELIVERY_EV);
     KVM(KVM_SYSTEM_EVENT_SHUTDOWN); KVM(KVM_SYSTEM_EVENT_RESET); KVM(KVM_SYSTEM_EVENT_CRASH);
     KVM(KVM_PIT_SPEAKER_DUMMY);
+    KVM(KVM_IRQ_ROUTING_IRQCHIP); KVM(KVM_IRQCHIP_PIC_MASTER); KVM(KVM_IRQCHIP_PIC_SLAVE); KVM(KVM_IRQCHIP_IOAPIC);
     KVM(KVM_MP_STATE_RUNNABLE); KVM(KVM_MP_STATE_UNINITIALIZED); KVM(KVM_MP_STATE_INIT_RECEIVED);
     KVM(KVM_MP_STATE_HALTED); KVM(KVM_MP_STATE_SIPI_RECEIVED);
 }

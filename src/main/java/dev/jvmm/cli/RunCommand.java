@@ -1,5 +1,7 @@
 package dev.jvmm.cli;
 
+import dev.jvmm.arch.x86.CpuFeatures;
+import dev.jvmm.arch.x86.Layout;
 import dev.jvmm.loader.BootImage;
 import dev.jvmm.loader.KernelFormat;
 import dev.jvmm.loader.KernelLoader;
@@ -7,6 +9,7 @@ import dev.jvmm.loader.LoadException;
 import dev.jvmm.loader.LoadOptions;
 import dev.jvmm.vmm.ExitStatus;
 import dev.jvmm.vmm.HostInfo;
+import dev.jvmm.vmm.LinuxKernels;
 import dev.jvmm.vmm.RunReport;
 import dev.jvmm.vmm.Vm;
 import dev.jvmm.vmm.VmConfig;
@@ -24,6 +27,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
 
 /** {@code jvmm run}: boot a kernel and return the guest's verdict as the exit status. */
 @Command(name = "run", mixinStandardHelpOptions = true, sortOptions = false,
@@ -46,6 +51,9 @@ public final class RunCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
+    private KernelFormat forcedFormat;
+    private LoadOptions.BootProtocol bootProtocol;
+
     private final PrintStream err;
 
     RunCommand(PrintStream err) {
@@ -65,8 +73,37 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--initrd", paramLabel = "FILE", description = "Initial ramdisk; for multiboot kernels a module. Repeatable.")
     List<Path> initrds = new ArrayList<>();
 
-    @Option(names = "--format", paramLabel = "FORMAT", description = "Force the kernel format: flat or multiboot (default: detect).")
+    @Option(names = "--format", paramLabel = "FORMAT", description = "Force the kernel format: flat, multiboot, bzimage or elf (default: detect).")
     String format;
+
+    @Option(names = "--boot", paramLabel = "64|pvh", description = "How to enter a Linux kernel: 64 (64-bit boot protocol) or pvh"
+            + " (PVH entry of an ELF vmlinux). Default: PVH when the vmlinux has a PVH note, else 64.")
+    String boot;
+
+    @Option(names = "--no-host-decompress", description = "Boot a bzImage the classic way, letting the kernel decompress"
+            + " itself, instead of decompressing its payload on the host.")
+    boolean noHostDecompress;
+
+    @Option(names = "--no-acpi", description = "Give the guest no ACPI tables (an MP table still describes the CPUs).")
+    boolean noAcpi;
+
+    @Option(names = "--cpu-features", paramLabel = "EDITS", description = "Mask or add CPUID features, e.g. -xsave,-cx16,+x2apic.")
+    String cpuFeatures = "";
+
+    @Option(names = "--pit", paramLabel = "kernel|user", description = "i8254 timer: KVM's in-kernel PIT (default) or jvmm's"
+            + " emulated one on the event loop.", defaultValue = "kernel")
+    String pit;
+
+    @Option(names = "--on-reboot", paramLabel = "exit|restart", description = "What a guest reboot does: end the run with"
+            + " status 0 (default) or restart the VM.", defaultValue = "exit")
+    String onReboot;
+
+    @Option(names = "--expect", paramLabel = "REGEX", description = "End the run with status 0 as soon as a line of serial"
+            + " output matches REGEX (status 16 if the guest stops first, 124 on --timeout).")
+    String expect;
+
+    @Option(names = "--force", description = "Run a Linux kernel even on a host whose KVM only emulates guest code.")
+    boolean force;
 
     @Option(names = "--serial-log", paramLabel = "FILE", description = "Write the guest's serial output to FILE instead of stdout.")
     Path serialLog;
@@ -117,10 +154,38 @@ public final class RunCommand implements Callable<Integer> {
             try {
                 forced = KernelFormat.valueOf(format.toUpperCase(Locale.ROOT));
             } catch (IllegalArgumentException e) {
-                throw usage("unknown --format '" + format + "': use flat or multiboot");
+                throw usage("unknown --format '" + format + "': use flat, multiboot, bzimage or elf");
             }
         }
-        return new VmConfig(kernel, forced, cpus, memBytes, cmdline, initrds, serialLog, limit, stats, statsJson, !noStdin, verbose, kvmPath);
+        this.forcedFormat = forced;
+        this.bootProtocol = switch (boot == null ? "" : boot.toLowerCase(Locale.ROOT)) {
+            case "" -> LoadOptions.BootProtocol.DEFAULT;
+            case "64" -> LoadOptions.BootProtocol.LONG64;
+            case "pvh" -> LoadOptions.BootProtocol.PVH;
+            default -> throw usage("unknown --boot '" + boot + "': use 64 or pvh");
+        };
+        VmConfig.PitMode pitMode = switch (pit.toLowerCase(Locale.ROOT)) {
+            case "kernel" -> VmConfig.PitMode.KERNEL;
+            case "user" -> VmConfig.PitMode.USER;
+            default -> throw usage("unknown --pit '" + pit + "': use kernel or user");
+        };
+        if (!onReboot.equals("exit") && !onReboot.equals("restart")) {
+            throw usage("unknown --on-reboot '" + onReboot + "': use exit or restart");
+        }
+        Pattern expectPattern = null;
+        if (expect != null) {
+            try {
+                expectPattern = Pattern.compile(expect);
+            } catch (PatternSyntaxException e) {
+                throw usage("--expect '" + expect + "' is not a valid regular expression: " + e.getDescription());
+            }
+        }
+        try {
+            CpuFeatures.parse(cpuFeatures);
+        } catch (IllegalArgumentException e) {
+            throw usage(e.getMessage());
+        }
+        return new VmConfig(cpus, memBytes, serialLog, limit, !noStdin, kvmPath, !noAcpi, pitMode, cpuFeatures, expectPattern);
     }
 
     @Override
@@ -129,22 +194,44 @@ public final class RunCommand implements Callable<Integer> {
         VmConfig config = config();
         BootImage image;
         try {
-            image = KernelLoader.load(config.kernel(), config.format(),
-                    new LoadOptions(config.memBytes(), config.cmdline(), config.initrds()));
+            image = KernelLoader.load(kernel, forcedFormat, new LoadOptions(config.memBytes(), cmdline, initrds,
+                    bootProtocol, !noHostDecompress, config.acpi() ? Layout.ACPI_RSDP : 0));
         } catch (LoadException e) {
             return fail(err, ExitStatus.BAD_IMAGE, e.getMessage(), e);
         }
-        Vm vm = new Vm(config, err);
-        RunReport report = new RunReport();
+        if (!force && HostInfo.virtualization() == HostInfo.Virtualization.EMULATED && LinuxKernels.isLinux(kernel, image)) {
+            return fail(err, ExitStatus.HOST_UNSUITABLE, kernel + " is a Linux kernel, and this host's /dev/kvm emulates guest"
+                    + " code instead of running it (no VT-x/AMD-V): Linux would crawl for minutes and then stop on an"
+                    + " instruction the emulator lacks. Use a host with hardware virtualization or scripts/nested-kvm"
+                    + " (--force tries anyway)", null);
+        }
+        RunReport report;
         int status;
-        try {
-            status = vm.run(image, report);
-        } catch (VmmException e) {
-            return fail(err, e.exitStatus(), e.getMessage(), e);
-        } catch (RuntimeException e) {
-            return fail(err, ExitStatus.VMM_ERROR, String.valueOf(e.getMessage()), e);
+        int boots = 0;
+        long deadline = config.timeout() == null ? 0 : System.nanoTime() + config.timeout().toNanos();
+        while (true) {
+            VmConfig thisBoot = config;
+            if (boots > 0 && config.timeout() != null) { // --timeout covers all boots together
+                thisBoot = config.withTimeout(Duration.ofNanos(Math.max(1_000_000, deadline - System.nanoTime())));
+            }
+            Vm vm = new Vm(thisBoot, err);
+            report = new RunReport();
+            try {
+                status = vm.run(image, report);
+            } catch (VmmException e) {
+                return fail(err, e.exitStatus(), e.getMessage(), e);
+            } catch (RuntimeException e) {
+                return fail(err, ExitStatus.VMM_ERROR, String.valueOf(e.getMessage()), e);
+            }
+            if (!(report.stop().reset() && onReboot.equals("restart"))) break;
+            boots++;
+            if (verbose) err.println("jvmm: " + report.stop().reason() + "; restarting (boot " + (boots + 1) + ")");
         }
         Vm.Stop stop = report.stop();
+        if (config.expect() != null && !stop.expectMatched() && status == ExitStatus.OK) {
+            status = ExitStatus.EXPECT_UNMATCHED;
+            err.println("jvmm: the guest stopped (" + stop.reason() + ") before its output matched --expect '" + expect + "'");
+        }
         if (status != ExitStatus.OK && !(stop.reason().contains("isa-debug-exit"))) {
             err.println("jvmm: " + stop.reason());
             if (stop.detail() != null) err.println(stop.detail().indent(2).stripTrailing());
@@ -165,7 +252,7 @@ public final class RunCommand implements Callable<Integer> {
 
     private int fail(PrintStream err, int status, String message, Throwable cause) {
         err.println("jvmm: " + message);
-        if (verbose) cause.printStackTrace(err);
+        if (verbose && cause != null) cause.printStackTrace(err);
         err.flush();
         return status;
     }

@@ -39,6 +39,7 @@ public final class Kvm implements AutoCloseable {
         m.put("KVM_CAP_MP_STATE", KvmApi.KVM_CAP_MP_STATE);
         m.put("KVM_CAP_IRQFD", KvmApi.KVM_CAP_IRQFD);
         m.put("KVM_CAP_IOEVENTFD", KvmApi.KVM_CAP_IOEVENTFD);
+        m.put("KVM_CAP_IRQ_ROUTING", KvmApi.KVM_CAP_IRQ_ROUTING);
         return m;
     }
 

@@ -88,6 +88,14 @@ public final class VcpuFd implements AutoCloseable {
         }
     }
 
+    public void getLapic(MemorySegment lapic) {
+        check(LibC.ioctl(fd, KvmApi.KVM_GET_LAPIC, lapic), "KVM_GET_LAPIC");
+    }
+
+    public void setLapic(MemorySegment lapic) {
+        check(LibC.ioctl(fd, KvmApi.KVM_SET_LAPIC, lapic), "KVM_SET_LAPIC");
+    }
+
     public int getMpState() {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment s = arena.allocate(KvmApi.KVM_MP_STATE);

@@ -77,6 +77,36 @@ public final class VmFd implements AutoCloseable {
         }
     }
 
+    /**
+     * Interrupt routing as on a PC with the IRQ0 -> GSI 2 override the ACPI tables announce: GSI 0-15
+     * reach the PICs' pins 0-15, and the IOAPIC's pins 0-15 except that GSI 0 (the PIT) goes to IOAPIC
+     * pin 2 and GSI 2 to none there; GSI 16-23 reach the IOAPIC only. KVM's default maps GSI 0 to IOAPIC
+     * pin 0, which would contradict the override.
+     */
+    public void setPcGsiRouting() {
+        int ioapicPins = 24;
+        java.util.List<int[]> routes = new java.util.ArrayList<>(); // {gsi, irqchip, pin}
+        for (int gsi = 0; gsi < ioapicPins; gsi++) {
+            if (gsi < 16 && gsi != 2) {
+                routes.add(new int[] {gsi, gsi < 8 ? KvmApi.KVM_IRQCHIP_PIC_MASTER : KvmApi.KVM_IRQCHIP_PIC_SLAVE, gsi % 8});
+            }
+            if (gsi != 2) routes.add(new int[] {gsi, KvmApi.KVM_IRQCHIP_IOAPIC, gsi == 0 ? 2 : gsi});
+        }
+        long header = KvmApi.KVM_IRQ_ROUTING.byteSize(), size = KvmApi.KVM_IRQ_ROUTING_ENTRY.byteSize();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment r = arena.allocate(header + routes.size() * size, 8);
+            r.set(JAVA_INT, 0, routes.size());
+            for (int i = 0; i < routes.size(); i++) {
+                long at = header + i * size;
+                r.set(JAVA_INT, at, routes.get(i)[0]);
+                r.set(JAVA_INT, at + 4, KvmApi.KVM_IRQ_ROUTING_IRQCHIP);
+                r.set(JAVA_INT, at + 16, routes.get(i)[1]);
+                r.set(JAVA_INT, at + 20, routes.get(i)[2]);
+            }
+            check(LibC.ioctl(fd, KvmApi.KVM_SET_GSI_ROUTING, r), "KVM_SET_GSI_ROUTING");
+        }
+    }
+
     /** Routes writes to eventfd {@code eventFd} into GSI {@code gsi} (KVM_IRQFD). */
     public void irqfd(int eventFd, int gsi) {
         try (Arena arena = Arena.ofConfined()) {

@@ -89,6 +89,19 @@ public final class KvmApi {
     public static final StructLayout KVM_MP_STATE = MemoryLayout.structLayout(
             JAVA_INT.withName("mp_state")).withName("kvm_mp_state");
 
+    /** {@code struct kvm_irq_routing_entry} with the irqchip member of its union (pad: the union's 32 bytes). */
+    public static final StructLayout KVM_IRQ_ROUTING_ENTRY = MemoryLayout.structLayout(
+            JAVA_INT.withName("gsi"), JAVA_INT.withName("type"), JAVA_INT.withName("flags"), JAVA_INT.withName("pad"),
+            MemoryLayout.sequenceLayout(32, JAVA_BYTE).withName("u")).withName("kvm_irq_routing_entry");
+
+    /** The fixed header of {@code struct kvm_irq_routing}; its flexible array of entries follows. */
+    public static final StructLayout KVM_IRQ_ROUTING = MemoryLayout.structLayout(
+            JAVA_INT.withName("nr"), JAVA_INT.withName("flags")).withName("kvm_irq_routing").withByteAlignment(8);
+
+    /** {@code struct kvm_lapic_state}: the local APIC's 1 KiB register page. */
+    public static final StructLayout KVM_LAPIC_STATE = MemoryLayout.structLayout(
+            MemoryLayout.sequenceLayout(1024, JAVA_BYTE).withName("regs")).withName("kvm_lapic_state");
+
     public static final StructLayout KVM_IRQFD_ARG = MemoryLayout.structLayout(
             JAVA_INT.withName("fd"), JAVA_INT.withName("gsi"), JAVA_INT.withName("flags"), JAVA_INT.withName("resamplefd"),
             MemoryLayout.sequenceLayout(16, JAVA_BYTE).withName("pad")).withName("kvm_irqfd");
@@ -172,6 +185,7 @@ public final class KvmApi {
     public static final long KVM_SET_IDENTITY_MAP_ADDR = Ioctl.iow(KVMIO, 0x48, JAVA_LONG.byteSize());
     public static final long KVM_CREATE_IRQCHIP = Ioctl.io(KVMIO, 0x60);
     public static final long KVM_IRQ_LINE = Ioctl.iow(KVMIO, 0x61, KVM_IRQ_LEVEL.byteSize());
+    public static final long KVM_SET_GSI_ROUTING = Ioctl.iow(KVMIO, 0x6a, KVM_IRQ_ROUTING.byteSize());
     public static final long KVM_IRQFD = Ioctl.iow(KVMIO, 0x76, KVM_IRQFD_ARG.byteSize());
     public static final long KVM_CREATE_PIT2 = Ioctl.iow(KVMIO, 0x77, KVM_PIT_CONFIG.byteSize());
     public static final long KVM_IOEVENTFD = Ioctl.iow(KVMIO, 0x79, KVM_IOEVENTFD_ARG.byteSize());
@@ -187,6 +201,8 @@ public final class KvmApi {
     public static final long KVM_SET_FPU = Ioctl.iow(KVMIO, 0x8d, KVM_FPU.byteSize());
     public static final long KVM_SET_CPUID2 = Ioctl.iow(KVMIO, 0x90, KVM_CPUID2.byteSize());
     public static final long KVM_GET_MP_STATE = Ioctl.ior(KVMIO, 0x98, KVM_MP_STATE.byteSize());
+    public static final long KVM_GET_LAPIC = Ioctl.ior(KVMIO, 0x8e, KVM_LAPIC_STATE.byteSize());
+    public static final long KVM_SET_LAPIC = Ioctl.iow(KVMIO, 0x8f, KVM_LAPIC_STATE.byteSize());
 
     // ---- capabilities (KVM_CHECK_EXTENSION) ----
     public static final int KVM_CAP_IRQCHIP = 0, KVM_CAP_HLT = 1, KVM_CAP_USER_MEMORY = 3, KVM_CAP_SET_TSS_ADDR = 4,
@@ -207,6 +223,8 @@ public final class KvmApi {
             KVM_INTERNAL_ERROR_DELIVERY_EV = 3;
     public static final int KVM_SYSTEM_EVENT_SHUTDOWN = 1, KVM_SYSTEM_EVENT_RESET = 2, KVM_SYSTEM_EVENT_CRASH = 3;
     public static final int KVM_PIT_SPEAKER_DUMMY = 1;
+    public static final int KVM_IRQ_ROUTING_IRQCHIP = 1;
+    public static final int KVM_IRQCHIP_PIC_MASTER = 0, KVM_IRQCHIP_PIC_SLAVE = 1, KVM_IRQCHIP_IOAPIC = 2;
     public static final int KVM_MP_STATE_RUNNABLE = 0, KVM_MP_STATE_UNINITIALIZED = 1, KVM_MP_STATE_INIT_RECEIVED = 2,
             KVM_MP_STATE_HALTED = 3, KVM_MP_STATE_SIPI_RECEIVED = 4;
 

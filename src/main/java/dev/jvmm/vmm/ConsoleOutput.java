@@ -23,6 +23,7 @@ public final class ConsoleOutput implements IntConsumer {
     private int len;
     private boolean flushScheduled;
     private long bytes;
+    private volatile ExpectMatcher watcher;
 
     public ConsoleOutput(OutputStream out, EventLoop loop) {
         this.out = out;
@@ -52,7 +53,14 @@ public final class ConsoleOutput implements IntConsumer {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write guest console output", e);
         }
+        ExpectMatcher w = watcher; // rare (a full buffer before the loop's flush): fine on the vCPU thread
+        if (w != null) w.accept(buf, 0, len);
         len = 0;
+    }
+
+    /** Also shows every flushed byte to {@code w} (on the loop thread). */
+    public void watch(ExpectMatcher w) {
+        this.watcher = w;
     }
 
     /** Writes out what is buffered. Called on the loop thread by the timer and at the end of a run. */
@@ -75,6 +83,8 @@ public final class ConsoleOutput implements IntConsumer {
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot write guest console output", e);
             }
+            ExpectMatcher w = watcher;
+            if (w != null) w.accept(full, 0, n);
         }
     }
 

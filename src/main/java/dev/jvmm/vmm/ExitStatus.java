@@ -23,6 +23,8 @@ public final class ExitStatus {
     public static final int INTERNAL_ERROR = 12;
     /** jvmm itself failed: an unexpected ioctl failure, an exit it does not handle, a bug. */
     public static final int VMM_ERROR = 14;
+    /** --expect was given and the guest stopped (with status 0) before its output matched. */
+    public static final int EXPECT_UNMATCHED = 16;
     /** --timeout passed before the guest stopped (the value timeout(1) uses). */
     public static final int TIMEOUT = 124;
     /** SIGINT / SIGTERM (128 + signal number). */

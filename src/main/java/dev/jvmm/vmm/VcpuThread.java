@@ -32,6 +32,9 @@ public final class VcpuThread implements Runnable {
 
         /** The run must end (first call wins); {@code detail} may be multi-line (register dump). */
         void stop(int exitStatus, String reason, String detail);
+
+        /** The guest reset the machine: the run ends, and may restart (--on-reboot). */
+        void reset(String reason);
     }
 
     private final VcpuFd vcpu;
@@ -218,7 +221,7 @@ public final class VcpuThread implements Runnable {
                 int type = run.get(JAVA_INT, KvmApi.RUN_SYSTEM_EVENT_TYPE);
                 switch (type) {
                     case KvmApi.KVM_SYSTEM_EVENT_SHUTDOWN -> host.stop(ExitStatus.OK, "the guest powered off", null);
-                    case KvmApi.KVM_SYSTEM_EVENT_RESET -> host.stop(ExitStatus.OK, "the guest reset the machine", null);
+                    case KvmApi.KVM_SYSTEM_EVENT_RESET -> host.reset("the guest reset the machine");
                     default -> host.stop(ExitStatus.GUEST_SHUTDOWN, cpu + ": the guest reported a crash (system event "
                             + type + ")", registers());
                 }

@@ -2,9 +2,18 @@ package dev.jvmm.vmm;
 
 import dev.jvmm.arch.x86.CpuSetup;
 import dev.jvmm.arch.x86.Layout;
+import dev.jvmm.arch.x86.acpi.AcpiConfig;
+import dev.jvmm.arch.x86.acpi.AcpiTables;
+import dev.jvmm.arch.x86.acpi.MpTable;
 import dev.jvmm.device.Bus;
 import dev.jvmm.device.legacy.DebugExit;
+import dev.jvmm.arch.x86.CpuFeatures;
+import dev.jvmm.device.BusDevice;
+import dev.jvmm.device.legacy.AcpiPm;
+import dev.jvmm.device.legacy.CmosRtc;
 import dev.jvmm.device.legacy.I8042;
+import dev.jvmm.device.legacy.I8254;
+import dev.jvmm.device.legacy.SystemControlPortB;
 import dev.jvmm.device.legacy.PortSink;
 import dev.jvmm.device.legacy.Uart16550;
 import dev.jvmm.kvm.Kvm;
@@ -29,6 +38,7 @@ import java.io.PrintStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
+import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicReference;
@@ -43,16 +53,23 @@ public final class Vm implements VcpuThread.Host {
 
     static final int COM1_PORT = 0x3f8, COM1_IRQ = 4;
     static final int DEBUG_EXIT_PORT = 0xf4;
+    static final int MAX_XAPIC_CPUS = 255;
     /** The longest a stop may take to get every vCPU out of KVM_RUN before jvmm gives up on them. */
     static final long JOIN_TIMEOUT_MS = 2000;
 
-    /** The stop that ended the run: the first one requested wins. */
-    public record Stop(int exitStatus, String reason, String detail) { }
+    /**
+     * The stop that ended the run: the first one requested wins.
+     * @param reset          the guest reset the machine (a reboot), as opposed to powering off or failing
+     * @param expectMatched  the console output matched --expect
+     */
+    public record Stop(int exitStatus, String reason, String detail, boolean reset, boolean expectMatched) { }
 
     private final VmConfig config;
     private final PrintStream err;
     private final AtomicReference<Stop> stop = new AtomicReference<>();
     private volatile boolean stopping;
+    private volatile long stopRequestedAt;
+    private volatile long vcpusStoppedAt;
     private volatile EventLoop loop;
 
     public Vm(VmConfig config, PrintStream err) {
@@ -67,7 +84,17 @@ public final class Vm implements VcpuThread.Host {
 
     @Override
     public void stop(int exitStatus, String reason, String detail) {
-        if (stop.compareAndSet(null, new Stop(exitStatus, reason, detail))) {
+        end(new Stop(exitStatus, reason, detail, false, false));
+    }
+
+    @Override
+    public void reset(String reason) {
+        end(new Stop(ExitStatus.OK, reason, null, true, false));
+    }
+
+    private void end(Stop s) {
+        if (stop.compareAndSet(null, s)) {
+            stopRequestedAt = System.nanoTime();
             stopping = true;
             EventLoop l = loop;
             if (l != null) l.wake();
@@ -76,6 +103,11 @@ public final class Vm implements VcpuThread.Host {
 
     public Stop stopReason() {
         return stop.get();
+    }
+
+    /** From the stop request until every vCPU thread had left KVM_RUN and ended (after the run). */
+    public java.time.Duration stopLatency() {
+        return java.time.Duration.ofNanos(vcpusStoppedAt - stopRequestedAt);
     }
 
     /** The RAM ranges of a VM with {@code memBytes} of memory: below the 32-bit MMIO hole, then above 4 GiB. */
@@ -96,6 +128,7 @@ public final class Vm implements VcpuThread.Host {
                 this.loop = loop;
                 setUpVm(vm, memory);
                 CpuSetup.writeFirmwareTables(memory, image.entry()); // first: the image may overwrite any of it
+                writePlatformTables(memory);
                 loadImage(memory, image);
                 return runVm(kvm, vm, memory, image, report, started);
             }
@@ -119,6 +152,10 @@ public final class Vm implements VcpuThread.Host {
         if (config.cpus() > max) {
             throw new VmmException(ExitStatus.USAGE, "--smp " + config.cpus() + ": this host allows at most " + max + " vCPUs per VM");
         }
+        if (config.cpus() > MAX_XAPIC_CPUS) {
+            throw new VmmException(ExitStatus.USAGE, "--smp " + config.cpus() + ": jvmm supports at most " + MAX_XAPIC_CPUS
+                    + " vCPUs (8-bit APIC ids in the MP and ACPI tables)");
+        }
     }
 
     private GuestMemory allocateMemory() throws VmmException {
@@ -133,9 +170,17 @@ public final class Vm implements VcpuThread.Host {
         vm.setTssAddr(Layout.TSS_ADDR);
         vm.setIdentityMapAddr(Layout.IDENTITY_MAP_ADDR);
         vm.createIrqchip();
-        vm.createPit2(KvmApi.KVM_PIT_SPEAKER_DUMMY);
+        vm.setPcGsiRouting();
+        if (config.pit() == VmConfig.PitMode.KERNEL) vm.createPit2(KvmApi.KVM_PIT_SPEAKER_DUMMY);
         int slot = 0;
         for (GuestMemory.Region r : memory.regions()) vm.setUserMemoryRegion(slot++, r.gpa(), r.size(), r.host());
+    }
+
+    /** The MP table always (it is how kernels without ACPI find the CPUs), ACPI tables unless --no-acpi. */
+    private void writePlatformTables(GuestMemory memory) {
+        List<Chunk> chunks = new ArrayList<>(MpTable.build(config.cpus()));
+        if (config.acpi()) chunks.addAll(AcpiTables.build(new AcpiConfig(config.cpus())).chunks());
+        for (Chunk c : chunks) memory.write(c.guestAddress(), c.data());
     }
 
     private static void loadImage(GuestMemory memory, BootImage image) throws VmmException {
@@ -159,12 +204,35 @@ public final class Vm implements VcpuThread.Host {
             throw new VmmException(ExitStatus.USAGE, "cannot open --serial-log " + config.serialLog() + ": " + e.getMessage());
         }
         ConsoleOutput console = new ConsoleOutput(consoleStream, loop);
+        ExpectMatcher expect = null;
+        if (config.expect() != null) {
+            expect = new ExpectMatcher(config.expect(), () -> end(expectStop(null)));
+            console.watch(expect);
+        }
         Bus pio = new Bus("pio", 0x10000);
         Bus mmio = new Bus("mmio", Long.MAX_VALUE);
         Uart16550 com1 = new Uart16550(high -> vm.irqLine(COM1_IRQ, high), console);
         pio.register("com1", COM1_PORT, 8, com1);
         pio.register("isa-debug-exit", DEBUG_EXIT_PORT, 1, new DebugExit((s, why) -> stop(s, why, null)));
-        pio.register("i8042", 0x60, 5, new I8042((s, why) -> stop(s, why, null)));
+        I8042 i8042 = new I8042((s, why) -> reset(why));
+        pio.register("i8042", 0x60, 1, i8042);
+        pio.register("i8042", 0x64, 1, new BusDevice() { // the controller's second port is 4 registers on
+            @Override
+            public long read(long offset, int size) {
+                return i8042.read(offset + 4, size);
+            }
+
+            @Override
+            public void write(long offset, int size, long value) {
+                i8042.write(offset + 4, size, value);
+            }
+        });
+        pio.register("rtc", CmosRtc.BASE_PORT, CmosRtc.LENGTH, new CmosRtc(config.memBytes(), Clock.systemUTC()));
+        if (config.acpi()) {
+            pio.register("acpi-pm", AcpiPm.BASE_PORT, AcpiPm.LENGTH,
+                    new AcpiPm((s, why) -> stop(s, why, null), () -> reset("the guest reset the machine (ACPI)")));
+        }
+        if (config.pit() == VmConfig.PitMode.USER) startUserPit(pio, vm);
         pio.register("post-code", 0x80, 1, new PortSink());
 
         boolean tty = config.stdin() && config.serialLog() == null && LibC.isatty(0);
@@ -177,11 +245,13 @@ public final class Vm implements VcpuThread.Host {
         Thread restoreHook = null;
         SignalStops signals = null;
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment cpuid = kvm.supportedCpuid(arena);
+            MemorySegment cpuid = CpuSetup.withFeatures(kvm.supportedCpuid(arena),
+                    CpuFeatures.parse(config.cpuFeatures()), arena);
             for (int i = 0; i < config.cpus(); i++) {
                 VcpuFd fd = vm.createVcpu(i);
                 fds.add(fd);
                 fd.setCpuid2(CpuSetup.cpuidFor(cpuid, arena, i, config.cpus()));
+                CpuSetup.applyPlatformState(fd);
                 if (i == 0) CpuSetup.applyEntry(fd, image.entry());
                 vcpus.add(new VcpuThread(fd, pio, mmio, memory, this));
             }
@@ -201,6 +271,7 @@ public final class Vm implements VcpuThread.Host {
             for (VcpuThread v : vcpus) v.start();
             loop.run(this::stopping);
             stopVcpus(vcpus);
+            vcpusStoppedAt = System.nanoTime();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             stop(ExitStatus.VMM_ERROR, "interrupted", null);
@@ -235,8 +306,39 @@ public final class Vm implements VcpuThread.Host {
             }
         }
         Stop s = stop.get();
+        if (expect != null && expect.matched() && !s.expectMatched()) {
+            // the match came in the output flushed at the very end: it still counts
+            s = expectStop(s.reason());
+        }
         report.finish(s, vcpus, pio, console.bytesWritten(), System.nanoTime() - started);
         return s.exitStatus();
+    }
+
+    /** --pit=user: jvmm's i8254 on ports 0x40-0x43 and 0x61, its channel 0 driven by event-loop timers. */
+    private void startUserPit(Bus pio, VmFd vm) {
+        I8254 pit = new I8254(System::nanoTime, high -> vm.irqLine(I8254.IRQ, high));
+        pio.register("pit", I8254.BASE_PORT, I8254.LENGTH, pit);
+        pio.register("port61", SystemControlPortB.PORT, SystemControlPortB.LENGTH, new SystemControlPortB(pit));
+        EventLoop.Timer[] timer = new EventLoop.Timer[1];
+        Runnable[] rearm = new Runnable[1];
+        rearm[0] = () -> {
+            if (timer[0] != null) timer[0].cancel();
+            timer[0] = null;
+            long deadline = pit.nextDeadlineNanos();
+            if (deadline != Long.MAX_VALUE) {
+                timer[0] = loop.schedule(Math.max(0, deadline - System.nanoTime()), () -> {
+                    pit.advance();
+                    rearm[0].run();
+                });
+            }
+        };
+        pit.setDeadlineListener(() -> loop.execute(rearm[0]));
+        rearm[0].run();
+    }
+
+    private Stop expectStop(String then) {
+        return new Stop(ExitStatus.OK, "the serial output matched --expect '" + config.expect().pattern() + "'"
+                + (then == null ? "" : " (then: " + then + ")"), null, false, true);
     }
 
     /** Kicks every vCPU out of KVM_RUN until all threads have ended (or the join timeout passes). */

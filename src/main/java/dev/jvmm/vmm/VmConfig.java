@@ -1,24 +1,42 @@
 package dev.jvmm.vmm;
 
-import dev.jvmm.loader.KernelFormat;
-
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.List;
+import java.util.regex.Pattern;
 
 /**
- * Everything `jvmm run` was asked to do, already parsed and range-checked by the CLI.
+ * How to build and run one VM, already parsed and range-checked by the CLI. (What to boot is a
+ * {@link dev.jvmm.loader.BootImage}, made separately by the loaders.)
  *
- * @param format       forced image format, or null to detect
  * @param serialLog    file for the guest's serial output instead of stdout, or null
  * @param timeout      wall-clock limit, or null for none
- * @param statsJson    file to write run statistics to as JSON, or null
  * @param stdin        connect stdin to the guest console (off: the guest sees no input)
+ * @param acpi         give the guest ACPI tables (and the ACPI power-off/reset registers)
+ * @param pit          which i8254 the guest gets
+ * @param cpuFeatures  CPUID edits such as "-xsave,-cx16", or "" for none
+ * @param expect       end the run with status 0 when a line of serial output matches this, or null
  */
-public record VmConfig(Path kernel, KernelFormat format, int cpus, long memBytes, String cmdline, List<Path> initrds,
-                       Path serialLog, Duration timeout, boolean stats, Path statsJson, boolean stdin, boolean verbose, String kvmPath) {
+public record VmConfig(int cpus, long memBytes, Path serialLog, Duration timeout, boolean stdin, String kvmPath,
+                       boolean acpi, PitMode pit, String cpuFeatures, Pattern expect) {
+    /** The i8254 timer: KVM's in-kernel one, or jvmm's model on the event loop. */
+    public enum PitMode { KERNEL, USER }
+
     public VmConfig {
-        initrds = List.copyOf(initrds);
-        cmdline = cmdline == null ? "" : cmdline;
+        cpuFeatures = cpuFeatures == null ? "" : cpuFeatures;
+        pit = pit == null ? PitMode.KERNEL : pit;
+        kvmPath = kvmPath == null ? "/dev/kvm" : kvmPath;
+    }
+
+    /** A VM with defaults for everything but its size: console on stdout, no stdin, ACPI, in-kernel PIT. */
+    public static VmConfig of(int cpus, long memBytes) {
+        return new VmConfig(cpus, memBytes, null, null, false, "/dev/kvm", true, PitMode.KERNEL, "", null);
+    }
+
+    public VmConfig withTimeout(Duration t) {
+        return new VmConfig(cpus, memBytes, serialLog, t, stdin, kvmPath, acpi, pit, cpuFeatures, expect);
+    }
+
+    public VmConfig withSerialLog(Path log) {
+        return new VmConfig(cpus, memBytes, log, timeout, stdin, kvmPath, acpi, pit, cpuFeatures, expect);
     }
 }

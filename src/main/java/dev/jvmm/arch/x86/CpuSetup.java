@@ -7,6 +7,8 @@ import dev.jvmm.sys.KvmApi;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -158,6 +160,33 @@ public final class CpuSetup {
     }
 
     /**
+     * Applies --cpu-features edits to a {@code struct kvm_cpuid2}: returns a new one (entries may be
+     * dropped, e.g. leaf 0xD with -xsave) allocated in {@code arena}.
+     */
+    public static MemorySegment withFeatures(MemorySegment cpuid2, List<CpuFeatures.Edit> edits, Arena arena) {
+        if (edits.isEmpty()) return cpuid2;
+        long head = KvmApi.KVM_CPUID2.byteSize(), size = KvmApi.KVM_CPUID_ENTRY2.byteSize();
+        int n = cpuid2.get(JAVA_INT, 0);
+        List<CpuFeatures.CpuidEntry> entries = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+            long e = head + i * size;
+            entries.add(new CpuFeatures.CpuidEntry(cpuid2.get(JAVA_INT, e), cpuid2.get(JAVA_INT, e + 4),
+                    cpuid2.get(JAVA_INT, e + 8), cpuid2.get(JAVA_INT, e + 12), cpuid2.get(JAVA_INT, e + 16),
+                    cpuid2.get(JAVA_INT, e + 20), cpuid2.get(JAVA_INT, e + 24)));
+        }
+        List<CpuFeatures.CpuidEntry> edited = CpuFeatures.apply(edits, entries);
+        MemorySegment out = arena.allocate(head + edited.size() * size, 8);
+        out.set(JAVA_INT, 0, edited.size());
+        for (int i = 0; i < edited.size(); i++) {
+            CpuFeatures.CpuidEntry c = edited.get(i);
+            long e = head + i * size;
+            int[] v = {c.function(), c.index(), c.flags(), c.eax(), c.ebx(), c.ecx(), c.edx()};
+            for (int k = 0; k < v.length; k++) out.set(JAVA_INT, e + 4L * k, v[k]);
+        }
+        return out;
+    }
+
+    /**
      * KVM's supported CPUID, adjusted for vCPU {@code apicId} of {@code cpus}: initial APIC id in leaf 1
      * and the x2APIC id in leaves 0xB / 0x1F, logical processor count in leaf 1.
      */
@@ -181,6 +210,53 @@ public final class CpuSetup {
             }
         }
         return c;
+    }
+
+    static final int MSR_IA32_SYSENTER_CS = 0x174, MSR_IA32_SYSENTER_ESP = 0x175, MSR_IA32_SYSENTER_EIP = 0x176,
+            MSR_STAR = 0xc0000081, MSR_LSTAR = 0xc0000082, MSR_CSTAR = 0xc0000083, MSR_SYSCALL_MASK = 0xc0000084,
+            MSR_KERNEL_GS_BASE = 0xc0000102, MSR_IA32_TSC = 0x10, MSR_IA32_MISC_ENABLE = 0x1a0,
+            MSR_MTRR_DEF_TYPE = 0x2ff;
+    static final long MISC_ENABLE_FAST_STRING = 1, MTRR_ENABLE_WRITEBACK = (1 << 11) | 6;
+    static final long LAPIC_LVT_LINT0 = 0x350, LAPIC_LVT_LINT1 = 0x360;
+    static final int APIC_MODE_NMI = 4, APIC_MODE_EXTINT = 7;
+
+    /**
+     * What firmware would have done to every vCPU before an OS boots: the local APIC's LINT0 wired as
+     * ExtINT (the PIC) and LINT1 as NMI, x87/SSE control words at their reset values, and the MSRs a
+     * 64-bit kernel expects zeroed or set (fast strings on, MTRRs enabled with write-back default).
+     */
+    public static void applyPlatformState(VcpuFd vcpu) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment lapic = arena.allocate(KvmApi.KVM_LAPIC_STATE);
+            vcpu.getLapic(lapic);
+            setLvtMode(lapic, LAPIC_LVT_LINT0, APIC_MODE_EXTINT);
+            setLvtMode(lapic, LAPIC_LVT_LINT1, APIC_MODE_NMI);
+            vcpu.setLapic(lapic);
+
+            MemorySegment fpu = arena.allocate(KvmApi.KVM_FPU);
+            fpu.set(JAVA_SHORT, KvmApi.offset(KvmApi.KVM_FPU, "fcw"), (short) 0x37f);
+            fpu.set(JAVA_INT, KvmApi.offset(KvmApi.KVM_FPU, "mxcsr"), 0x1f80);
+            vcpu.setFpu(fpu);
+
+            long[][] msrs = {{MSR_IA32_SYSENTER_CS, 0}, {MSR_IA32_SYSENTER_ESP, 0}, {MSR_IA32_SYSENTER_EIP, 0},
+                    {MSR_STAR, 0}, {MSR_CSTAR, 0}, {MSR_KERNEL_GS_BASE, 0}, {MSR_SYSCALL_MASK, 0}, {MSR_LSTAR, 0},
+                    {MSR_IA32_TSC, 0}, {MSR_IA32_MISC_ENABLE, MISC_ENABLE_FAST_STRING},
+                    {MSR_MTRR_DEF_TYPE, MTRR_ENABLE_WRITEBACK}};
+            long entry = KvmApi.KVM_MSR_ENTRY.byteSize();
+            MemorySegment m = arena.allocate(KvmApi.KVM_MSRS.byteSize() + msrs.length * entry, 8);
+            m.set(JAVA_INT, 0, msrs.length);
+            for (int i = 0; i < msrs.length; i++) {
+                long at = KvmApi.KVM_MSRS.byteSize() + i * entry;
+                m.set(JAVA_INT, at, (int) msrs[i][0]);
+                m.set(JAVA_LONG, at + 8, msrs[i][1]);
+            }
+            vcpu.setMsrs(m);
+        }
+    }
+
+    private static void setLvtMode(MemorySegment lapic, long reg, int mode) {
+        int v = lapic.get(JAVA_INT, reg);
+        lapic.set(JAVA_INT, reg, (v & ~0x700) | (mode << 8));
     }
 
     /** A register dump for error reports: general registers, segments, control registers. */

@@ -1,0 +1,107 @@
+package dev.jvmm.it;
+
+import dev.jvmm.vmm.ExitStatus;
+import dev.jvmm.vmm.HostInfo;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** --expect, --on-reboot, and refusing Linux where it cannot run. */
+class RunControlTest {
+    @BeforeEach
+    void kvm() {
+        KvmSupport.requireKvm();
+    }
+
+    @Test
+    void expectEndsTheRunAsSoonAsTheOutputMatches() {
+        // echo.bin waits for input forever after its banner: only the match can end this run
+        Jvmm.Result r = Jvmm.run("run", "--no-stdin", "--timeout", "20s", "--expect", "^echo re.dy$",
+                KvmSupport.guest("echo.bin").toString());
+        assertEquals(ExitStatus.OK, r.status(), r::toString);
+        assertTrue(r.stdout().contains("echo ready"), r::toString);
+        assertTrue(r.millis() < 15_000, "ended by the match, not the timeout: " + r);
+    }
+
+    @Test
+    void expectCountsAMatchPrintedJustBeforeTheGuestStops() {
+        Jvmm.Result r = Jvmm.run("run", "--expect", "Hello from", KvmSupport.guest("hello.bin").toString());
+        assertEquals(ExitStatus.OK, r.status(), r::toString);
+    }
+
+    @Test
+    void expectFailsWhenTheGuestStopsFirst() {
+        Jvmm.Result r = Jvmm.run("run", "--expect", "never printed", KvmSupport.guest("reset.bin").toString());
+        assertEquals(ExitStatus.EXPECT_UNMATCHED, r.status(), r::toString);
+        assertTrue(r.stderr().contains("before its output matched --expect"), r::toString);
+    }
+
+    @Test
+    void expectFailsOnTimeout() {
+        Jvmm.Result r = Jvmm.run("run", "--timeout", "1s", "--expect", "x", KvmSupport.guest("spin.bin").toString());
+        assertEquals(ExitStatus.TIMEOUT, r.status(), r::toString);
+    }
+
+    @Test
+    void badExpectIsAUsageError() {
+        Jvmm.Result r = Jvmm.run("run", "--expect", "(", KvmSupport.guest("hello.bin").toString());
+        assertEquals(ExitStatus.USAGE, r.status(), r::toString);
+        assertTrue(r.stderr().contains("not a valid regular expression"), r::toString);
+    }
+
+    @Test
+    void rebootEndsTheRunByDefaultAndRestartsWhenAsked() {
+        Jvmm.Result once = Jvmm.run("run", KvmSupport.guest("reset.bin").toString());
+        assertEquals(ExitStatus.OK, once.status(), once::toString);
+        assertEquals(1, count(once.stdout(), "resetting"), once::toString);
+        Jvmm.Result again = Jvmm.run("run", "--on-reboot=restart", "--timeout", "4s", KvmSupport.guest("reset.bin").toString());
+        assertEquals(ExitStatus.TIMEOUT, again.status(), again::toString);
+        assertTrue(count(again.stdout(), "resetting") >= 2, "the VM restarted after each reset: " + again);
+    }
+
+    @Test
+    void linuxKernelIsRefusedWhereKvmOnlyEmulates(@TempDir Path tmp) throws IOException {
+        Path fake = tmp.resolve("vmlinux");
+        Files.copy(KvmSupport.guest("hello64.elf"), fake);
+        Files.write(fake, "\0Linux version 6.1.0-test (jvmm)\0".getBytes(StandardCharsets.US_ASCII), StandardOpenOption.APPEND);
+        Jvmm.Result r = Jvmm.run("run", fake.toString());
+        if (HostInfo.virtualization() == HostInfo.Virtualization.EMULATED) {
+            assertEquals(ExitStatus.HOST_UNSUITABLE, r.status(), r::toString);
+            assertTrue(r.stderr().contains("is a Linux kernel") && r.stderr().contains("nested-kvm"), r::toString);
+            assertEquals(1, r.stderr().strip().split("\n").length, r::toString);
+            Jvmm.Result forced = Jvmm.run("run", "--force", fake.toString());
+            assertEquals(33, forced.status(), forced::toString);
+        } else {
+            assertEquals(33, r.status(), r::toString);
+        }
+    }
+
+    @Test
+    void longModeEntry() {
+        Jvmm.Result r = Jvmm.run("run", KvmSupport.guest("hello64.elf").toString());
+        assertEquals(33, r.status(), r::toString);
+        assertTrue(r.stdout().contains("hello from long mode"), r::toString);
+    }
+
+    @Test
+    void pvhEntry() {
+        Jvmm.Result r = Jvmm.run("run", KvmSupport.guest("pvh.elf").toString());
+        assertEquals(33, r.status(), r::toString);
+        assertTrue(r.stdout().contains("hello from PVH") && r.stdout().contains("pvh magic ok"), r::toString);
+    }
+
+    static int count(String s, String what) {
+        int n = 0;
+        for (int i = s.indexOf(what); i >= 0; i = s.indexOf(what, i + 1)) n++;
+        return n;
+    }
+}
