@@ -17,6 +17,15 @@ final class Bytes {
         return u32(b, off) & 0xffff_ffffL;
     }
 
+    static long u64(byte[] b, int off) {
+        return u32u(b, off) | (long) u32(b, off + 4) << 32;
+    }
+
+    static void put16(byte[] b, int off, int v) {
+        b[off] = (byte) v;
+        b[off + 1] = (byte) (v >>> 8);
+    }
+
     static void put32(byte[] b, int off, long v) {
         b[off] = (byte) v;
         b[off + 1] = (byte) (v >>> 8);

@@ -7,10 +7,13 @@ import java.util.Optional;
 
 /**
  * Entry point of the loaders: reads a kernel image, works out its format (or takes the forced one)
- * and hands it to {@link FlatLoader} or {@link MultibootLoader}.
+ * and hands it to {@link FlatLoader}, {@link MultibootLoader} or {@link LinuxLoader}.
  *
- * <p>Detection: an image with a valid multiboot v1 header (magic, checksum) at a 4-byte-aligned offset
- * within its first 8192 bytes is {@link KernelFormat#MULTIBOOT}; anything else is {@link KernelFormat#FLAT}.
+ * <p>Detection, in this order: an image with a valid multiboot v1 header (magic, checksum) at a
+ * 4-byte-aligned offset within its first 8192 bytes is {@link KernelFormat#MULTIBOOT}; one with boot_flag
+ * 0xAA55 at 0x1FE and "HdrS" at 0x202 is {@link KernelFormat#BZIMAGE}; an ELF64 file is
+ * {@link KernelFormat#ELF} (the loader refuses machines other than x86-64 by name); anything else is
+ * {@link KernelFormat#FLAT}.
  */
 public final class KernelLoader {
     private KernelLoader() { }
@@ -27,21 +30,33 @@ public final class KernelLoader {
         }
         byte[] image = readFile(kernel, "kernel", opts.memSize(), false);
         Optional<MultibootHeader> header = MultibootHeader.find(image);
-        KernelFormat format = forcedOrNull != null ? forcedOrNull
-                : header.isPresent() ? KernelFormat.MULTIBOOT : KernelFormat.FLAT;
+        KernelFormat format = forcedOrNull != null ? forcedOrNull : detect(image, header);
         return switch (format) {
             case FLAT -> FlatLoader.load(kernel, image, opts);
             case MULTIBOOT -> MultibootLoader.load(kernel, image, header.orElseThrow(() -> new LoadException(
                     kernel + ": not a multiboot kernel: no multiboot header (magic 0x1BADB002 with a valid checksum)"
                             + " in its first " + MultibootHeader.SEARCH_LIMIT + " bytes")), opts);
-            case BZIMAGE, ELF -> throw new LoadException(kernel + ": " + format.name().toLowerCase(java.util.Locale.ROOT)
-                    + " kernels are not supported yet");
+            case BZIMAGE -> LinuxLoader.loadBzImage(kernel, image, opts);
+            case ELF -> LinuxLoader.loadElf(kernel, image, opts);
         };
     }
 
     /** Detects the format of an image's bytes, as {@link #load} does. */
     public static KernelFormat detect(byte[] image) {
-        return MultibootHeader.find(image).isPresent() ? KernelFormat.MULTIBOOT : KernelFormat.FLAT;
+        return detect(image, MultibootHeader.find(image));
+    }
+
+    private static KernelFormat detect(byte[] image, Optional<MultibootHeader> multiboot) {
+        if (multiboot.isPresent()) {
+            return KernelFormat.MULTIBOOT;
+        }
+        if (LinuxLoader.isBzImage(image)) {
+            return KernelFormat.BZIMAGE;
+        }
+        if (Elf64.isElf64(image)) {
+            return KernelFormat.ELF;
+        }
+        return KernelFormat.FLAT;
     }
 
     /**
