@@ -92,7 +92,7 @@ public final class KvmApi {
     /** {@code struct kvm_irq_routing_entry} with the irqchip member of its union (pad: the union's 32 bytes). */
     public static final StructLayout KVM_IRQ_ROUTING_ENTRY = MemoryLayout.structLayout(
             JAVA_INT.withName("gsi"), JAVA_INT.withName("type"), JAVA_INT.withName("flags"), JAVA_INT.withName("pad"),
-            MemoryLayout.sequenceLayout(32, JAVA_BYTE).withName("u")).withName("kvm_irq_routing_entry");
+            MemoryLayout.sequenceLayout(32, JAVA_BYTE).withName("u")).withName("kvm_irq_routing_entry").withByteAlignment(8);
 
     /** The fixed header of {@code struct kvm_irq_routing}; its flexible array of entries follows. */
     public static final StructLayout KVM_IRQ_ROUTING = MemoryLayout.structLayout(
