@@ -200,18 +200,24 @@ public final class CpuSetup {
             int function = c.get(JAVA_INT, e);
             switch (function) {
                 case 1 -> {
-                    int ebx = c.get(JAVA_INT, e + 16);
+                    int ebx = c.get(JAVA_INT, e + EBX);
                     ebx = (ebx & 0x0000ffff) | (Math.min(cpus, 255) << 16) | (apicId << 24);
-                    c.set(JAVA_INT, e + 16, ebx);
-                    if (cpus > 1) c.set(JAVA_INT, e + 28, c.get(JAVA_INT, e + 28) | (1 << 28)); // HTT
+                    c.set(JAVA_INT, e + EBX, ebx);
+                    if (cpus > 1) c.set(JAVA_INT, e + EDX, c.get(JAVA_INT, e + EDX) | (1 << 28)); // HTT
+                    // the hypervisor bit: without it a guest never looks at KVM's leaves (kvm-clock, PV features)
+                    c.set(JAVA_INT, e + ECX, c.get(JAVA_INT, e + ECX) | CPUID_1_ECX_HYPERVISOR);
                 }
-                case 0xb, 0x1f -> c.set(JAVA_INT, e + 28, apicId);
+                case 0xb, 0x1f -> c.set(JAVA_INT, e + EDX, apicId);
                 default -> { }
             }
         }
         return c;
     }
 
+    static final int CPUID_1_ECX_HYPERVISOR = 1 << 31;
+    /** Register offsets inside a {@code kvm_cpuid_entry2}. */
+    private static final long EBX = KvmApi.offset(KvmApi.KVM_CPUID_ENTRY2, "ebx"), ECX = KvmApi.offset(KvmApi.KVM_CPUID_ENTRY2, "ecx"),
+            EDX = KvmApi.offset(KvmApi.KVM_CPUID_ENTRY2, "edx");
     static final int MSR_IA32_SYSENTER_CS = 0x174, MSR_IA32_SYSENTER_ESP = 0x175, MSR_IA32_SYSENTER_EIP = 0x176,
             MSR_STAR = 0xc0000081, MSR_LSTAR = 0xc0000082, MSR_CSTAR = 0xc0000083, MSR_SYSCALL_MASK = 0xc0000084,
             MSR_KERNEL_GS_BASE = 0xc0000102, MSR_IA32_TSC = 0x10, MSR_IA32_MISC_ENABLE = 0x1a0,
