@@ -1,0 +1,67 @@
+#!/bin/sh
+# /init of the VM that scripts/nested-kvm boots (busybox sh, PID 1). It loads the kernel modules the
+# image lists (irqbypass, kvm, kvm-amd, virtio), checks /dev/kvm, mounts the disk shares, then runs
+# the job from /jvmm-nested/job (written by nested-kvm per run) with stdout on ttyS1 and stderr on
+# ttyS2; the console (ttyS0) carries only kernel noise and the marker lines nested-kvm parses:
+#   @@JVMM-NESTED-START@@             the command is about to start
+#   @@JVMM-NESTED-EXIT <status>@@     the command ended with <status>
+#   @@JVMM-NESTED-FAIL <message>@@    the VM could not be set up (nested-kvm exits 125)
+export PATH=/opt/jvmm/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+exec </dev/console >/dev/console 2>&1
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+
+fail() {
+  echo "@@JVMM-NESTED-FAIL $*@@"
+  poweroff -f
+  sleep 60
+}
+
+# modules, in the order mkinitramfs recorded (dependencies first)
+if [ -f /lib/modules/load-order ]; then
+  while read -r m; do
+    out=$(insmod "/lib/modules/$m" 2>&1) || fail "insmod $m failed: $out $(dmesg | tail -n 2 | tr '\n' ' ')"
+  done </lib/modules/load-order
+fi
+[ -c /dev/kvm ] || fail "no /dev/kvm after loading kvm-amd: $(dmesg | grep -i -e kvm -e svm | tail -n 2 | tr '\n' ' ')"
+
+# mount_disk SERIAL MOUNTPOINT [FILE]: mounts the virtio disk with that serial (an ext4 image made by
+# nested-kvm) on MOUNTPOINT; with FILE, the disk holds one shared file, bind-mounted on MOUNTPOINT.
+ndisk=0
+mount_disk() {
+  dev="" tries=0
+  while [ -z "$dev" ]; do
+    for s in /sys/block/vd*; do
+      [ -e "$s/serial" ] && [ "$(cat "$s/serial")" = "$1" ] && dev=/dev/${s##*/}
+    done
+    [ -n "$dev" ] && break
+    tries=$((tries + 1))
+    [ $tries -le 100 ] || fail "no virtio disk with serial $1 (for $2)"
+    sleep 0.1
+  done
+  if [ -n "${3:-}" ]; then
+    ndisk=$((ndisk + 1))
+    mkdir -p "/jvmm-nested/disk$ndisk" "${2%/*}/" && touch "$2" &&
+      mount -t ext4 "$dev" "/jvmm-nested/disk$ndisk" &&
+      mount --bind "/jvmm-nested/disk$ndisk/$3" "$2" || fail "cannot mount $dev for $2"
+  else
+    mkdir -p "$2" && mount -t ext4 "$dev" "$2" || fail "cannot mount $dev on $2"
+  fi
+}
+
+[ -f /jvmm-nested/job ] || fail "no /jvmm-nested/job in the initramfs"
+JVMM_CWD=/
+. /jvmm-nested/job   # sets JVMM_CWD, calls mount_disk, sets the command with 'set --'
+
+for t in /dev/ttyS1 /dev/ttyS2; do
+  [ -c $t ] || fail "no $t (QEMU needs three -serial ports)"
+  stty -F $t raw -echo 2>/dev/null
+done
+cd "$JVMM_CWD" 2>/dev/null || cd /
+echo "@@JVMM-NESTED-START@@"
+("$@") </dev/null >/dev/ttyS1 2>/dev/ttyS2
+status=$?
+echo "@@JVMM-NESTED-EXIT $status@@"
+poweroff -f
+sleep 60
