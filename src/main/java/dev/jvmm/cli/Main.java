@@ -34,6 +34,7 @@ public final class Main implements Runnable {
         CommandLine cl = new CommandLine(new Main());
         cl.addSubcommand("run", new RunCommand(err));
         cl.addSubcommand("check", new CheckCommand());
+        cl.addSubcommand("extract-vmlinux", new ExtractVmlinuxCommand());
         cl.addSubcommand("dump-acpi", new DumpAcpiCommand());
         cl.setOut(new PrintWriter(out, true));
         cl.setErr(new PrintWriter(err, true));

@@ -72,6 +72,30 @@ public final class LinuxLoader {
     static final long PAGE = 4096;
     static final long MIB = 1L << 20;
 
+    /** The compressed payload of a bzImage whose protected-mode part starts at {@code pmOffset}, decompressed. */
+    static byte[] payload(Path file, byte[] image, int pmOffset, long limit, String limitReason) throws LoadException {
+        long payloadOffset = Bytes.u32u(image, HDR_PAYLOAD_OFFSET);
+        long payloadLength = Bytes.u32u(image, HDR_PAYLOAD_LENGTH);
+        long start = pmOffset + payloadOffset;
+        if (payloadLength == 0 || start + payloadLength > image.length) {
+            throw new LoadException(file + ": truncated bzImage payload: " + payloadLength + " bytes at offset "
+                    + start + ", the file has " + image.length + " bytes");
+        }
+        return PayloadDecompressor.decompress(file, image, (int) start, (int) payloadLength, limit, limitReason);
+    }
+
+    /**
+     * The vmlinux ELF inside a bzImage (what host-side decompression boots), at most 512 MiB.
+     * @throws LoadException if {@code image} is not a bzImage or its payload cannot be decompressed
+     */
+    public static byte[] extractVmlinux(Path file, byte[] image) throws LoadException {
+        if (!isBzImage(image)) throw new LoadException(file + ": not a bzImage (no HdrS setup header)");
+        int setupSects = image[HDR_SETUP_SECTS] & 0xff;
+        int pmOffset = ((setupSects == 0 ? 4 : setupSects) + 1) * 512;
+        if (pmOffset >= image.length) throw new LoadException(file + ": truncated bzImage: no protected-mode kernel");
+        return payload(file, image, pmOffset, MAX_DECOMPRESSED, "512 MiB");
+    }
+
     /** True if {@code image} has a bzImage setup header: boot_flag 0xAA55 and "HdrS". */
     public static boolean isBzImage(byte[] image) {
         return image.length >= HDR_MAGIC + 4 && Bytes.u16(image, HDR_BOOT_FLAG) == BOOT_FLAG
@@ -125,16 +149,8 @@ public final class LinuxLoader {
         long kernelEnd;
         long rip;
         if (opts.hostDecompress()) {
-            long payloadOffset = Bytes.u32u(image, HDR_PAYLOAD_OFFSET);
-            long payloadLength = Bytes.u32u(image, HDR_PAYLOAD_LENGTH);
-            long start = pmOffset + payloadOffset;
-            if (payloadLength == 0 || start + payloadLength > image.length) {
-                throw new LoadException(file + ": truncated bzImage payload: " + payloadLength + " bytes at offset "
-                        + start + ", the file has " + image.length + " bytes");
-            }
             boolean ramLimits = opts.memSize() < MAX_DECOMPRESSED;
-            byte[] vmlinux = PayloadDecompressor.decompress(file, image, (int) start, (int) payloadLength,
-                    Math.min(opts.memSize(), MAX_DECOMPRESSED),
+            byte[] vmlinux = payload(file, image, pmOffset, Math.min(opts.memSize(), MAX_DECOMPRESSED),
                     ramLimits ? "guest RAM (--mem)" : "512 MiB");
             Path inner = Path.of(file + " (decompressed payload)");
             Elf64 elf = Elf64.parse(inner, vmlinux);
