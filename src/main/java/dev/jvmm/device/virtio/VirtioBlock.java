@@ -1,0 +1,259 @@
+package dev.jvmm.device.virtio;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
+
+/**
+ * virtio-blk (id 2) over a raw image file. The capacity is the file size rounded down to 512-byte
+ * sectors. Requests run synchronously on the notifying thread (positional {@link FileChannel} reads
+ * and writes), under the device lock.
+ *
+ * <p>Features: SEG_MAX, BLK_SIZE (512), FLUSH ({@code force(false)}), RO for read-only images, and
+ * for writable images DISCARD and WRITE_ZEROES (one segment each, up to {@link #MAX_ZERO_SECTORS}).
+ * WRITE_ZEROES writes zeros. DISCARD is validated and then accepted without changing the image: Java
+ * cannot punch holes without a system call, and discard is only a hint (the device does not promise
+ * zeros afterwards; write_zeroes_may_unmap is 0).
+ */
+public final class VirtioBlock extends AbstractVirtioDevice implements AutoCloseable {
+    public static final int DEVICE_ID = 2;
+    public static final int SECTOR = 512;
+    public static final int QUEUE_SIZE = 256;
+    public static final int MAX_ZERO_SECTORS = 65536; // 32 MiB per discard / write-zeroes segment
+
+    public static final int F_SEG_MAX = 2;
+    public static final int F_RO = 5;
+    public static final int F_BLK_SIZE = 6;
+    public static final int F_FLUSH = 9;
+    public static final int F_DISCARD = 13;
+    public static final int F_WRITE_ZEROES = 14;
+
+    public static final int T_IN = 0;
+    public static final int T_OUT = 1;
+    public static final int T_FLUSH = 4;
+    public static final int T_GET_ID = 8;
+    public static final int T_DISCARD = 11;
+    public static final int T_WRITE_ZEROES = 13;
+
+    public static final int S_OK = 0;
+    public static final int S_IOERR = 1;
+    public static final int S_UNSUPP = 2;
+
+    public static final int ID_BYTES = 20;
+    private static final int HEADER = 16;
+    private static final byte[] ZEROS = new byte[64 * 1024];
+
+    private final Path image;
+    private final FileChannel file;
+    private final boolean readOnly;
+    private final byte[] id;
+    private final long sectors;
+
+    /**
+     * Opens {@code image} (read-only or read-write). {@code id} is what GET_ID returns, truncated to
+     * 20 bytes of UTF-8.
+     * @throws IOException with a one-line message when the file is missing, not a regular file or
+     *         cannot be opened
+     */
+    public VirtioBlock(Path image, boolean readOnly, String id) throws IOException {
+        super(60);
+        this.image = image;
+        this.readOnly = readOnly;
+        if (!Files.exists(image)) throw new IOException("disk image " + image + ": no such file");
+        if (!Files.isRegularFile(image)) throw new IOException("disk image " + image + ": not a regular file");
+        try {
+            this.file = readOnly ? FileChannel.open(image, StandardOpenOption.READ)
+                    : FileChannel.open(image, StandardOpenOption.READ, StandardOpenOption.WRITE);
+        } catch (AccessDeniedException e) {
+            throw new IOException("disk image " + image + ": permission denied" + (readOnly ? "" : " (read-write)"));
+        } catch (NoSuchFileException e) {
+            throw new IOException("disk image " + image + ": no such file");
+        } catch (IOException | UnsupportedOperationException | SecurityException e) {
+            throw new IOException("disk image " + image + ": cannot open: " + e.getMessage());
+        }
+        long size;
+        try {
+            size = file.size();
+        } catch (IOException e) {
+            file.close();
+            throw new IOException("disk image " + image + ": cannot read its size: " + e.getMessage());
+        }
+        this.sectors = size / SECTOR;
+        byte[] raw = (id == null ? "" : id).getBytes(StandardCharsets.UTF_8);
+        this.id = Arrays.copyOf(raw, Math.min(raw.length, ID_BYTES));
+        config.putLong(0, sectors);                 // capacity
+        config.putInt(12, QUEUE_SIZE - 2);          // seg_max
+        config.putInt(20, SECTOR);                  // blk_size
+        if (!readOnly) {
+            config.putInt(36, MAX_ZERO_SECTORS);    // max_discard_sectors
+            config.putInt(40, 1);                   // max_discard_seg
+            config.putInt(44, 1);                   // discard_sector_alignment
+            config.putInt(48, MAX_ZERO_SECTORS);    // max_write_zeroes_sectors
+            config.putInt(52, 1);                   // max_write_zeroes_seg
+        }
+    }
+
+    public Path image() {
+        return image;
+    }
+
+    public boolean readOnly() {
+        return readOnly;
+    }
+
+    /** Capacity in 512-byte sectors. */
+    public long capacity() {
+        return sectors;
+    }
+
+    @Override
+    public int deviceId() {
+        return DEVICE_ID;
+    }
+
+    @Override
+    public long deviceFeatures() {
+        long f = (1L << F_SEG_MAX) | (1L << F_BLK_SIZE) | (1L << F_FLUSH);
+        if (readOnly) f |= 1L << F_RO;
+        else f |= (1L << F_DISCARD) | (1L << F_WRITE_ZEROES);
+        return f;
+    }
+
+    @Override
+    public int queueCount() {
+        return 1;
+    }
+
+    @Override
+    public int queueMaxSize(int queue) {
+        return QUEUE_SIZE;
+    }
+
+    @Override
+    public synchronized void notify(int queueIndex) throws VirtqueueException {
+        SplitVirtqueue q = queue(queueIndex);
+        if (q == null) return;
+        DescriptorChain chain;
+        while ((chain = q.pop()) != null) {
+            q.addUsed(chain, handle(chain));
+            stats.requests.incrementAndGet();
+        }
+    }
+
+    /** Serves one request; returns the bytes written into the chain's writable buffers. */
+    private long handle(DescriptorChain c) {
+        if (c.readableLength() < HEADER || c.writableLength() < 1) {
+            stats.errors.incrementAndGet(); // no header or no status byte: nothing to answer with
+            return 0;
+        }
+        byte[] h = new byte[HEADER];
+        c.read(0, h, 0, HEADER);
+        ByteBuffer hb = ByteBuffer.wrap(h).order(ByteOrder.LITTLE_ENDIAN);
+        int type = hb.getInt(0);
+        long sector = hb.getLong(8);
+        long statusAt = c.writableLength() - 1;
+        long written = 1;
+        int status;
+        try {
+            switch (type) {
+                case T_IN -> {
+                    long len = statusAt;
+                    status = checkRange(sector, len);
+                    if (status == S_OK) {
+                        readImage(c, sector * SECTOR, len);
+                        written += len;
+                    }
+                }
+                case T_OUT -> {
+                    long len = c.readableLength() - HEADER;
+                    status = readOnly ? S_IOERR : checkRange(sector, len);
+                    if (status == S_OK) writeImage(c, sector * SECTOR, len);
+                }
+                case T_FLUSH -> {
+                    if (!readOnly) file.force(false);
+                    status = S_OK;
+                }
+                case T_GET_ID -> {
+                    byte[] out = Arrays.copyOf(id, (int) Math.min(ID_BYTES, statusAt));
+                    written += c.write(0, out, 0, out.length);
+                    status = S_OK;
+                }
+                case T_DISCARD, T_WRITE_ZEROES -> status = zeroes(c, type == T_WRITE_ZEROES);
+                default -> status = S_UNSUPP;
+            }
+        } catch (IOException e) {
+            status = S_IOERR;
+        }
+        if (status != S_OK) stats.errors.incrementAndGet();
+        c.write(statusAt, new byte[] {(byte) status}, 0, 1);
+        return written;
+    }
+
+    private int checkRange(long sector, long len) {
+        if (len % SECTOR != 0) return S_IOERR;
+        if (sector < 0 || sector > sectors || len / SECTOR > sectors - sector) return S_IOERR;
+        return S_OK;
+    }
+
+    private void readImage(DescriptorChain c, long pos, long len) throws IOException {
+        for (MemorySegment s : c.writableSegments(0, len)) {
+            ByteBuffer bb = s.asByteBuffer();
+            while (bb.hasRemaining()) {
+                int n = file.read(bb, pos + bb.position());
+                if (n < 0) { // the image shrank under us: the rest reads as zeros
+                    s.asSlice(bb.position()).fill((byte) 0);
+                    break;
+                }
+            }
+            pos += s.byteSize();
+            stats.bytes.addAndGet(s.byteSize());
+        }
+    }
+
+    private void writeImage(DescriptorChain c, long pos, long len) throws IOException {
+        for (MemorySegment s : c.readableSegments(HEADER, len)) {
+            ByteBuffer bb = s.asByteBuffer();
+            while (bb.hasRemaining()) file.write(bb, pos + bb.position());
+            pos += s.byteSize();
+            stats.bytes.addAndGet(s.byteSize());
+        }
+    }
+
+    /** DISCARD / WRITE_ZEROES: one 16-byte segment {sector u64, num_sectors u32, flags u32}. */
+    private int zeroes(DescriptorChain c, boolean write) throws IOException {
+        if (readOnly) return S_IOERR;
+        long len = c.readableLength() - HEADER;
+        if (len != 16) return len % 16 == 0 && len > 0 ? S_UNSUPP : S_IOERR; // max_*_seg is 1
+        byte[] seg = new byte[16];
+        c.read(HEADER, seg, 0, 16);
+        ByteBuffer sb = ByteBuffer.wrap(seg).order(ByteOrder.LITTLE_ENDIAN);
+        long sector = sb.getLong(0);
+        long num = Integer.toUnsignedLong(sb.getInt(8));
+        int flags = sb.getInt(12);
+        if (flags != 0 && !(write && flags == 1)) return S_UNSUPP; // only write-zeroes may carry UNMAP
+        if (num > MAX_ZERO_SECTORS || checkRange(sector, num * SECTOR) != S_OK) return S_IOERR;
+        if (!write) return S_OK; // discard: accepted, image unchanged (see class comment)
+        long pos = sector * SECTOR;
+        long end = pos + num * SECTOR;
+        while (pos < end) {
+            ByteBuffer z = ByteBuffer.wrap(ZEROS, 0, (int) Math.min(ZEROS.length, end - pos));
+            while (z.hasRemaining()) pos += file.write(z, pos);
+        }
+        stats.bytes.addAndGet(num * SECTOR);
+        return S_OK;
+    }
+
+    @Override
+    public synchronized void close() throws IOException {
+        file.close();
+    }
+}

@@ -1,0 +1,65 @@
+package dev.jvmm.device.virtio;
+
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A virtio device model behind a transport ({@link VirtioMmioTransport}).
+ *
+ * <p><b>Locking.</b> The transport calls every method here while holding the device's monitor
+ * ({@code synchronized (device)}): register accesses from vCPU threads and {@link #notify(int)} from
+ * the event loop are serialised. Device methods called by the VMM from other threads (console input)
+ * synchronise on the device too, so one lock guards device, queues and transport.
+ */
+public interface VirtioDevice {
+    /** Callbacks the transport gives the device at activation. Call only with the device lock held. */
+    interface Host {
+        /** Used buffers were added to queue {@code queue}: interrupt the guest if the driver wants it. */
+        void signalUsed(int queue);
+
+        /** A queue is malformed: the device needs a reset (DEVICE_NEEDS_RESET plus a config interrupt). */
+        void queueBroken(VirtqueueException e);
+
+        /** The device configuration changed: bump ConfigGeneration and send a config interrupt. */
+        void configChanged();
+    }
+
+    /** The virtio device id (2 block, 3 console, 4 entropy). */
+    int deviceId();
+
+    /** Device-specific feature bits offered; the transport adds VERSION_1, INDIRECT_DESC and EVENT_IDX. */
+    long deviceFeatures();
+
+    int queueCount();
+
+    /** The largest queue size (a power of 2, at most 32768) for queue {@code queue}. */
+    int queueMaxSize(int queue);
+
+    /** Size in bytes of the device configuration space. */
+    int configSize();
+
+    /** Reads {@code size} bytes (1, 2, 4 or 8) of configuration space at {@code offset}, little-endian. */
+    long readConfig(int offset, int size);
+
+    /** Writes configuration space; most devices ignore it. */
+    void writeConfig(int offset, int size, long value);
+
+    /**
+     * The driver set DRIVER_OK. {@code queues} has one entry per queue, {@code null} for queues the
+     * driver did not make ready; {@code features} are the negotiated ones.
+     */
+    void activate(Host host, List<SplitVirtqueue> queues, long features);
+
+    /** The driver notified queue {@code queue} (only called after {@link #activate}, for a ready queue). */
+    void notify(int queue) throws VirtqueueException;
+
+    /** Drop all queue state and go back to the state before activation. */
+    void reset();
+
+    VirtioCounters stats();
+
+    /** Counters: requests, bytes, errors, notifications, interrupts. */
+    default Map<String, Long> counters() {
+        return stats().snapshot();
+    }
+}

@@ -1,0 +1,416 @@
+package dev.jvmm.device.virtio;
+
+import dev.jvmm.device.BusDevice;
+import dev.jvmm.memory.GuestMemory;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The virtio-mmio transport, version 2 (virtio 1.2, 4.2.2): the register window of one device.
+ *
+ * <p><b>Wiring.</b> Register the transport on the MMIO bus for {@link #WINDOW_SIZE} bytes. Queue
+ * notifications should come from an ioeventfd on {@code base + }{@link #QUEUE_NOTIFY} (4 bytes, datamatch
+ * = queue index, one per queue) whose handler on the event loop calls {@link #notify(int)}; a plain MMIO
+ * write to QueueNotify takes the same path on the vCPU thread. The {@link InterruptLine} is raised when
+ * a used-buffer or configuration-change interrupt is due (an irqfd write for an edge line).
+ *
+ * <p><b>Register semantics.</b> Registers are 32 bits wide: a register access of another size reads 0
+ * and its write is ignored; the configuration space (from 0x100) takes any size, reads past its end
+ * return 0 and writes there are ignored. Write-only registers read back their last value.
+ * Status bits can only be added (a non-zero write never clears bits; 0 resets). FEATURES_OK is refused
+ * (it reads back clear) when the driver did not accept VERSION_1 or accepted a feature that was not
+ * offered; DRIVER_OK is refused without FEATURES_OK. DRIVER_OK activates the device. Queue registers
+ * are writable only while the selected queue is not ready; writing 1 to QueueReady validates the queue
+ * (QueueNum a power of 2 no larger than QueueNumMax, rings aligned and in guest RAM): an invalid queue
+ * stays not ready and the device sets DEVICE_NEEDS_RESET with a configuration-change interrupt. After
+ * DRIVER_OK, writing 0 to QueueReady is ignored (only a device reset stops a queue). A malformed chain
+ * in an active queue also sets DEVICE_NEEDS_RESET and sends a configuration-change interrupt.
+ *
+ * <p><b>Threads.</b> Every entry point synchronises on the device object, so vCPU threads (registers)
+ * and the event loop ({@link #notify(int)}) are serialised; device I/O runs under that lock.
+ */
+public final class VirtioMmioTransport implements BusDevice {
+    /** Bytes of MMIO the transport decodes: registers and up to 256 bytes of device configuration. */
+    public static final long WINDOW_SIZE = 0x200;
+
+    public static final int MAGIC_VALUE = 0x000;
+    public static final int VERSION = 0x004;
+    public static final int DEVICE_ID = 0x008;
+    public static final int VENDOR_ID = 0x00c;
+    public static final int DEVICE_FEATURES = 0x010;
+    public static final int DEVICE_FEATURES_SEL = 0x014;
+    public static final int DRIVER_FEATURES = 0x020;
+    public static final int DRIVER_FEATURES_SEL = 0x024;
+    public static final int QUEUE_SEL = 0x030;
+    public static final int QUEUE_NUM_MAX = 0x034;
+    public static final int QUEUE_NUM = 0x038;
+    public static final int QUEUE_READY = 0x044;
+    public static final int QUEUE_NOTIFY = 0x050;
+    public static final int INTERRUPT_STATUS = 0x060;
+    public static final int INTERRUPT_ACK = 0x064;
+    public static final int STATUS = 0x070;
+    public static final int QUEUE_DESC_LOW = 0x080;
+    public static final int QUEUE_DESC_HIGH = 0x084;
+    public static final int QUEUE_DRIVER_LOW = 0x090;
+    public static final int QUEUE_DRIVER_HIGH = 0x094;
+    public static final int QUEUE_DEVICE_LOW = 0x0a0;
+    public static final int QUEUE_DEVICE_HIGH = 0x0a4;
+    public static final int SHM_SEL = 0x0ac;
+    public static final int SHM_LEN_LOW = 0x0b0;
+    public static final int SHM_LEN_HIGH = 0x0b4;
+    public static final int SHM_BASE_LOW = 0x0b8;
+    public static final int SHM_BASE_HIGH = 0x0bc;
+    public static final int CONFIG_GENERATION = 0x0fc;
+    public static final int CONFIG = 0x100;
+
+    public static final int MAGIC = 0x74726976; // "virt"
+    public static final int VENDOR = 0x4d564a;  // "JVM"
+
+    public static final int STATUS_ACKNOWLEDGE = 1;
+    public static final int STATUS_DRIVER = 2;
+    public static final int STATUS_DRIVER_OK = 4;
+    public static final int STATUS_FEATURES_OK = 8;
+    public static final int STATUS_DEVICE_NEEDS_RESET = 0x40;
+    public static final int STATUS_FAILED = 0x80;
+
+    public static final int INT_USED_BUFFER = 1;
+    public static final int INT_CONFIG_CHANGE = 2;
+
+    public static final int F_VERSION_1 = 32;
+    /** Features the transport and the ring code provide for every device. */
+    public static final long TRANSPORT_FEATURES = (1L << F_VERSION_1) | (1L << SplitVirtqueue.F_INDIRECT_DESC)
+            | (1L << SplitVirtqueue.F_EVENT_IDX);
+
+    private static final class QueueRegs {
+        final int max;
+        int num;
+        boolean ready;
+        long desc;
+        long driver;
+        long device;
+        SplitVirtqueue queue;
+
+        QueueRegs(int max) {
+            this.max = max;
+            this.num = max;
+        }
+    }
+
+    private final VirtioDevice device;
+    private final GuestMemory memory;
+    private final InterruptLine irq;
+    private final long offered;
+    private final QueueRegs[] queues;
+
+    private int deviceFeaturesSel;
+    private int driverFeaturesSel;
+    private long driverFeatures;
+    private int queueSel;
+    private int status;
+    private int interruptStatus;
+    private int configGeneration;
+    private boolean active;
+    private String lastError;
+
+    private final VirtioDevice.Host host = new VirtioDevice.Host() {
+        @Override
+        public void signalUsed(int queue) {
+            VirtioMmioTransport.this.signalUsed(queue);
+        }
+
+        @Override
+        public void queueBroken(VirtqueueException e) {
+            needsReset(e.getMessage());
+        }
+
+        @Override
+        public void configChanged() {
+            configGeneration++;
+            interrupt(INT_CONFIG_CHANGE);
+        }
+    };
+
+    public VirtioMmioTransport(VirtioDevice device, GuestMemory memory, InterruptLine irq) {
+        this.device = device;
+        this.memory = memory;
+        this.irq = irq;
+        this.offered = device.deviceFeatures() | TRANSPORT_FEATURES;
+        if (device.configSize() < 0 || device.configSize() > WINDOW_SIZE - CONFIG) {
+            throw new IllegalArgumentException("device configuration of " + device.configSize() + " bytes does not fit the MMIO window");
+        }
+        this.queues = new QueueRegs[device.queueCount()];
+        for (int i = 0; i < queues.length; i++) {
+            int max = device.queueMaxSize(i);
+            if (max <= 0 || max > SplitVirtqueue.MAX_SIZE || Integer.bitCount(max) != 1) {
+                throw new IllegalArgumentException("queue " + i + " maximum size " + max + " is not a power of 2 up to 32768");
+            }
+            queues[i] = new QueueRegs(max);
+        }
+    }
+
+    public VirtioDevice device() {
+        return device;
+    }
+
+    public int queueCount() {
+        return queues.length;
+    }
+
+    /** The device's counters (requests, bytes, errors, notifications, interrupts). */
+    public Map<String, Long> counters() {
+        return device.counters();
+    }
+
+    public int status() {
+        synchronized (device) {
+            return status;
+        }
+    }
+
+    public int interruptStatus() {
+        synchronized (device) {
+            return interruptStatus;
+        }
+    }
+
+    public long negotiatedFeatures() {
+        synchronized (device) {
+            return (status & STATUS_FEATURES_OK) != 0 ? driverFeatures : 0;
+        }
+    }
+
+    /** Why the device last set DEVICE_NEEDS_RESET, or null. */
+    public String lastError() {
+        synchronized (device) {
+            return lastError;
+        }
+    }
+
+    @Override
+    public long read(long offset, int size) {
+        synchronized (device) {
+            if (offset >= CONFIG) return readConfig(offset - CONFIG, size);
+            if (size != 4 || (offset & 3) != 0) return 0;
+            return readRegister((int) offset) & 0xffff_ffffL;
+        }
+    }
+
+    @Override
+    public void write(long offset, int size, long value) {
+        synchronized (device) {
+            if (offset >= CONFIG) {
+                if (validConfig(offset - CONFIG, size)) device.writeConfig((int) (offset - CONFIG), size, value);
+                return;
+            }
+            if (size != 4 || (offset & 3) != 0) return;
+            writeRegister((int) offset, (int) value);
+        }
+    }
+
+    private boolean validConfig(long off, int size) {
+        return (size == 1 || size == 2 || size == 4 || size == 8) && off >= 0 && off + size <= device.configSize();
+    }
+
+    private long readConfig(long off, int size) {
+        if (!validConfig(off, size)) return 0;
+        return device.readConfig((int) off, size);
+    }
+
+    private QueueRegs selected() {
+        return queueSel >= 0 && queueSel < queues.length ? queues[queueSel] : null;
+    }
+
+    private int readRegister(int offset) {
+        QueueRegs q = selected();
+        return switch (offset) {
+            case MAGIC_VALUE -> MAGIC;
+            case VERSION -> 2;
+            case DEVICE_ID -> device.deviceId();
+            case VENDOR_ID -> VENDOR;
+            case DEVICE_FEATURES -> switch (deviceFeaturesSel) {
+                case 0 -> (int) offered;
+                case 1 -> (int) (offered >>> 32);
+                default -> 0;
+            };
+            case DEVICE_FEATURES_SEL -> deviceFeaturesSel;
+            case DRIVER_FEATURES -> switch (driverFeaturesSel) {
+                case 0 -> (int) driverFeatures;
+                case 1 -> (int) (driverFeatures >>> 32);
+                default -> 0;
+            };
+            case DRIVER_FEATURES_SEL -> driverFeaturesSel;
+            case QUEUE_SEL -> queueSel;
+            case QUEUE_NUM_MAX -> q == null ? 0 : q.max;
+            case QUEUE_NUM -> q == null ? 0 : q.num;
+            case QUEUE_READY -> q != null && q.ready ? 1 : 0;
+            case INTERRUPT_STATUS -> interruptStatus;
+            case STATUS -> status;
+            case QUEUE_DESC_LOW -> q == null ? 0 : (int) q.desc;
+            case QUEUE_DESC_HIGH -> q == null ? 0 : (int) (q.desc >>> 32);
+            case QUEUE_DRIVER_LOW -> q == null ? 0 : (int) q.driver;
+            case QUEUE_DRIVER_HIGH -> q == null ? 0 : (int) (q.driver >>> 32);
+            case QUEUE_DEVICE_LOW -> q == null ? 0 : (int) q.device;
+            case QUEUE_DEVICE_HIGH -> q == null ? 0 : (int) (q.device >>> 32);
+            case SHM_LEN_LOW, SHM_LEN_HIGH -> -1; // no shared memory regions
+            case CONFIG_GENERATION -> configGeneration;
+            default -> 0;
+        };
+    }
+
+    private void writeRegister(int offset, int value) {
+        QueueRegs q = selected();
+        switch (offset) {
+            case DEVICE_FEATURES_SEL -> deviceFeaturesSel = value;
+            case DRIVER_FEATURES -> {
+                if ((status & (STATUS_FEATURES_OK | STATUS_DRIVER_OK)) != 0) return; // negotiation is over
+                long v = Integer.toUnsignedLong(value);
+                if (driverFeaturesSel == 0) driverFeatures = (driverFeatures & 0xffff_ffff_0000_0000L) | v;
+                else if (driverFeaturesSel == 1) driverFeatures = (driverFeatures & 0xffff_ffffL) | (v << 32);
+            }
+            case DRIVER_FEATURES_SEL -> driverFeaturesSel = value;
+            case QUEUE_SEL -> queueSel = value;
+            case QUEUE_NUM -> {
+                if (q != null && !q.ready) q.num = value;
+            }
+            case QUEUE_READY -> queueReady(q, value);
+            case QUEUE_NOTIFY -> notifyLocked(value);
+            case INTERRUPT_ACK -> {
+                interruptStatus &= ~value;
+                if (interruptStatus == 0) irq.lower();
+            }
+            case STATUS -> writeStatus(value & 0xff);
+            case QUEUE_DESC_LOW -> { if (q != null && !q.ready) q.desc = low(q.desc, value); }
+            case QUEUE_DESC_HIGH -> { if (q != null && !q.ready) q.desc = high(q.desc, value); }
+            case QUEUE_DRIVER_LOW -> { if (q != null && !q.ready) q.driver = low(q.driver, value); }
+            case QUEUE_DRIVER_HIGH -> { if (q != null && !q.ready) q.driver = high(q.driver, value); }
+            case QUEUE_DEVICE_LOW -> { if (q != null && !q.ready) q.device = low(q.device, value); }
+            case QUEUE_DEVICE_HIGH -> { if (q != null && !q.ready) q.device = high(q.device, value); }
+            default -> { } // read-only or unknown registers
+        }
+    }
+
+    private static long low(long old, int v) {
+        return (old & 0xffff_ffff_0000_0000L) | Integer.toUnsignedLong(v);
+    }
+
+    private static long high(long old, int v) {
+        return (old & 0xffff_ffffL) | (Integer.toUnsignedLong(v) << 32);
+    }
+
+    private void queueReady(QueueRegs q, int value) {
+        if (q == null) return;
+        if (value == 0) {
+            if (!active) {
+                q.ready = false;
+                q.queue = null;
+            }
+            return;
+        }
+        if (value != 1 || q.ready) return;
+        if (q.num <= 0 || q.num > q.max || Integer.bitCount(q.num) != 1) {
+            needsReset("queue " + queueSel + ": size " + q.num + " is not a power of 2 no larger than " + q.max);
+            return;
+        }
+        try {
+            q.queue = new SplitVirtqueue(memory, q.num, q.desc, q.driver, q.device, driverFeatures & offered);
+            q.ready = true;
+        } catch (VirtqueueException e) {
+            needsReset("queue " + queueSel + ": " + e.getMessage());
+        }
+    }
+
+    private void writeStatus(int value) {
+        if (value == 0) {
+            reset();
+            return;
+        }
+        int add = value & ~status & ~STATUS_DEVICE_NEEDS_RESET;
+        if ((add & STATUS_FEATURES_OK) != 0) {
+            boolean version1 = (driverFeatures & (1L << F_VERSION_1)) != 0;
+            boolean subset = (driverFeatures & ~offered) == 0;
+            if (!version1 || !subset) add &= ~STATUS_FEATURES_OK;
+        }
+        if ((add & STATUS_DRIVER_OK) != 0 && ((status | add) & STATUS_FEATURES_OK) == 0) add &= ~STATUS_DRIVER_OK;
+        status |= add;
+        if ((add & STATUS_DRIVER_OK) != 0 && (status & STATUS_DEVICE_NEEDS_RESET) == 0 && !active) activate();
+    }
+
+    private void activate() {
+        List<SplitVirtqueue> list = new ArrayList<>(queues.length);
+        for (QueueRegs q : queues) list.add(q.ready ? q.queue : null);
+        active = true;
+        try {
+            device.activate(host, java.util.Collections.unmodifiableList(list), driverFeatures);
+        } catch (RuntimeException e) {
+            active = false;
+            needsReset("device activation failed: " + e);
+        }
+    }
+
+    private void reset() {
+        if (active) device.reset();
+        active = false;
+        for (int i = 0; i < queues.length; i++) queues[i] = new QueueRegs(queues[i].max);
+        deviceFeaturesSel = 0;
+        driverFeaturesSel = 0;
+        driverFeatures = 0;
+        queueSel = 0;
+        status = 0;
+        interruptStatus = 0;
+        lastError = null;
+        irq.lower();
+    }
+
+    private void needsReset(String why) {
+        device.stats().errors.incrementAndGet();
+        lastError = why;
+        if ((status & STATUS_DEVICE_NEEDS_RESET) != 0) return;
+        status |= STATUS_DEVICE_NEEDS_RESET;
+        if (status != STATUS_DEVICE_NEEDS_RESET) interrupt(INT_CONFIG_CHANGE); // only once a driver is there
+    }
+
+    private void interrupt(int bit) {
+        interruptStatus |= bit;
+        device.stats().interrupts.incrementAndGet();
+        irq.raise();
+    }
+
+    private void signalUsed(int queue) {
+        if (queue < 0 || queue >= queues.length || queues[queue].queue == null) return;
+        if (queues[queue].queue.takeNotification()) interrupt(INT_USED_BUFFER);
+    }
+
+    /**
+     * The driver notified queue {@code queue}: the ioeventfd handler on the event loop calls this (and a
+     * QueueNotify register write does too). Ignored unless the device is active, the queue is ready and
+     * the device does not need a reset. Never throws for guest-controlled data.
+     */
+    public void notify(int queue) {
+        synchronized (device) {
+            notifyLocked(queue);
+        }
+    }
+
+    private void notifyLocked(int queue) {
+        device.stats().notifications.incrementAndGet();
+        if (!active || (status & STATUS_DEVICE_NEEDS_RESET) != 0) return;
+        if (queue < 0 || queue >= queues.length || !queues[queue].ready) return;
+        try {
+            device.notify(queue);
+        } catch (VirtqueueException e) {
+            needsReset("queue " + queue + ": " + e.getMessage());
+        } catch (RuntimeException e) { // a device bug must not take the VMM down
+            needsReset("queue " + queue + ": internal error: " + e);
+        }
+        signalUsed(queue);
+    }
+
+    @Override
+    public String toString() {
+        return "virtio-mmio[device " + device.deviceId() + ", status 0x" + Integer.toHexString(status) + ", queues "
+                + Arrays.stream(queues).map(q -> q.ready ? "ready" : "off").toList() + "]";
+    }
+}
