@@ -37,6 +37,9 @@ public final class VcpuThread implements Runnable {
         void reset(String reason);
     }
 
+    private static final long REGS_RFLAGS = KvmApi.offset(KvmApi.KVM_REGS, "rflags");
+    private static final long RFLAGS_IF = 1 << 9;
+
     private final VcpuFd vcpu;
     private final Bus pio;
     private final Bus mmio;
@@ -46,6 +49,11 @@ public final class VcpuThread implements Runnable {
     private final CountDownLatch ready = new CountDownLatch(1);
     private final Thread thread;
     private volatile long pthread;
+    /** Set by the VM's halt probe; the vCPU answers at its next exit from KVM_RUN (the probe kicks it). */
+    private volatile boolean probeRequested;
+    /** The last probe's answer: halted (or never started) with interrupts off, so only INIT/NMI could wake it. */
+    private volatile boolean dead;
+    private volatile long probeAnswers;
     private volatile boolean finished;
     private Throwable failure;
 
@@ -73,6 +81,30 @@ public final class VcpuThread implements Runnable {
 
     public boolean finished() {
         return finished;
+    }
+
+    /** Asks this vCPU whether it is halted for good; see {@link #probeAnswers()} and {@link #dead()}. */
+    public void probe() {
+        probeRequested = true;
+        kick();
+    }
+
+    public long probeAnswers() {
+        return probeAnswers;
+    }
+
+    public boolean dead() {
+        return dead;
+    }
+
+    private void answerProbe(MemorySegment regs) {
+        probeRequested = false;
+        int mp = vcpu.getMpState();
+        vcpu.getRegs(regs);
+        boolean interruptsOff = (regs.get(JAVA_LONG, REGS_RFLAGS) & RFLAGS_IF) == 0;
+        dead = mp == KvmApi.KVM_MP_STATE_UNINITIALIZED
+                || (mp == KvmApi.KVM_MP_STATE_HALTED && interruptsOff);
+        probeAnswers++;
     }
 
     /** Makes KVM_RUN return now (or immediately when next entered). Any thread. */
@@ -113,6 +145,7 @@ public final class VcpuThread implements Runnable {
     private void loop(Arena arena, MemorySegment kickSet, MemorySegment zeroTimeout) {
         MemorySegment run = vcpu.run();
         MemorySegment capture = LibC.newCapture(arena);
+        MemorySegment regs = arena.allocate(KvmApi.KVM_REGS);
         long[] exits = stats.exitsByReason;
         while (!host.stopping()) {
             int rc = vcpu.runOnce(capture);
@@ -121,6 +154,7 @@ public final class VcpuThread implements Runnable {
                 if (errno == Errno.EINTR || errno == Errno.EAGAIN) {
                     stats.kicks++;
                     Signals.consumePending(kickSet, zeroTimeout);
+                    if (probeRequested) answerProbe(regs);
                     continue;
                 }
                 host.stop(ExitStatus.VMM_ERROR, "KVM_RUN failed on vCPU " + vcpu.id() + ": " + Errno.describe(errno), null);
@@ -134,6 +168,7 @@ public final class VcpuThread implements Runnable {
                 case KvmApi.KVM_EXIT_INTR -> {
                     stats.kicks++;
                     Signals.consumePending(kickSet, zeroTimeout);
+                    if (probeRequested) answerProbe(regs);
                 }
                 case KvmApi.KVM_EXIT_HLT -> {
                     // Only seen without an in-kernel irqchip, which jvmm always creates.

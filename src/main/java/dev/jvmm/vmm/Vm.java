@@ -267,6 +267,7 @@ public final class Vm implements VcpuThread.Host {
                 loop.schedule(config.timeout().toNanos(), () -> stop(ExitStatus.TIMEOUT,
                         "timed out after " + RunReport.duration(config.timeout()), null));
             }
+            startHaltWatch(vcpus);
             log.debug("starting {} vCPU(s), {} MiB, {} image", config.cpus(), config.memBytes() >> 20, image.format());
             for (VcpuThread v : vcpus) v.start();
             loop.run(this::stopping);
@@ -312,6 +313,38 @@ public final class Vm implements VcpuThread.Host {
         }
         report.finish(s, vcpus, pio, console.bytesWritten(), System.nanoTime() - started);
         return s.exitStatus();
+    }
+
+    /** How often the event loop asks the vCPUs whether the guest has halted for good. */
+    static final long HALT_PROBE_NANOS = 1_000_000_000L;
+
+    /**
+     * A guest that halts every vCPU with interrupts off (Linux's "System halted", a poweroff that found
+     * no way to power off, a test kernel's final {@code cli; hlt}) never exits to jvmm again: the
+     * in-kernel irqchip handles HLT. So the event loop probes the vCPUs once a second, and two probes
+     * in a row that find them all halted (or never started) end the run with status 0.
+     */
+    private void startHaltWatch(List<VcpuThread> vcpus) {
+        long[] seen = new long[vcpus.size()];
+        int[] deadRounds = {0};
+        Runnable[] tick = new Runnable[1];
+        tick[0] = () -> {
+            boolean allAnswered = true, allDead = true;
+            for (int i = 0; i < vcpus.size(); i++) {
+                VcpuThread v = vcpus.get(i);
+                if (v.probeAnswers() == seen[i]) allAnswered = false;
+                seen[i] = v.probeAnswers();
+                allDead &= v.dead();
+            }
+            deadRounds[0] = allAnswered && allDead ? deadRounds[0] + 1 : 0;
+            if (deadRounds[0] >= 2) {
+                stop(ExitStatus.OK, "the guest halted: every vCPU stopped with interrupts off", null);
+                return;
+            }
+            for (VcpuThread v : vcpus) v.probe();
+            loop.schedule(HALT_PROBE_NANOS, tick[0]);
+        };
+        loop.schedule(HALT_PROBE_NANOS, tick[0]);
     }
 
     /** --pit=user: jvmm's i8254 on ports 0x40-0x43 and 0x61, its channel 0 driven by event-loop timers. */

@@ -86,6 +86,14 @@ class RunControlTest {
     }
 
     @Test
+    void aGuestThatHaltsForGoodEndsTheRun() {
+        Jvmm.Result r = Jvmm.run("run", "--smp", "2", "--timeout", "30s", KvmSupport.guest("halt.bin").toString());
+        assertEquals(ExitStatus.OK, r.status(), r::toString);
+        assertTrue(r.stdout().contains("halting"), r::toString);
+        assertTrue(r.millis() < 25_000, "ended by the halt probe, not the timeout: " + r);
+    }
+
+    @Test
     void longModeEntry() {
         Jvmm.Result r = Jvmm.run("run", KvmSupport.guest("hello64.elf").toString());
         assertEquals(33, r.status(), r::toString);
