@@ -12,6 +12,8 @@ import dev.jvmm.vmm.HostInfo;
 import dev.jvmm.vmm.LinuxKernels;
 import dev.jvmm.vmm.RunReport;
 import dev.jvmm.vmm.Vm;
+import dev.jvmm.vmm.VirtioBackplane;
+import dev.jvmm.vmm.VirtioSpec;
 import dev.jvmm.vmm.VmConfig;
 import dev.jvmm.vmm.VmmException;
 import picocli.CommandLine;
@@ -102,6 +104,17 @@ public final class RunCommand implements Callable<Integer> {
             + " output matches REGEX (status 16 if the guest stops first, 124 on --timeout).")
     String expect;
 
+    @Option(names = "--disk", paramLabel = "PATH[,ro][,id=NAME]", description = "A virtio-blk disk over a raw image file;"
+            + " ro makes it read-only, id sets its serial (default: the file name). Repeatable.")
+    List<String> disks = new ArrayList<>();
+
+    @Option(names = "--rng", description = "A virtio-rng device: entropy from the host for /dev/hwrng.")
+    boolean rng;
+
+    @Option(names = "--console", paramLabel = "serial|virtio", description = "Where the guest's console is: the 8250 (default)"
+            + " or a virtio console (hvc0); stdin and stdout follow it.", defaultValue = "serial")
+    String consoleKind;
+
     @Option(names = "--force", description = "Run a Linux kernel even on a host whose KVM only emulates guest code.")
     boolean force;
 
@@ -185,7 +198,35 @@ public final class RunCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw usage(e.getMessage());
         }
-        return new VmConfig(cpus, memBytes, serialLog, limit, !noStdin, kvmPath, !noAcpi, pitMode, cpuFeatures, expectPattern);
+        List<VirtioSpec> virtio = new ArrayList<>();
+        for (String d : disks) virtio.add(parseDisk(d));
+        if (rng) virtio.add(new VirtioSpec.Rng());
+        switch (consoleKind.toLowerCase(Locale.ROOT)) {
+            case "serial" -> { }
+            case "virtio" -> virtio.add(new VirtioSpec.Console());
+            default -> throw usage("unknown --console '" + consoleKind + "': use serial or virtio");
+        }
+        if (virtio.size() > Layout.VIRTIO_MAX_DEVICES) {
+            throw usage("at most " + Layout.VIRTIO_MAX_DEVICES + " virtio devices (" + virtio.size() + " asked for)");
+        }
+        return new VmConfig(cpus, memBytes, serialLog, limit, !noStdin, kvmPath, !noAcpi, pitMode, cpuFeatures, expectPattern,
+                virtio);
+    }
+
+    /** "PATH[,ro][,id=NAME]" */
+    private VirtioSpec.Disk parseDisk(String spec) {
+        String[] parts = spec.split(",");
+        if (parts[0].isEmpty()) throw usage("--disk '" + spec + "': the image path is missing");
+        Path image = Path.of(parts[0]);
+        boolean ro = false;
+        String id = image.getFileName() == null ? "disk" : image.getFileName().toString();
+        for (int i = 1; i < parts.length; i++) {
+            if (parts[i].equals("ro")) ro = true;
+            else if (parts[i].startsWith("id=") && parts[i].length() > 3) id = parts[i].substring(3);
+            else throw usage("--disk '" + spec + "': unknown option '" + parts[i] + "' (use ro or id=NAME)");
+        }
+        if (id.length() > 20) throw usage("--disk '" + spec + "': id '" + id + "' is longer than virtio's 20 bytes");
+        return new VirtioSpec.Disk(image, ro, id);
     }
 
     @Override
@@ -194,7 +235,9 @@ public final class RunCommand implements Callable<Integer> {
         VmConfig config = config();
         BootImage image;
         try {
-            image = KernelLoader.load(kernel, forcedFormat, new LoadOptions(config.memBytes(), cmdline, initrds,
+            String fullCmdline = config.virtio().isEmpty() ? cmdline
+                    : (cmdline.isEmpty() ? "" : cmdline + " ") + VirtioBackplane.cmdlineDevices(config.virtio());
+            image = KernelLoader.load(kernel, forcedFormat, new LoadOptions(config.memBytes(), fullCmdline, initrds,
                     bootProtocol, !noHostDecompress, config.acpi() ? Layout.ACPI_RSDP : 0));
         } catch (LoadException e) {
             return fail(err, ExitStatus.BAD_IMAGE, e.getMessage(), e);

@@ -117,17 +117,24 @@ public final class VmFd implements AutoCloseable {
         }
     }
 
-    /** Makes guest writes of {@code len} bytes to MMIO {@code addr} signal {@code eventFd} in the kernel (KVM_IOEVENTFD). */
-    public void ioeventfd(int eventFd, long addr, int len, boolean pio) {
+    /**
+     * Makes guest writes of {@code len} bytes to {@code addr} (MMIO, or a port if {@code pio}) signal
+     * {@code eventFd} inside the kernel, without an exit to jvmm (KVM_IOEVENTFD); only writes of
+     * {@code datamatch} when it is not null.
+     */
+    public void ioeventfd(int eventFd, long addr, int len, boolean pio, Long datamatch) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment s = arena.allocate(KvmApi.KVM_IOEVENTFD_ARG);
+            s.set(JAVA_LONG, 0, datamatch == null ? 0 : datamatch);
             s.set(JAVA_LONG, 8, addr);
             s.set(JAVA_INT, 16, len);
             s.set(JAVA_INT, 20, eventFd);
-            s.set(JAVA_INT, 24, pio ? 1 << 1 : 0);
+            s.set(JAVA_INT, 24, (pio ? IOEVENTFD_FLAG_PIO : 0) | (datamatch != null ? IOEVENTFD_FLAG_DATAMATCH : 0));
             check(LibC.ioctl(fd, KvmApi.KVM_IOEVENTFD, s), "KVM_IOEVENTFD");
         }
     }
+
+    static final int IOEVENTFD_FLAG_DATAMATCH = 1, IOEVENTFD_FLAG_PIO = 1 << 1;
 
     public VcpuFd createVcpu(int id) {
         int vcpu = LibC.ioctl(fd, KvmApi.KVM_CREATE_VCPU, (long) id);

@@ -31,13 +31,16 @@ public final class RunReport {
     private final List<VcpuSummary> vcpus = new ArrayList<>();
     private final List<Hotspot> hotspots = new ArrayList<>();
     private long unclaimedPio, unclaimedMmio, consoleBytes, wallNanos;
+    private final Map<String, Map<String, Long>> devices = new java.util.LinkedHashMap<>();
 
-    void finish(Vm.Stop stop, List<VcpuThread> threads, Bus pio, long consoleBytes, long wallNanos) {
+    void finish(Vm.Stop stop, List<VcpuThread> threads, Bus pio, Bus mmio, Map<String, Map<String, Long>> devices,
+                long consoleBytes, long wallNanos) {
         this.stop = stop;
+        this.devices.putAll(devices);
         this.consoleBytes = consoleBytes;
         this.wallNanos = wallNanos;
         long[] ports = new long[0x10000];
-        Map<Long, Long> mmio = new HashMap<>();
+        Map<Long, Long> mmioCounts = new HashMap<>();
         for (int i = 0; i < threads.size(); i++) {
             VcpuStats s = threads.get(i).stats();
             Map<String, Long> byName = new java.util.TreeMap<>();
@@ -47,7 +50,7 @@ public final class RunReport {
             if (s.kicks > 0) byName.merge("KICK (EINTR)", s.kicks, Long::sum);
             vcpus.add(new VcpuSummary(i, byName, s.totalExits()));
             for (int p = 0; p < ports.length; p++) ports[p] += s.pioAccesses[p];
-            s.mmioAccesses.forEach((a, c) -> mmio.merge(a, c[0], Long::sum));
+            s.mmioAccesses.forEach((a, c) -> mmioCounts.merge(a, c[0], Long::sum));
             unclaimedPio += s.unclaimedPio;
             unclaimedMmio += s.unclaimedMmio;
         }
@@ -58,7 +61,10 @@ public final class RunReport {
                 all.add(new Hotspot("pio", p, r == null ? "unclaimed" : r.name(), ports[p]));
             }
         }
-        mmio.forEach((a, c) -> all.add(new Hotspot("mmio", a, "unclaimed", c)));
+        mmioCounts.forEach((a, c) -> {
+            Bus.Range r = mmio.find(a);
+            all.add(new Hotspot("mmio", a, r == null ? "unclaimed" : r.name(), c));
+        });
         all.sort(Comparator.comparingLong(Hotspot::count).reversed().thenComparingLong(Hotspot::address));
         hotspots.addAll(all.subList(0, Math.min(TOP, all.size())));
     }
@@ -89,6 +95,11 @@ public final class RunReport {
             out.printf("  vCPU %d: %d exits:%s%n", v.id(), v.total(), sb);
         }
         out.printf("  unclaimed accesses: %d port, %d MMIO; console bytes: %d%n", unclaimedPio, unclaimedMmio, consoleBytes);
+        devices.forEach((name, counters) -> {
+            StringBuilder sb = new StringBuilder();
+            counters.forEach((k, v) -> sb.append(' ').append(k).append('=').append(v));
+            out.printf("  %s:%s%n", name, sb);
+        });
         if (!hotspots.isEmpty()) out.println("  busiest addresses:");
         for (Hotspot h : hotspots) {
             out.printf("    %-4s 0x%-8x %-15s %d%n", h.kind(), h.address(), h.device(), h.count());
@@ -114,7 +125,17 @@ public final class RunReport {
             }
             sb.append("}}");
         }
-        sb.append("\n  ],\n  \"busiest\": [");
+        sb.append("\n  ],\n  \"devices\": {");
+        int d = 0;
+        for (Map.Entry<String, Map<String, Long>> dev : devices.entrySet()) {
+            sb.append(d++ == 0 ? "\n" : ",\n").append("    ").append(quote(dev.getKey())).append(": {");
+            int k = 0;
+            for (Map.Entry<String, Long> c : dev.getValue().entrySet()) {
+                sb.append(k++ == 0 ? "" : ", ").append(quote(c.getKey())).append(": ").append(c.getValue());
+            }
+            sb.append('}');
+        }
+        sb.append("\n  },\n  \"busiest\": [");
         for (int i = 0; i < hotspots.size(); i++) {
             Hotspot h = hotspots.get(i);
             sb.append(i == 0 ? "\n" : ",\n").append("    {\"kind\": ").append(quote(h.kind())).append(", \"address\": ")

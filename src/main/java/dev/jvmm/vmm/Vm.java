@@ -10,6 +10,8 @@ import dev.jvmm.device.legacy.DebugExit;
 import dev.jvmm.arch.x86.CpuFeatures;
 import dev.jvmm.device.BusDevice;
 import dev.jvmm.device.legacy.AcpiPm;
+import dev.jvmm.device.virtio.VirtioConsole;
+import dev.jvmm.device.virtio.VirtioDevice;
 import dev.jvmm.device.legacy.CmosRtc;
 import dev.jvmm.device.legacy.I8042;
 import dev.jvmm.device.legacy.I8254;
@@ -179,7 +181,9 @@ public final class Vm implements VcpuThread.Host {
     /** The MP table always (it is how kernels without ACPI find the CPUs), ACPI tables unless --no-acpi. */
     private void writePlatformTables(GuestMemory memory) {
         List<Chunk> chunks = new ArrayList<>(MpTable.build(config.cpus()));
-        if (config.acpi()) chunks.addAll(AcpiTables.build(new AcpiConfig(config.cpus())).chunks());
+        if (config.acpi()) {
+            chunks.addAll(AcpiTables.build(new AcpiConfig(config.cpus(), VirtioBackplane.layout(config.virtio()))).chunks());
+        }
         for (Chunk c : chunks) memory.write(c.guestAddress(), c.data());
     }
 
@@ -204,6 +208,14 @@ public final class Vm implements VcpuThread.Host {
             throw new VmmException(ExitStatus.USAGE, "cannot open --serial-log " + config.serialLog() + ": " + e.getMessage());
         }
         ConsoleOutput console = new ConsoleOutput(consoleStream, loop);
+        List<VirtioDevice> virtioDevices;
+        try {
+            virtioDevices = VirtioBackplane.open(config.virtio(), (b, off, len) -> {
+                for (int i = 0; i < len; i++) console.accept(b[off + i] & 0xff);
+            });
+        } catch (IOException e) {
+            throw new VmmException(ExitStatus.BAD_IMAGE, e.getMessage());
+        }
         ExpectMatcher expect = null;
         if (config.expect() != null) {
             expect = new ExpectMatcher(config.expect(), () -> end(expectStop(null)));
@@ -235,9 +247,13 @@ public final class Vm implements VcpuThread.Host {
         if (config.pit() == VmConfig.PitMode.USER) startUserPit(pio, vm);
         pio.register("post-code", 0x80, 1, new PortSink());
 
+        VirtioBackplane virtio = new VirtioBackplane(config.virtio(), virtioDevices, vm, memory, mmio, loop);
         boolean tty = config.stdin() && config.serialLog() == null && LibC.isatty(0);
-        ConsoleInput input = new ConsoleInput(0, loop, com1::receive, tty, (s, why) -> stop(s, why, null));
-        com1.setRxSpaceListener(input::spaceAvailable);
+        VirtioConsole hvc = virtio.console();
+        ConsoleInput input = new ConsoleInput(0, loop, hvc != null ? hvc::offer : com1::receive, tty,
+                (s, why) -> stop(s, why, null));
+        if (hvc != null) hvc.onReceiveBuffers(input::spaceAvailable);
+        else com1.setRxSpaceListener(input::spaceAvailable);
 
         List<VcpuThread> vcpus = new ArrayList<>();
         List<VcpuFd> fds = new ArrayList<>();
@@ -305,13 +321,14 @@ public final class Vm implements VcpuThread.Host {
             for (int i = 0; i < fds.size(); i++) {
                 if (i >= vcpus.size() || vcpus.get(i).finished()) fds.get(i).close();
             }
+            if (vcpus.stream().allMatch(VcpuThread::finished)) virtio.close(); // else a vCPU may still touch a disk
         }
         Stop s = stop.get();
         if (expect != null && expect.matched() && !s.expectMatched()) {
             // the match came in the output flushed at the very end: it still counts
             s = expectStop(s.reason());
         }
-        report.finish(s, vcpus, pio, console.bytesWritten(), System.nanoTime() - started);
+        report.finish(s, vcpus, pio, mmio, virtio.counters(), console.bytesWritten(), System.nanoTime() - started);
         return s.exitStatus();
     }
 

@@ -2,6 +2,7 @@ package dev.jvmm.vmm;
 
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.regex.Pattern;
 
 /**
@@ -15,9 +16,10 @@ import java.util.regex.Pattern;
  * @param pit          which i8254 the guest gets
  * @param cpuFeatures  CPUID edits such as "-xsave,-cx16", or "" for none
  * @param expect       end the run with status 0 when a line of serial output matches this, or null
+ * @param virtio       virtio devices, in slot order
  */
 public record VmConfig(int cpus, long memBytes, Path serialLog, Duration timeout, boolean stdin, String kvmPath,
-                       boolean acpi, PitMode pit, String cpuFeatures, Pattern expect) {
+                       boolean acpi, PitMode pit, String cpuFeatures, Pattern expect, List<VirtioSpec> virtio) {
     /** The i8254 timer: KVM's in-kernel one, or jvmm's model on the event loop. */
     public enum PitMode { KERNEL, USER }
 
@@ -25,18 +27,24 @@ public record VmConfig(int cpus, long memBytes, Path serialLog, Duration timeout
         cpuFeatures = cpuFeatures == null ? "" : cpuFeatures;
         pit = pit == null ? PitMode.KERNEL : pit;
         kvmPath = kvmPath == null ? "/dev/kvm" : kvmPath;
+        virtio = virtio == null ? List.of() : List.copyOf(virtio);
+    }
+
+    /** True when the console is a virtio console rather than the 8250's. */
+    public boolean virtioConsole() {
+        return virtio.stream().anyMatch(v -> v instanceof VirtioSpec.Console);
     }
 
     /** A VM with defaults for everything but its size: console on stdout, no stdin, ACPI, in-kernel PIT. */
     public static VmConfig of(int cpus, long memBytes) {
-        return new VmConfig(cpus, memBytes, null, null, false, "/dev/kvm", true, PitMode.KERNEL, "", null);
+        return new VmConfig(cpus, memBytes, null, null, false, "/dev/kvm", true, PitMode.KERNEL, "", null, List.of());
     }
 
     public VmConfig withTimeout(Duration t) {
-        return new VmConfig(cpus, memBytes, serialLog, t, stdin, kvmPath, acpi, pit, cpuFeatures, expect);
+        return new VmConfig(cpus, memBytes, serialLog, t, stdin, kvmPath, acpi, pit, cpuFeatures, expect, virtio);
     }
 
     public VmConfig withSerialLog(Path log) {
-        return new VmConfig(cpus, memBytes, log, timeout, stdin, kvmPath, acpi, pit, cpuFeatures, expect);
+        return new VmConfig(cpus, memBytes, log, timeout, stdin, kvmPath, acpi, pit, cpuFeatures, expect, virtio);
     }
 }

@@ -45,6 +45,19 @@ public final class Layout {
     /** The 32-bit MMIO hole: [MMIO_HOLE_START, 4 GiB) is never RAM; RAM beyond it continues at 4 GiB. */
     public static final long MMIO_HOLE_START = 0xc0000000L;
     public static final long FOUR_GIB = 0x1_0000_0000L;
+    /** virtio-mmio devices: one 4 KiB slot each from here, in the MMIO hole. */
+    public static final long VIRTIO_MMIO_BASE = 0xd0000000L;
+    public static final long VIRTIO_MMIO_SLOT = 0x1000L;
+    /** virtio-mmio interrupts: GSI 5 upwards, skipping 8 (the RTC's); at most {@link #VIRTIO_MAX_DEVICES} devices. */
+    public static final int VIRTIO_GSI_BASE = 5;
+    public static final int VIRTIO_MAX_DEVICES = 18;
+
+    /** The GSI of the {@code index}-th virtio-mmio device. */
+    public static int virtioGsi(int index) {
+        int gsi = VIRTIO_GSI_BASE + index;
+        return gsi >= 8 ? gsi + 1 : gsi;
+    }
+
     /** Local APIC and IOAPIC MMIO windows (handled by the in-kernel irqchip). */
     public static final long IOAPIC_BASE = 0xfec00000L;
     public static final long LAPIC_BASE = 0xfee00000L;
