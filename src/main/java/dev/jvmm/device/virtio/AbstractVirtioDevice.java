@@ -16,8 +16,47 @@ public abstract class AbstractVirtioDevice implements VirtioDevice {
     protected List<SplitVirtqueue> queues;
     protected long features;
 
-    protected AbstractVirtioDevice(int configSize) {
+    private final int deviceId;
+    private final int queueCount;
+    private final int queueSize;
+
+    /** What consumes one popped chain; returns the bytes written into its writable buffers. */
+    @FunctionalInterface
+    protected interface ChainHandler {
+        long handle(DescriptorChain chain) throws VirtqueueException;
+    }
+
+    protected AbstractVirtioDevice(int deviceId, int configSize, int queueCount, int queueSize) {
+        this.deviceId = deviceId;
+        this.queueCount = queueCount;
+        this.queueSize = queueSize;
         this.config = ByteBuffer.allocate(configSize).order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    @Override
+    public int deviceId() {
+        return deviceId;
+    }
+
+    @Override
+    public int queueCount() {
+        return queueCount;
+    }
+
+    @Override
+    public int queueMaxSize(int queue) {
+        return queueSize;
+    }
+
+    /** Pops every available chain of queue {@code queueIndex} (if it is live) and completes each with {@code h}. */
+    protected void serve(int queueIndex, ChainHandler h) throws VirtqueueException {
+        SplitVirtqueue q = queue(queueIndex);
+        if (q == null) return;
+        DescriptorChain chain;
+        while ((chain = q.pop()) != null) {
+            q.addUsed(chain, h.handle(chain));
+            stats.requests.incrementAndGet();
+        }
     }
 
     @Override

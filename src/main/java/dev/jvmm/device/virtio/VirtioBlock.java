@@ -65,7 +65,7 @@ public final class VirtioBlock extends AbstractVirtioDevice implements AutoClose
      *         cannot be opened
      */
     public VirtioBlock(Path image, boolean readOnly, String id) throws IOException {
-        super(60);
+        super(DEVICE_ID, 60, 1, QUEUE_SIZE);
         this.image = image;
         this.readOnly = readOnly;
         if (!Files.exists(image)) throw new IOException("disk image " + image + ": no such file");
@@ -115,10 +115,6 @@ public final class VirtioBlock extends AbstractVirtioDevice implements AutoClose
         return sectors;
     }
 
-    @Override
-    public int deviceId() {
-        return DEVICE_ID;
-    }
 
     @Override
     public long deviceFeatures() {
@@ -128,25 +124,11 @@ public final class VirtioBlock extends AbstractVirtioDevice implements AutoClose
         return f;
     }
 
-    @Override
-    public int queueCount() {
-        return 1;
-    }
 
-    @Override
-    public int queueMaxSize(int queue) {
-        return QUEUE_SIZE;
-    }
 
     @Override
     public synchronized void notify(int queueIndex) throws VirtqueueException {
-        SplitVirtqueue q = queue(queueIndex);
-        if (q == null) return;
-        DescriptorChain chain;
-        while ((chain = q.pop()) != null) {
-            q.addUsed(chain, handle(chain));
-            stats.requests.incrementAndGet();
-        }
+        serve(queueIndex, this::handle);
     }
 
     /** Serves one request; returns the bytes written into the chain's writable buffers. */

@@ -28,7 +28,7 @@ public final class VirtioConsole extends AbstractVirtioDevice {
     private Runnable receiveListener = () -> { };
 
     public VirtioConsole(Output output) {
-        super(12); // cols, rows, max_nr_ports, emerg_wr: all zero, none of their features is offered
+        super(DEVICE_ID, 12, 2, QUEUE_SIZE); // cols, rows, max_nr_ports, emerg_wr: all zero, none of their features is offered
         this.output = output;
     }
 
@@ -36,25 +36,13 @@ public final class VirtioConsole extends AbstractVirtioDevice {
         this.receiveListener = listener == null ? () -> { } : listener;
     }
 
-    @Override
-    public int deviceId() {
-        return DEVICE_ID;
-    }
 
     @Override
     public long deviceFeatures() {
         return 0;
     }
 
-    @Override
-    public int queueCount() {
-        return 2;
-    }
 
-    @Override
-    public int queueMaxSize(int queue) {
-        return QUEUE_SIZE;
-    }
 
     /**
      * Copies as much of {@code buf[off, off + len)} into the guest's receive buffers as they hold
@@ -90,20 +78,18 @@ public final class VirtioConsole extends AbstractVirtioDevice {
             receiveListener.run();
             return;
         }
-        DescriptorChain chain;
-        byte[] b = null;
-        while ((chain = q.pop()) != null) {
+        byte[][] buf = {null};
+        serve(TRANSMITQ, chain -> {
             long total = chain.readableLength();
             for (long pos = 0; pos < total; ) {
                 int n = (int) Math.min(CHUNK, total - pos);
-                if (b == null || b.length < n) b = new byte[Math.min(CHUNK, (int) Math.max(n, 4096))];
-                chain.read(pos, b, 0, n);
-                output.write(b, 0, n);
+                if (buf[0] == null || buf[0].length < n) buf[0] = new byte[Math.min(CHUNK, Math.max(n, 4096))];
+                chain.read(pos, buf[0], 0, n);
+                output.write(buf[0], 0, n);
                 pos += n;
             }
-            q.addUsed(chain, 0);
-            stats.requests.incrementAndGet();
             stats.bytes.addAndGet(total);
-        }
+            return 0;
+        });
     }
 }

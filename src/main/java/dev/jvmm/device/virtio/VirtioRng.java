@@ -18,42 +18,26 @@ public final class VirtioRng extends AbstractVirtioDevice {
     }
 
     public VirtioRng(SecureRandom random) {
-        super(0);
+        super(DEVICE_ID, 0, 1, QUEUE_SIZE);
         this.random = random;
     }
 
-    @Override
-    public int deviceId() {
-        return DEVICE_ID;
-    }
 
     @Override
     public long deviceFeatures() {
         return 0;
     }
 
-    @Override
-    public int queueCount() {
-        return 1;
-    }
 
-    @Override
-    public int queueMaxSize(int queue) {
-        return QUEUE_SIZE;
-    }
 
     @Override
     public synchronized void notify(int queueIndex) throws VirtqueueException {
-        SplitVirtqueue q = queue(queueIndex);
-        if (q == null) return;
-        DescriptorChain chain;
-        while ((chain = q.pop()) != null) {
+        serve(queueIndex, chain -> {
             byte[] b = new byte[(int) Math.min(chain.writableLength(), MAX_PER_REQUEST)];
             random.nextBytes(b);
             int n = chain.write(b);
-            q.addUsed(chain, n);
-            stats.requests.incrementAndGet();
             stats.bytes.addAndGet(n);
-        }
+            return n;
+        });
     }
 }

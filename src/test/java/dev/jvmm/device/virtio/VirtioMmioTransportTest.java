@@ -16,13 +16,12 @@ class VirtioMmioTransportTest {
         byte lastWrite;
 
         Dummy() {
-            super(8);
+            super(42, 8, 2, 32);
             config.putLong(0, 0x8877665544332211L);
         }
 
-        public int deviceId() { return 42; }
         public long deviceFeatures() { return 1L << 3; }
-        public int queueCount() { return 2; }
+        @Override
         public int queueMaxSize(int q) { return q == 0 ? 16 : 32; }
 
         @Override
