@@ -79,7 +79,7 @@ public final class RunCommand implements Callable<Integer> {
     String format;
 
     @Option(names = "--boot", paramLabel = "64|pvh", description = "How to enter a Linux kernel: 64 (64-bit boot protocol) or pvh"
-            + " (PVH entry of an ELF vmlinux). Default: PVH when the vmlinux has a PVH note, else 64.")
+            + " (PVH entry of an ELF vmlinux). Default: 64, or PVH for an ELF whose only entry is its PVH note.")
     String boot;
 
     @Option(names = "--no-host-decompress", description = "Boot a bzImage the classic way, letting the kernel decompress"

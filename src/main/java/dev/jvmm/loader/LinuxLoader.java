@@ -207,7 +207,9 @@ public final class LinuxLoader {
         boolean pvh = switch (opts.boot()) {
             case PVH -> true;
             case LONG64 -> false;
-            case DEFAULT -> elf.pvhEntry().isPresent();
+            // PVH only for images whose ELF entry is the PVH entry (nothing else to enter): a Linux
+            // vmlinux has both, and its 64-bit entry is the one proven on every kernel tried
+            case DEFAULT -> elf.pvhEntry().isPresent() && elf.pvhEntry().getAsLong() == elf.physicalEntry(file);
         };
         if (pvh && elf.pvhEntry().isEmpty()) {
             throw new LoadException(file + ": PVH boot requested but the kernel has no Xen PVH entry note"

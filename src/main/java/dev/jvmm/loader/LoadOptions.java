@@ -17,7 +17,10 @@ public record LoadOptions(long memSize, String cmdline, List<Path> modules, Boot
                           long rsdpAddress) {
     /** How a Linux kernel is entered. */
     public enum BootProtocol {
-        /** PVH for an ELF vmlinux that has a PVH note, else the 64-bit boot protocol. */
+        /**
+         * The 64-bit boot protocol, except for an ELF whose only entry is its PVH note's (its ELF
+         * entry point is the PVH one): that is entered through PVH.
+         */
         DEFAULT,
         /** The 64-bit Linux boot protocol: long mode, RSI = zero page. */
         LONG64,

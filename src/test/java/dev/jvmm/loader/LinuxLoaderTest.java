@@ -328,7 +328,9 @@ class LinuxLoaderTest {
                     new byte[0x1000], 0x2000)), 0x1000abcL, asSection);
             Path k = write("pvh" + asSection, elf);
             Path rd = write("rd", new byte[5000]);
-            BootImage img = load(k, opts("root=/dev/vda", List.of(rd), BootProtocol.DEFAULT, true));
+            assertInstanceOf(EntryState.Long64.class, load(k, opts("", List.of(), BootProtocol.DEFAULT, true)).entry(),
+                    "a vmlinux with both entries boots through the 64-bit one by default");
+            BootImage img = load(k, opts("root=/dev/vda", List.of(rd), BootProtocol.PVH, true));
             assertEquals(new EntryState.Protected32(0x1000abc, 0, Layout.PVH_START_INFO, 0), img.entry());
             Chunk si = chunk(img, "PVH start info");
             assertEquals(Layout.PVH_START_INFO, si.guestAddress());
@@ -390,7 +392,8 @@ class LinuxLoaderTest {
         byte[] badEntry = LinuxImages.elf64(0x5000000, List.of(new Seg(0x1000000, new byte[16], 16)), null, false);
         assertContains(fails(write("entry", badEntry), null, opts()).getMessage(), "entry point");
         byte[] badPvh = LinuxImages.elf64(0x1000000, List.of(new Seg(0x1000000, new byte[16], 16)), 0x9000L, false);
-        assertContains(fails(write("badpvh", badPvh), null, opts()).getMessage(), "PVH entry point");
+        assertContains(fails(write("badpvh", badPvh), null, opts("", List.of(), BootProtocol.PVH, true)).getMessage(),
+                "PVH entry point");
     }
 
     // ---- real kernels, when the shared directory has them ----
@@ -443,7 +446,7 @@ class LinuxLoaderTest {
         assertEquals(new EntryState.Long64(0x1000000, Layout.ZERO_PAGE), img.entry());
         assertNotNull(chunk(img, "zero page"));
 
-        LoadOptions pvh = new LoadOptions(256 * MIB, "console=ttyS0", List.of(), BootProtocol.DEFAULT, true, RSDP);
+        LoadOptions pvh = new LoadOptions(256 * MIB, "console=ttyS0", List.of(), BootProtocol.PVH, true, RSDP);
         EntryState.Protected32 p = assertInstanceOf(EntryState.Protected32.class, KernelLoader.load(k, null, pvh)
                 .entry());
         assertTrue(p.eip() >= 0x1000000 && p.eip() < 0x4000000, "PVH entry " + Long.toHexString(p.eip()));
