@@ -210,7 +210,7 @@ public final class RunCommand implements Callable<Integer> {
             throw usage("at most " + Layout.VIRTIO_MAX_DEVICES + " virtio devices (" + virtio.size() + " asked for)");
         }
         return new VmConfig(cpus, memBytes, serialLog, limit, !noStdin, kvmPath, !noAcpi, pitMode, cpuFeatures, expectPattern,
-                virtio);
+                virtio, 0);
     }
 
     /** "PATH[,ro][,id=NAME]" */
@@ -251,12 +251,11 @@ public final class RunCommand implements Callable<Integer> {
         RunReport report;
         int status;
         int boots = 0;
-        long deadline = config.timeout() == null ? 0 : System.nanoTime() + config.timeout().toNanos();
+        // --timeout counts from the start of the jvmm process, as timeout(1) would: JVM start-up included
+        long deadline = config.timeout() == null ? 0 : System.nanoTime() + config.timeout().toNanos() - sinceProcessStart();
         while (true) {
             VmConfig thisBoot = config;
-            if (boots > 0 && config.timeout() != null) { // --timeout covers all boots together
-                thisBoot = config.withTimeout(Duration.ofNanos(Math.max(1_000_000, deadline - System.nanoTime())));
-            }
+            if (config.timeout() != null) thisBoot = config.withDeadline(deadline); // one deadline for all boots
             Vm vm = new Vm(thisBoot, err);
             report = new RunReport();
             try {
@@ -291,6 +290,13 @@ public final class RunCommand implements Callable<Integer> {
         }
         err.flush();
         return status;
+    }
+
+    /** How long ago this process started (0 if the OS does not say). */
+    private static long sinceProcessStart() {
+        return ProcessHandle.current().info().startInstant()
+                .map(start -> Math.max(0, Duration.between(start, java.time.Instant.now()).toNanos()))
+                .orElse(0L);
     }
 
     private int fail(PrintStream err, int status, String message, Throwable cause) {

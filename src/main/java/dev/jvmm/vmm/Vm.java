@@ -280,7 +280,8 @@ public final class Vm implements VcpuThread.Host {
             if (config.stdin()) input.start();
             signals = new SignalStops(this);
             if (config.timeout() != null) {
-                loop.schedule(config.timeout().toNanos(), () -> stop(ExitStatus.TIMEOUT,
+                long delay = config.deadline() != 0 ? config.deadline() - System.nanoTime() : config.timeout().toNanos();
+                loop.schedule(Math.max(0, delay), () -> stop(ExitStatus.TIMEOUT,
                         "timed out after " + RunReport.duration(config.timeout()), null));
             }
             startHaltWatch(vcpus);

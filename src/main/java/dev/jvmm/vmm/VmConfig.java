@@ -17,9 +17,10 @@ import java.util.regex.Pattern;
  * @param cpuFeatures  CPUID edits such as "-xsave,-cx16", or "" for none
  * @param expect       end the run with status 0 when a line of serial output matches this, or null
  * @param virtio       virtio devices, in slot order
+ * @param deadline     when {@code timeout} ends, in {@link System#nanoTime()} terms; 0: {@code timeout} after the VM starts
  */
 public record VmConfig(int cpus, long memBytes, Path serialLog, Duration timeout, boolean stdin, String kvmPath,
-                       boolean acpi, PitMode pit, String cpuFeatures, Pattern expect, List<VirtioSpec> virtio) {
+                       boolean acpi, PitMode pit, String cpuFeatures, Pattern expect, List<VirtioSpec> virtio, long deadline) {
     /** The i8254 timer: KVM's in-kernel one, or jvmm's model on the event loop. */
     public enum PitMode { KERNEL, USER }
 
@@ -37,14 +38,14 @@ public record VmConfig(int cpus, long memBytes, Path serialLog, Duration timeout
 
     /** A VM with defaults for everything but its size: console on stdout, no stdin, ACPI, in-kernel PIT. */
     public static VmConfig of(int cpus, long memBytes) {
-        return new VmConfig(cpus, memBytes, null, null, false, "/dev/kvm", true, PitMode.KERNEL, "", null, List.of());
+        return new VmConfig(cpus, memBytes, null, null, false, "/dev/kvm", true, PitMode.KERNEL, "", null, List.of(), 0);
     }
 
-    public VmConfig withTimeout(Duration t) {
-        return new VmConfig(cpus, memBytes, serialLog, t, stdin, kvmPath, acpi, pit, cpuFeatures, expect, virtio);
+    public VmConfig withDeadline(long nanoTime) {
+        return new VmConfig(cpus, memBytes, serialLog, timeout, stdin, kvmPath, acpi, pit, cpuFeatures, expect, virtio, nanoTime);
     }
 
     public VmConfig withSerialLog(Path log) {
-        return new VmConfig(cpus, memBytes, log, timeout, stdin, kvmPath, acpi, pit, cpuFeatures, expect, virtio);
+        return new VmConfig(cpus, memBytes, log, timeout, stdin, kvmPath, acpi, pit, cpuFeatures, expect, virtio, deadline);
     }
 }
