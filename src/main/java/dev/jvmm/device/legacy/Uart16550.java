@@ -78,6 +78,8 @@ public final class Uart16550 implements BusDevice {
     private boolean thrInterrupt;
     /** {@link #receive} was refused some input and has not been told about new space yet. */
     private boolean hostRefused;
+    /** The receive FIFO holds loopback data (the host cannot send while loopback is on). */
+    private boolean rxFromLoopback;
     /** Set under the monitor when the RX space listener should run once the monitor is released. */
     private boolean notifyRxSpace;
     private boolean irqLevel;
@@ -110,7 +112,7 @@ public final class Uart16550 implements BusDevice {
     public int receive(byte[] buf, int off, int len) {
         Objects.checkFromIndexSize(off, len, buf.length);
         synchronized (this) {
-            int n = (mcr & MCR_LOOP) != 0 ? 0 : Math.min(len, capacity() - rxCount);
+            int n = (mcr & MCR_LOOP) != 0 ? 0 : Math.min(len, Math.max(0, capacity() - rxCount));
             for (int i = 0; i < n; i++) {
                 rxFifo[(rxHead + rxCount + i) % FIFO_SIZE] = buf[off + i];
             }
@@ -125,7 +127,7 @@ public final class Uart16550 implements BusDevice {
 
     /** How many bytes {@link #receive} would take now. */
     public synchronized int rxSpace() {
-        return (mcr & MCR_LOOP) != 0 ? 0 : capacity() - rxCount;
+        return (mcr & MCR_LOOP) != 0 ? 0 : Math.max(0, capacity() - rxCount);
     }
 
     /** The level last driven on the IRQ line. */
@@ -248,6 +250,7 @@ public final class Uart16550 implements BusDevice {
         if (rxCount < capacity()) {
             rxFifo[(rxHead + rxCount) % FIFO_SIZE] = (byte) b;
             rxCount++;
+            rxFromLoopback = true;
         } else {
             lsrErrors |= LSR_OE;
             if (!fifoEnabled) {
@@ -263,6 +266,7 @@ public final class Uart16550 implements BusDevice {
         int b = rxFifo[rxHead] & 0xff;
         rxHead = (rxHead + 1) % FIFO_SIZE;
         rxCount--;
+        if (rxCount == 0) rxFromLoopback = false;
         if (rxCount == 0 || hostRefused) {
             requestRxSpaceNotify();
         }
@@ -290,9 +294,18 @@ public final class Uart16550 implements BusDevice {
         }
     }
 
+    /**
+     * Clearing the receive FIFO (FCR, or a FIFO mode change) discards only what loopback put there.
+     * Host input is never discarded: on real hardware the bytes a clear throws away are line noise
+     * or input that came too early, but here every byte is something a user typed or piped, and a
+     * guest clears the FIFO while setting the port up, after input may already have arrived.
+     */
     private void clearRx() {
-        rxHead = 0;
-        rxCount = 0;
+        if (rxFromLoopback) {
+            rxHead = 0;
+            rxCount = 0;
+            rxFromLoopback = false;
+        }
     }
 
     private void writeMcr(int value) {

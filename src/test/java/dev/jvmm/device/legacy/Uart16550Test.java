@@ -223,32 +223,38 @@ class Uart16550Test {
     }
 
     @Test
-    void fcrClearRxAndFifoToggle() {
+    void fcrClearsNeverDiscardHostInputButDoDiscardLoopbackData() {
         w(FCR, 0x01);
         assertEquals(5, receive(1, 2, 3, 4, 5));
         w(FCR, 0x01 | 0x04);                 // clear TX only
         assertEquals(0x61, r(LSR));
-        w(FCR, 0x01 | 0x02);                 // clear RX
+        w(FCR, 0x01 | 0x02);                 // clear RX: host input survives it
+        assertEquals(0x61, r(LSR));
+        assertEquals(0xc1, r(IIR), "FIFO enabled (no interrupt: IER is 0)");
+        w(FCR, 0x00);                        // FIFOs off: the bytes stay, one at a time
+        assertEquals(0, uart.rxSpace(), "no room while more than the 1-byte holding register is queued");
+        for (int i = 1; i <= 5; i++) assertEquals(i, r(RBR));
         assertEquals(0x60, r(LSR));
-        assertEquals(1, spaceCalls.get(), "clearing emptied the FIFO");
-        assertEquals(0xc1, r(IIR));
-
-        assertEquals(3, receive(1, 2, 3));
-        w(FCR, 0x00);                        // disabling FIFOs resets them
-        assertEquals(0x60, r(LSR));
-        assertEquals(0x01, r(IIR), "FIFO bits clear");
         assertEquals(1, uart.rxSpace());
-        assertEquals(2, spaceCalls.get());
         w(FCR, 0x02);                        // ignored without the enable bit
         assertEquals(0x01, r(IIR));
+
+        w(FCR, 0x01);
+        w(MCR, 0x10);                        // loopback: what the guest sends comes back
+        w(THR, 0x41);
+        w(THR, 0x42);
+        assertEquals(0x61, r(LSR) & 0x61);
+        w(FCR, 0x01 | 0x02);                 // and a clear discards it
+        assertEquals(0x60, r(LSR) & 0x61);
     }
 
     @Test
     void fifoGrowthNotifiesRefusedHost() {
         assertEquals(1, receive(1, 2));       // refused one
-        w(FCR, 0x01);                        // enabling FIFOs resets RX: empties it
+        w(FCR, 0x01);                        // enabling FIFOs: the queued byte stays, room for 15 more
         assertEquals(1, spaceCalls.get());
-        assertEquals(16, uart.rxSpace());
+        assertEquals(15, uart.rxSpace());
+        assertEquals(1, r(RBR));
     }
 
     @Test
