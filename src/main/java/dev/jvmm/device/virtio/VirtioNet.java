@@ -65,6 +65,11 @@ public final class VirtioNet extends AbstractVirtioDevice {
         config.putShort(10, (short) 1500);      // mtu (MTU is not offered)
     }
 
+    /** Where transmitted packets go. */
+    public PacketPort port() {
+        return port;
+    }
+
     public byte[] mac() {
         return mac.clone();
     }
