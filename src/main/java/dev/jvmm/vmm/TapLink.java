@@ -127,9 +127,14 @@ final class TapLink implements VirtioNet.PacketPort, AutoCloseable {
         if (backlog.size() < BACKLOG) watch();
     }
 
-    /** Packets waiting for receive buffers (for tests and stats). */
+    /** Packets waiting for receive buffers (for tests and stats). Loop thread. */
     int backlogSize() {
         return backlog.size();
+    }
+
+    /** A copy of the waiting packets, oldest first (for tests). Loop thread. */
+    java.util.List<byte[]> backlog() {
+        return java.util.List.copyOf(backlog);
     }
 
     @Override
