@@ -5,7 +5,7 @@
  *   sizeof.TAG / alignof.TAG            struct TAG
  *   offsetof.TAG.PATH / sizeof.TAG.PATH a member, PATH spelled as in the Java layout
  *                                       (kvm_run's anonymous exit union is "exit")
- *   CLASS.NAME                          a constant of dev.jvmm.sys.CLASS (KvmApi, LibC, Signals, Terminal)
+ *   CLASS.NAME                          a constant of dev.jvmm.sys.CLASS (KvmApi, LibC, Signals, Terminal, Tun)
  *   sizeof.termios                      a lower bound for Terminal.TERMIOS_BYTES
  *
  * KvmApiHeaderTest (src/test/java/dev/jvmm/sys) compiles and runs this and compares every line with
@@ -13,7 +13,10 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <linux/if_tun.h>
 #include <linux/kvm.h>
+#include <linux/virtio_net.h>
+#include <net/if.h>
 #include <poll.h>
 #include <signal.h>
 #include <stddef.h>
@@ -202,6 +205,15 @@ static void libc_constants(void) {
     CONST_AS(Terminal, C_OFLAG, offsetof(struct termios, c_oflag));
     CONST_AS(Terminal, OPOST, OPOST);
     CONST_AS(Terminal, TCSANOW, TCSANOW);
+
+    CONST_AS(Tun, IFNAMSIZ, IFNAMSIZ);
+    CONST_AS(Tun, IFF_TAP, IFF_TAP); CONST_AS(Tun, IFF_NO_PI, IFF_NO_PI);
+    CONST_AS(Tun, IFF_VNET_HDR, IFF_VNET_HDR); CONST_AS(Tun, IFF_MULTI_QUEUE, IFF_MULTI_QUEUE);
+    CONST_AS(Tun, IFREQ_BYTES, sizeof(struct ifreq));
+    CONST_AS(Tun, IFR_FLAGS, offsetof(struct ifreq, ifr_flags));
+    CONST_AS(Tun, VNET_HDR_BYTES, sizeof(struct virtio_net_hdr_v1));
+    CONST_AS(Tun, TUNSETIFF, TUNSETIFF); CONST_AS(Tun, TUNSETOFFLOAD, TUNSETOFFLOAD);
+    CONST_AS(Tun, TUNSETVNETHDRSZ, TUNSETVNETHDRSZ);
 }
 
 int main(void) {

@@ -7,6 +7,7 @@ import dev.jvmm.loader.KernelFormat;
 import dev.jvmm.loader.KernelLoader;
 import dev.jvmm.loader.LoadException;
 import dev.jvmm.loader.LoadOptions;
+import dev.jvmm.sys.Tun;
 import dev.jvmm.vmm.ExitStatus;
 import dev.jvmm.vmm.HostInfo;
 import dev.jvmm.vmm.LinuxKernels;
@@ -108,6 +109,11 @@ public final class RunCommand implements Callable<Integer> {
             + " ro makes it read-only, id sets its serial (default: the file name). Repeatable.")
     List<String> disks = new ArrayList<>();
 
+    @Option(names = "--net", paramLabel = "tap=NAME[,mac=MAC]", description = "A virtio-net device on the host's tap device"
+            + " NAME (attached to, or created: that needs root); mac sets the guest's address (default: 52:54:00:xx:xx:xx"
+            + " from the tap name). Repeatable.")
+    List<String> nets = new ArrayList<>();
+
     @Option(names = "--rng", description = "A virtio-rng device: entropy from the host for /dev/hwrng.")
     boolean rng;
 
@@ -200,6 +206,12 @@ public final class RunCommand implements Callable<Integer> {
         }
         List<VirtioSpec> virtio = new ArrayList<>();
         for (String d : disks) virtio.add(parseDisk(d));
+        java.util.Set<String> taps = new java.util.HashSet<>();
+        for (String n : nets) {
+            VirtioSpec.Net net = parseNet(n);
+            if (!taps.add(net.tap())) throw usage("--net '" + n + "': tap device " + net.tap() + " is already used by another --net");
+            virtio.add(net);
+        }
         if (rng) virtio.add(new VirtioSpec.Rng());
         switch (consoleKind.toLowerCase(Locale.ROOT)) {
             case "serial" -> { }
@@ -227,6 +239,41 @@ public final class RunCommand implements Callable<Integer> {
         }
         if (id.length() > 20) throw usage("--disk '" + spec + "': id '" + id + "' is longer than virtio's 20 bytes");
         return new VirtioSpec.Disk(image, ro, id);
+    }
+
+    /** "tap=NAME[,mac=aa:bb:cc:dd:ee:ff]" */
+    private VirtioSpec.Net parseNet(String spec) {
+        String tap = null;
+        byte[] mac = null;
+        for (String part : spec.split(",", -1)) {
+            if (part.startsWith("tap=")) {
+                if (tap != null) throw usage("--net '" + spec + "': tap= is given twice");
+                tap = part.substring(4);
+                String bad = Tun.checkName(tap);
+                if (bad != null) throw usage("--net '" + spec + "': " + bad);
+            } else if (part.startsWith("mac=")) {
+                if (mac != null) throw usage("--net '" + spec + "': mac= is given twice");
+                mac = parseMac(spec, part.substring(4));
+            } else {
+                throw usage("--net '" + spec + "': unknown option '" + part + "' (use tap=NAME and mac=aa:bb:cc:dd:ee:ff)");
+            }
+        }
+        if (tap == null) throw usage("--net '" + spec + "': the tap device is missing (use tap=NAME)");
+        return new VirtioSpec.Net(tap, mac);
+    }
+
+    private byte[] parseMac(String spec, String text) {
+        String[] octets = text.split("[:-]", -1);
+        byte[] mac = new byte[6];
+        boolean ok = octets.length == 6;
+        for (int i = 0; ok && i < 6; i++) {
+            ok = octets[i].matches("[0-9a-fA-F]{1,2}");
+            if (ok) mac[i] = (byte) Integer.parseInt(octets[i], 16);
+        }
+        if (!ok) throw usage("--net '" + spec + "': invalid MAC address '" + text + "' (use six hex bytes, e.g. 52:54:00:12:34:56)");
+        if ((mac[0] & 1) != 0) throw usage("--net '" + spec + "': MAC address " + text + " is a multicast address (the first byte must be even)");
+        if (java.util.Arrays.equals(mac, new byte[6])) throw usage("--net '" + spec + "': MAC address " + text + " is all zeros");
+        return mac;
     }
 
     @Override

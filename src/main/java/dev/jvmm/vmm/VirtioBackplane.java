@@ -7,11 +7,13 @@ import dev.jvmm.device.virtio.VirtioBlock;
 import dev.jvmm.device.virtio.VirtioConsole;
 import dev.jvmm.device.virtio.VirtioDevice;
 import dev.jvmm.device.virtio.VirtioMmioTransport;
+import dev.jvmm.device.virtio.VirtioNet;
 import dev.jvmm.device.virtio.VirtioRng;
 import dev.jvmm.kvm.VmFd;
 import dev.jvmm.memory.GuestMemory;
 import dev.jvmm.sys.LibC;
 import dev.jvmm.sys.SyscallException;
+import dev.jvmm.sys.Tun;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -27,7 +29,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * The virtio-mmio devices of one VM and their plumbing: each device's register window on the MMIO
  * bus, one KVM ioeventfd per queue (a guest's queue notification signals an eventfd inside the kernel;
  * the event loop reads it and lets the device work, with no exit to jvmm on the vCPU), and one irqfd
- * per device (raising its interrupt is an eventfd write, from any thread).
+ * per device (raising its interrupt is an eventfd write, from any thread). A virtio-net device's tap
+ * descriptor is watched by the event loop too ({@link TapLink}).
  */
 public final class VirtioBackplane implements AutoCloseable {
     /** A device in its slot. */
@@ -65,7 +68,12 @@ public final class VirtioBackplane implements AutoCloseable {
         return sb.toString();
     }
 
-    /** Opens every device (disk images first, so a bad path fails before anything is wired). */
+    /**
+     * Opens every device: disk images, tap devices (attached to, or created), so a bad path or tap fails
+     * before anything is wired.
+     * @throws Tun.TapException when a tap device cannot be opened (an {@link IOException}, but a host
+     *         problem rather than a bad image)
+     */
     public static List<VirtioDevice> open(List<VirtioSpec> specs, VirtioConsole.Output consoleOutput) throws IOException {
         List<VirtioDevice> devices = new ArrayList<>();
         try {
@@ -74,6 +82,7 @@ public final class VirtioBackplane implements AutoCloseable {
                     case VirtioSpec.Disk d -> new VirtioBlock(d.image(), d.readOnly(), d.id());
                     case VirtioSpec.Rng r -> new VirtioRng();
                     case VirtioSpec.Console c -> new VirtioConsole(consoleOutput);
+                    case VirtioSpec.Net n -> new VirtioNet(n.effectiveMac(), new TapLink(Tun.open(n.tap())));
                 });
             }
         } catch (IOException | RuntimeException e) {
@@ -93,6 +102,7 @@ public final class VirtioBackplane implements AutoCloseable {
                 VirtioMmioSlot s = layout.get(i);
                 this.devices.add(device);
                 if (device instanceof VirtioConsole c) console = c;
+                if (device instanceof VirtioNet n && n.port() instanceof TapLink link) link.start(n, loop);
                 int irqfd = newEventFd();
                 vm.irqfd(irqfd, s.gsi());
                 VirtioMmioTransport transport = new VirtioMmioTransport(device, memory, () -> LibC.write(irqfd, ONE, 8));
@@ -140,6 +150,7 @@ public final class VirtioBackplane implements AutoCloseable {
     }
 
     private static void closeQuietly(VirtioDevice d) {
+        if (d instanceof VirtioNet n && n.port() instanceof TapLink link) link.close();
         if (d instanceof VirtioBlock b) {
             try {
                 b.close();
@@ -149,7 +160,7 @@ public final class VirtioBackplane implements AutoCloseable {
         }
     }
 
-    /** Closes the disk images (their data is already in the file: writes are not buffered) and eventfds. */
+    /** Closes the disk images (their data is already in the file: writes are not buffered), taps and eventfds. */
     @Override
     public void close() {
         for (VirtioDevice d : devices) closeQuietly(d);

@@ -29,6 +29,7 @@ import dev.jvmm.memory.RamRange;
 import dev.jvmm.sys.KvmApi;
 import dev.jvmm.sys.LibC;
 import dev.jvmm.sys.Terminal;
+import dev.jvmm.sys.Tun;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -213,6 +214,8 @@ public final class Vm implements VcpuThread.Host {
             virtioDevices = VirtioBackplane.open(config.virtio(), (b, off, len) -> {
                 for (int i = 0; i < len; i++) console.accept(b[off + i] & 0xff);
             });
+        } catch (Tun.TapException e) {
+            throw new VmmException(ExitStatus.HOST_UNSUITABLE, e.getMessage());
         } catch (IOException e) {
             throw new VmmException(ExitStatus.BAD_IMAGE, e.getMessage());
         }

@@ -1,5 +1,6 @@
 package dev.jvmm.it;
 
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -12,6 +13,7 @@ import java.util.Arrays;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -63,5 +65,30 @@ class VirtioGuestTest {
         BadInputTest.assertOneLineError(missing, 4, "none.img");
         Jvmm.Result badOpt = Jvmm.run("run", "--disk", tmp.resolve("x.img") + ",rw", KvmSupport.guest("hello.bin").toString());
         BadInputTest.assertOneLineError(badOpt, 2, "unknown option 'rw'");
+    }
+
+    @Test
+    void badNetOptionsAreOneLineErrors() {
+        String hello = KvmSupport.guest("hello.bin").toString();
+        BadInputTest.assertOneLineError(Jvmm.run("run", "--net", "t0", hello), 2, "unknown option 't0'");
+        BadInputTest.assertOneLineError(Jvmm.run("run", "--net", "mac=52:54:00:00:00:01", hello), 2, "the tap device is missing");
+        BadInputTest.assertOneLineError(Jvmm.run("run", "--net", "tap=t0,mac=52:54:00:00:01", hello), 2, "invalid MAC address");
+        BadInputTest.assertOneLineError(Jvmm.run("run", "--net", "tap=t0,mac=01:00:5e:00:00:01", hello), 2, "multicast");
+        BadInputTest.assertOneLineError(Jvmm.run("run", "--net", "tap=a-very-long-tap-name", hello), 2, "longer than 15 bytes");
+        BadInputTest.assertOneLineError(Jvmm.run("run", "--net", "tap=t0", "--net", "tap=t0", hello), 2, "already used");
+    }
+
+    @Test
+    void netDeviceOnATap() {
+        Assumptions.assumeTrue("root".equals(System.getProperty("user.name")) && Files.exists(Path.of("/dev/net/tun")),
+                "needs root and /dev/net/tun to create a tap device");
+        String hello = KvmSupport.guest("hello.bin").toString();
+        // "lo" exists and is no tap: a host problem, status 6
+        BadInputTest.assertOneLineError(Jvmm.run("run", "--net", "tap=lo", hello), 6, "not a single-queue tap");
+        // jvmm creates the tap (it goes away when jvmm exits); the guest ignores the device
+        Jvmm.Result r = Jvmm.run("run", "--net", "tap=jvmmtap3,mac=52:54:00:ab:cd:ef", "--stats", hello);
+        assertEquals(33, r.status(), r::toString);
+        assertTrue(r.stderr().contains("virtio-net.0"), "the device is in the statistics: " + r);
+        assertFalse(Files.exists(Path.of("/sys/class/net/jvmmtap3")), "the tap jvmm created is gone");
     }
 }

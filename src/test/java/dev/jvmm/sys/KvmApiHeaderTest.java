@@ -24,8 +24,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
- * Checks every struct layout and constant of {@link KvmApi}, {@link LibC}, {@link Signals} and
- * {@link Terminal} against the system's C headers. The oracle is {@code native-headers/kvm_probe.c},
+ * Checks every struct layout and constant of {@link KvmApi}, {@link LibC}, {@link Signals},
+ * {@link Terminal} and {@link Tun} against the system's C headers. The oracle is {@code native-headers/kvm_probe.c},
  * compiled here with gcc and run: it prints {@code KEY VALUE} lines. The Java side of each key is
  * computed from the Java layouts and fields themselves, so the two sides must list the same keys.
  *
@@ -97,7 +97,7 @@ class KvmApiHeaderTest {
             }
         }
 
-        for (Class<?> cls : List.of(KvmApi.class, LibC.class, Signals.class, Terminal.class)) {
+        for (Class<?> cls : List.of(KvmApi.class, LibC.class, Signals.class, Terminal.class, Tun.class)) {
             for (Field f : staticFields(cls)) {
                 Class<?> t = f.getType();
                 if (t != int.class && t != long.class && t != short.class && t != byte.class) continue;
