@@ -175,7 +175,9 @@ public final class AcpiTables {
         return finish(w);
     }
 
-    /** DSDT: {@code \_SB_} with COM1 and one LNRO0005 device per virtio-mmio slot; {@code \_S5_}. */
+    static final int RTC_PORT = 0x70, RTC_IRQ = 8;
+
+    /** DSDT: {@code \_SB_} with COM1, the RTC and one LNRO0005 device per virtio-mmio slot; {@code \_S5_}. */
     static byte[] dsdt(AcpiConfig config) {
         List<byte[]> devices = new ArrayList<>();
         devices.add(Aml.device("COM1",
@@ -184,6 +186,12 @@ public final class AcpiTables {
                 Aml.name("_CRS", Aml.resourceTemplate(
                         Aml.io(COM1_PORT, COM1_PORT, 0, 8),
                         Aml.irqNoFlags(COM1_IRQ)))));
+        // the CMOS RTC at 0x70: without it Linux's rtc_cmos finds no device on an ACPI machine
+        devices.add(Aml.device("RTC0",
+                Aml.name("_HID", Aml.eisaId("PNP0B00")),
+                Aml.name("_CRS", Aml.resourceTemplate(
+                        Aml.io(RTC_PORT, RTC_PORT, 0, 2),
+                        Aml.irqNoFlags(RTC_IRQ)))));
         List<VirtioMmioSlot> slots = config.virtioSlots();
         if (slots.size() > 0x1000) throw new IllegalArgumentException("at most 4096 virtio-mmio slots");
         for (int i = 0; i < slots.size(); i++) {

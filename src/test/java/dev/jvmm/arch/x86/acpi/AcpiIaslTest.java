@@ -79,6 +79,7 @@ class AcpiIaslTest {
     private static void check(Map<String, Result> r, int cpus) {
         String dsdt = r.get("dsdt").dsl();
         for (String s : new String[] {"Scope (\\_SB)", "Device (COM1)", "EisaId (\"PNP0501\")", "0x03F8", "IRQNoFlags ()",
+                "Device (RTC0)", "EisaId (\"PNP0B00\")", "0x0070",
                 "Device (V000)", "Device (V001)", "\"LNRO0005\"", "Memory32Fixed (ReadWrite,", "0xD0000000", "0xD0001000",
                 "Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive, ,, )", "0x00000005", "0x00000006",
                 "Name (\\_S5, Package (0x02)", "_S5_"}) {
