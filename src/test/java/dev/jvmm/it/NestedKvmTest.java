@@ -97,6 +97,97 @@ class NestedKvmTest {
         }
     }
 
+    /** Runs a helper script of the project, returning its output; fails the test if it fails. */
+    private static String script(String name, String... args) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of(Path.of("scripts", name).toAbsolutePath().toString()));
+        cmd.addAll(List.of(args));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        CompletableFuture<String> out = Jvmm.drain(p.getInputStream());
+        assertTrue(p.waitFor(40, TimeUnit.MINUTES), name + " did not finish");
+        assertEquals(0, p.exitValue(), () -> name + " failed:\n" + out.join());
+        return out.join();
+    }
+
+    private static String keyValue(String output, String key) {
+        return output.lines().filter(l -> l.startsWith(key + "=")).reduce((a, b) -> b)
+                .orElseThrow(() -> new AssertionError("no " + key + "= in " + output)).substring(key.length() + 1);
+    }
+
+    /**
+     * The virtio devices under Linux (the kernel from scripts/build-guest-kernel with
+     * guests/linux/jvmm.config): an ext4 image made with mke2fs -d mounts and a file's checksum
+     * matches; a file the guest writes and syncs is in the image after jvmm is killed with -9 (a
+     * second boot reads it back; a read-only disk there refuses writes); /dev/hwrng gives bytes;
+     * the guest pings the host end of a tap and moves 4 MB over TCP each way; the second boot's
+     * console is a virtio console (hvc0).
+     */
+    @Test
+    void virtioDevicesUnderLinux(@TempDir Path tmp) throws Exception {
+        String kernel = keyValue(script("build-guest-kernel", "--out", tmp.resolve("k").toString()), "bzImage");
+        Path files = Files.createDirectories(tmp.resolve("files"));
+        byte[] blob = new byte[300_000];
+        new java.util.Random(7).nextBytes(blob);
+        Files.write(files.resolve("blob.bin"), blob);
+        String md5 = java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("MD5").digest(blob));
+        Path disk = tmp.resolve("disk.img");
+        Process mkfs = new ProcessBuilder("mke2fs", "-q", "-F", "-d", files.toString(), "-t", "ext4", disk.toString(), "16M")
+                .redirectErrorStream(true).start();
+        String mkfsOut = new String(mkfs.getInputStream().readAllBytes());
+        assertEquals(0, mkfs.waitFor(), mkfsOut);
+        Files.writeString(tmp.resolve("init"), """
+                #!/bin/sh
+                B=/bin/busybox
+                $B mount -t proc proc /proc; $B mount -t sysfs sys /sys; $B mount -t devtmpfs dev /dev
+                $B mkdir -p /mnt
+                if $B grep -q phase=1 /proc/cmdline; then
+                  $B mount -t ext4 /dev/vda /mnt && echo "VX md5 $($B md5sum /mnt/blob.bin | $B cut -d' ' -f1)"
+                  echo "written before kill -9" > /mnt/guest.txt; $B sync; echo "VX synced"
+                  echo "VX hwrng $($B head -c 16 /dev/hwrng | $B od -An -tx1 | $B tr -d ' \n')"
+                  $B ip addr add 10.0.0.2/24 dev eth0; $B ip link set eth0 up; $B sleep 1
+                  $B ping -c 3 -W 5 10.0.0.1 >/dev/null && echo "VX ping ok"
+                  $B dd if=/dev/zero bs=1024 count=4096 2>/dev/null | $B nc 10.0.0.1 5001 && echo "VX sent 4194304"
+                  echo "VX received $($B nc 10.0.0.1 5002 | $B wc -c)"
+                  echo "VX waiting"; $B sleep 1000
+                else
+                  $B mount -t ext4 /dev/vda /mnt && echo "VX after kill: $($B cat /mnt/guest.txt)"
+                  echo x > /dev/vdb 2>/dev/null || echo "VX read-only refused"
+                  echo "VX console $($B cat /sys/class/tty/console/active)"
+                  $B poweroff -f
+                fi
+                """);
+        script("mkinitramfs", "--init", tmp.resolve("init").toString(), "--out", tmp.resolve("initrd.gz").toString());
+        String common = "jvmm run --smp 2 --mem 256M --timeout 240s --initrd " + tmp.resolve("initrd.gz");
+        Files.writeString(tmp.resolve("run.sh"), "#!/bin/sh\nB=/bin/busybox\n"
+                + common + " --disk " + disk + " --rng --net tap=t0 --cmdline 'console=ttyS0 quiet phase=1' " + kernel
+                + " > /tmp/one 2>&1 &\n"
+                + "jp=$!; i=0; while [ ! -e /sys/class/net/t0 ] && [ $i -lt 600 ]; do $B sleep 0.1; i=$((i+1)); done\n"
+                + "$B ip addr add 10.0.0.1/24 dev t0; $B ip link set t0 up\n"
+                + "($B sleep 200 | $B nc -l -p 5001 > /tmp/got) &\n"
+                + "($B dd if=/dev/zero bs=1024 count=4096 2>/dev/null | $B nc -l -p 5002) &\n"
+                + "i=0; while ! $B grep -q 'VX waiting' /tmp/one && [ $i -lt 2000 ]; do $B sleep 0.1; i=$((i+1)); done\n"
+                + "kill -9 $jp; wait $jp; echo \"HOST killed status=$?\"\n"
+                + "$B grep VX /tmp/one\n"
+                + "$B cp " + disk + " " + disk + ".ro\n"
+                + common + " --disk " + disk + " --disk " + disk + ".ro,ro --console virtio --cmdline 'console=hvc0 quiet phase=2' " + kernel
+                + " > /tmp/two 2>&1; echo \"HOST second status=$?\"\n"
+                + "$B grep VX /tmp/two\n"
+                + "$B grep -q 'VX' /tmp/one || $B tail -30 /tmp/one\n");
+        assertTrue(tmp.resolve("run.sh").toFile().setExecutable(true));
+        Jvmm.Result r = nested("--smp", "2", "--share", tmp.toString(), "--", tmp.resolve("run.sh").toString());
+        assertEquals(0, r.status(), r::toString);
+        String out = r.stdout();
+        assertTrue(out.contains("VX md5 " + md5), "the file read through virtio-blk has the right checksum: " + r);
+        assertTrue(out.contains("VX synced"), r::toString);
+        assertTrue(out.matches("(?s).*VX hwrng [0-9a-f]{32}.*"), "/dev/hwrng gave 16 bytes: " + r);
+        assertTrue(out.contains("VX ping ok"), "the guest pinged the tap's host end: " + r);
+        assertTrue(out.contains("VX sent 4194304") && out.contains("VX received 4194304"), "4 MB each way over TCP: " + r);
+        assertTrue(out.contains("HOST killed status=137"), "jvmm was killed with -9: " + r);
+        assertTrue(out.contains("VX after kill: written before kill -9"), "the synced write survived kill -9: " + r);
+        assertTrue(out.contains("VX read-only refused"), r::toString);
+        assertTrue(out.contains("VX console hvc0"), "the console was the virtio console: " + r);
+        assertTrue(out.contains("HOST second status=0"), r::toString);
+    }
+
     /** Runs scripts/nested-kvm with the given arguments from the project directory. */
     private static Jvmm.Result nested(String... args) {
         List<String> cmd = new ArrayList<>();
