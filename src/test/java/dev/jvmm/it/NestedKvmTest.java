@@ -97,6 +97,29 @@ class NestedKvmTest {
         }
     }
 
+    /** Linux's reboot, and the reboot after a panic with panic=-1, end jvmm with 0 (--on-reboot exit). */
+    @Test
+    void linuxRebootAndPanicEndTheRun(@TempDir Path tmp) throws Exception {
+        String vmlinuz = keyValue(script("fetch-guest-kernel"), "vmlinuz");
+        StringBuilder run = new StringBuilder("#!/bin/sh\n");
+        for (String mode : new String[] {"reboot", "panic"}) {
+            Files.writeString(tmp.resolve("init-" + mode), "#!/bin/sh\n/bin/busybox mount -t proc proc /proc\n"
+                    + "echo RB " + mode + "\n"
+                    + (mode.equals("reboot") ? "/bin/busybox reboot -f\n" : "echo c > /proc/sysrq-trigger\n")
+                    + "/bin/busybox sleep 1000\n");
+            script("mkinitramfs", "--init", tmp.resolve("init-" + mode).toString(), "--out", tmp.resolve(mode + ".gz").toString());
+            run.append("jvmm run --smp 2 --mem 256M --timeout 100s --cmdline 'console=ttyS0 quiet panic=-1' --initrd ")
+                    .append(tmp.resolve(mode + ".gz")).append(' ').append(vmlinuz)
+                    .append(" > /tmp/o 2>&1; echo \"RESULT ").append(mode).append(" status=$? $(grep -c 'RB ' /tmp/o)\"\n");
+        }
+        Files.writeString(tmp.resolve("run.sh"), run.toString());
+        assertTrue(tmp.resolve("run.sh").toFile().setExecutable(true));
+        Jvmm.Result r = nested("--smp", "2", "--share", tmp.toString(), "--share", vmlinuz, "--", tmp.resolve("run.sh").toString());
+        assertEquals(0, r.status(), r::toString);
+        assertTrue(r.stdout().contains("RESULT reboot status=0 1"), "reboot ends the run with 0: " + r);
+        assertTrue(r.stdout().contains("RESULT panic status=0 1"), "a panic with panic=-1 ends the run with 0: " + r);
+    }
+
     /** Runs a helper script of the project, returning its output; fails the test if it fails. */
     private static String script(String name, String... args) throws Exception {
         List<String> cmd = new ArrayList<>(List.of(Path.of("scripts", name).toAbsolutePath().toString()));

@@ -85,6 +85,18 @@ class RunControlTest {
         }
     }
 
+    /** A guest that jumps to the reset vector (as Linux's BIOS reboot fallback does) resets the machine. */
+    @Test
+    void jumpingToTheResetVectorResetsTheMachine(@TempDir Path tmp) throws IOException {
+        Path k = Files.write(tmp.resolve("jmp.bin"), new byte[] {(byte) 0xea, (byte) 0xf0, (byte) 0xff, 0x00, (byte) 0xf0});
+        Jvmm.Result acpi = Jvmm.run("run", "-v", k.toString());
+        assertEquals(ExitStatus.OK, acpi.status(), acpi::toString);
+        assertTrue(acpi.stderr().contains("reset the machine (ACPI)"), acpi::toString);
+        Jvmm.Result kbd = Jvmm.run("run", "-v", "--no-acpi", k.toString());
+        assertEquals(ExitStatus.OK, kbd.status(), kbd::toString);
+        assertTrue(kbd.stderr().contains("i8042"), kbd::toString);
+    }
+
     @Test
     void aGuestThatHaltsForGoodEndsTheRun() {
         Jvmm.Result r = Jvmm.run("run", "--smp", "2", "--timeout", "30s", KvmSupport.guest("halt.bin").toString());

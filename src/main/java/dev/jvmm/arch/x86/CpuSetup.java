@@ -1,5 +1,6 @@
 package dev.jvmm.arch.x86;
 
+import dev.jvmm.arch.x86.acpi.AcpiPorts;
 import dev.jvmm.kvm.VcpuFd;
 import dev.jvmm.loader.EntryState;
 import dev.jvmm.memory.GuestMemory;
@@ -43,6 +44,18 @@ public final class CpuSetup {
      */
     public static void writeFirmwareTables(GuestMemory mem, EntryState entry) {
         mem.write(Layout.BIOS_IRET, new byte[] {(byte) 0xcf}); // iret
+        // The reset vector F000:FFF0, where a CPU starts after a reset and where Linux jumps to reboot
+        // when ACPI and EFI did not (a hardware-reduced FADT makes it pick EFI, and without EFI it
+        // falls back to the BIOS): reset the machine the way jvmm sees, through the ACPI reset
+        // register, then the i8042; then halt.
+        mem.write(Layout.RESET_VECTOR, new byte[] {
+                (byte) 0xba, (byte) AcpiPorts.RESET, (byte) (AcpiPorts.RESET >> 8), // mov dx, ACPI reset register
+                (byte) 0xb0, (byte) AcpiPorts.RESET_VALUE,                        // mov al, its reset value
+                (byte) 0xee,                      // out dx, al
+                (byte) 0xb0, (byte) 0xfe,         // mov al, 0xfe (i8042: pulse reset)
+                (byte) 0xe6, 0x64,                // out 0x64, al
+                (byte) 0xf4,                      // hlt
+                (byte) 0xeb, (byte) 0xfd});       // jmp back to hlt
         MemorySegment ivt = mem.slice(0, 256 * 4);
         int vector = (int) ((Layout.BIOS_IRET >> 4) << 16 | (Layout.BIOS_IRET & 0xf)); // segment:offset
         for (int i = 0; i < 256; i++) ivt.set(JAVA_INT, i * 4L, vector);

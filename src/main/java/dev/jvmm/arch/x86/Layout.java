@@ -40,6 +40,8 @@ public final class Layout {
     public static final int FLAT_SP = 0x8000;
     /** A single IRET instruction (at F000:0000) that every real-mode interrupt vector points to. */
     public static final long BIOS_IRET = 0xf0000L;
+    /** The real-mode reset vector F000:FFF0 (physical 0xffff0): a tiny reset routine lives there. */
+    public static final long RESET_VECTOR = 0xffff0L;
     /** Start of high memory, where protected-mode kernels load. */
     public static final long HIMEM_START = 0x100000L;
     /** The 32-bit MMIO hole: [MMIO_HOLE_START, 4 GiB) is never RAM; RAM beyond it continues at 4 GiB. */
