@@ -34,7 +34,7 @@ public final class GuestMemory implements AutoCloseable {
     /**
      * Anonymous, lazily committed host memory for each range ({@code MAP_NORESERVE}, transparent huge
      * pages requested).
-     * @throws OutOfMemoryError-like {@link IllegalStateException} with the errno when mmap fails
+     * @throws IllegalStateException naming the errno when mmap fails
      */
     public static GuestMemory allocate(List<RamRange> ranges) {
         List<Region> regions = new ArrayList<>();
@@ -66,11 +66,6 @@ public final class GuestMemory implements AutoCloseable {
         return List.of(regions);
     }
 
-    public long totalSize() {
-        long total = 0;
-        for (Region r : regions) total += r.size();
-        return total;
-    }
 
     /** True when [gpa, gpa + len) lies wholly inside one RAM region. */
     public boolean contains(long gpa, long len) {

@@ -55,7 +55,6 @@ public final class VcpuThread implements Runnable {
     private volatile boolean dead;
     private volatile long probeAnswers;
     private volatile boolean finished;
-    private Throwable failure;
 
     public VcpuThread(VcpuFd vcpu, Bus pio, Bus mmio, GuestMemory memory, Host host) {
         this.vcpu = vcpu;
@@ -124,7 +123,6 @@ public final class VcpuThread implements Runnable {
             ready.countDown();
             loop(arena, kickSet, zeroTimeout);
         } catch (Throwable t) {
-            failure = t;
             host.stop(ExitStatus.VMM_ERROR, "vCPU " + vcpu.id() + " failed: " + t, stackTrace(t));
         } finally {
             finished = true;
@@ -138,9 +136,6 @@ public final class VcpuThread implements Runnable {
         return w.toString();
     }
 
-    public Throwable failure() {
-        return failure;
-    }
 
     private void loop(Arena arena, MemorySegment kickSet, MemorySegment zeroTimeout) {
         MemorySegment run = vcpu.run();

@@ -31,10 +31,6 @@ public record VmConfig(int cpus, long memBytes, Path serialLog, Duration timeout
         virtio = virtio == null ? List.of() : List.copyOf(virtio);
     }
 
-    /** True when the console is a virtio console rather than the 8250's. */
-    public boolean virtioConsole() {
-        return virtio.stream().anyMatch(v -> v instanceof VirtioSpec.Console);
-    }
 
     /** A VM with defaults for everything but its size: console on stdout, no stdin, ACPI, in-kernel PIT. */
     public static VmConfig of(int cpus, long memBytes) {
