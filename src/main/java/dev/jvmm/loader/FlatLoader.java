@@ -1,5 +1,8 @@
 package dev.jvmm.loader;
 
+import dev.jvmm.memory.Chunk;
+import dev.jvmm.arch.x86.EntryState;
+
 import dev.jvmm.arch.x86.Layout;
 import java.nio.file.Path;
 import java.util.List;

@@ -23,7 +23,7 @@ import dev.jvmm.kvm.KvmUnavailableException;
 import dev.jvmm.kvm.VcpuFd;
 import dev.jvmm.kvm.VmFd;
 import dev.jvmm.loader.BootImage;
-import dev.jvmm.loader.Chunk;
+import dev.jvmm.memory.Chunk;
 import dev.jvmm.memory.GuestMemory;
 import dev.jvmm.memory.RamRange;
 import dev.jvmm.sys.KvmApi;

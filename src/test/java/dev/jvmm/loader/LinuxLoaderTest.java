@@ -1,5 +1,8 @@
 package dev.jvmm.loader;
 
+import dev.jvmm.memory.Chunk;
+import dev.jvmm.arch.x86.EntryState;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

@@ -2,7 +2,6 @@ package dev.jvmm.arch.x86;
 
 import dev.jvmm.arch.x86.acpi.AcpiPorts;
 import dev.jvmm.kvm.VcpuFd;
-import dev.jvmm.loader.EntryState;
 import dev.jvmm.memory.GuestMemory;
 import dev.jvmm.sys.KvmApi;
 

@@ -1,7 +1,7 @@
 package dev.jvmm.arch.x86.acpi;
 
 import dev.jvmm.arch.x86.Layout;
-import dev.jvmm.loader.Chunk;
+import dev.jvmm.memory.Chunk;
 
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;

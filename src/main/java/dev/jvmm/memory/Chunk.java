@@ -1,4 +1,4 @@
-package dev.jvmm.loader;
+package dev.jvmm.memory;
 
 /**
  * Bytes to copy into guest memory at {@code guestAddress}, followed by {@code zeroFill} bytes that

@@ -1,4 +1,4 @@
-package dev.jvmm.loader;
+package dev.jvmm.arch.x86;
 
 /** The register state the boot vCPU starts in. Application processors wait for INIT/SIPI. */
 public sealed interface EntryState {
