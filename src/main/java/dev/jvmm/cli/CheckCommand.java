@@ -4,7 +4,7 @@ import dev.jvmm.kvm.Kvm;
 import dev.jvmm.kvm.KvmUnavailableException;
 import dev.jvmm.sys.KvmApi;
 import dev.jvmm.vmm.ExitStatus;
-import dev.jvmm.vmm.HostInfo;
+import dev.jvmm.host.HostInfo;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;

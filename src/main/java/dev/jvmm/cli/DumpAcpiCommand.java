@@ -22,12 +22,8 @@ public final class DumpAcpiCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--smp", paramLabel = "N", description = "Number of vCPUs (default: ${DEFAULT-VALUE}).", defaultValue = "1")
-    int cpus;
-
-    @Option(names = "--mem", paramLabel = "SIZE", description = "Guest RAM, e.g. 512M (default: ${DEFAULT-VALUE}); the tables do not depend on it yet.",
-            defaultValue = "256M")
-    String mem;
+    @CommandLine.Mixin
+    SizeOptions size;
 
     @Option(names = "--out", paramLabel = "DIR", required = true, description = "Directory to write the tables to (created if missing).")
     Path out;
@@ -38,14 +34,16 @@ public final class DumpAcpiCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        int cpus = size.cpus;
         if (cpus < 1 || cpus > AcpiTables.MAX_CPUS) {
             throw usage("--smp must be between 1 and " + AcpiTables.MAX_CPUS + " (got " + cpus + ")");
         }
         try {
-            Units.parseSize(mem);
+            size.memBytes(); // the tables do not depend on it yet; a malformed size is still an error
         } catch (IllegalArgumentException e) {
             throw usage(e.getMessage());
         }
+        if (Files.exists(out) && !Files.isDirectory(out)) throw usage("--out " + out + " is not a directory");
         PrintWriter stdout = spec.commandLine().getOut();
         PrintWriter stderr = spec.commandLine().getErr();
         AcpiTables.Layouted tables = AcpiTables.build(new AcpiConfig(cpus));
@@ -58,9 +56,11 @@ public final class DumpAcpiCommand implements Callable<Integer> {
             }
         } catch (IOException e) {
             stdout.flush();
-            stderr.println("jvmm: cannot write the tables to " + out + ": " + e);
+            String why = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+            if (e instanceof java.nio.file.FileSystemException f && f.getReason() != null) why = f.getFile() + ": " + f.getReason();
+            stderr.println("jvmm: cannot write the tables to " + out + ": " + why);
             stderr.flush();
-            return ExitStatus.VMM_ERROR;
+            return ExitStatus.OUTPUT_FAILED;
         }
         stdout.flush();
         return ExitStatus.OK;

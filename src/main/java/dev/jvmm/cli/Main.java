@@ -2,12 +2,15 @@ package dev.jvmm.cli;
 
 import ch.qos.logback.classic.Level;
 import dev.jvmm.vmm.ExitStatus;
+import dev.jvmm.vmm.RunGuard;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 import java.io.PrintStream;
 import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.List;
 
 /** The jvmm command: {@code jvmm run ...}, {@code jvmm check}, {@code jvmm --version}. */
 @Command(name = "jvmm", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
@@ -31,8 +34,17 @@ public final class Main implements Runnable {
 
     /** Runs the CLI with the given streams and returns the exit status (the tests call this). */
     public static int execute(String[] args, PrintStream out, PrintStream err) {
+        try (RunGuard guard = RunGuard.install(err)) { // signals end the process from here on
+            return executeGuarded(args, out, err);
+        }
+    }
+
+    private static int executeGuarded(String[] args, PrintStream out, PrintStream err) {
         CommandLine cl = new CommandLine(new Main());
         cl.addSubcommand("run", new RunCommand(err));
+        List<String> footer = new ArrayList<>(List.of("", "Exit codes:"));
+        footer.addAll(ExitStatus.HELP);
+        cl.getSubcommands().get("run").getCommandSpec().usageMessage().footer(footer.toArray(String[]::new));
         cl.addSubcommand("check", new CheckCommand());
         cl.addSubcommand("extract-vmlinux", new ExtractVmlinuxCommand());
         cl.addSubcommand("dump-acpi", new DumpAcpiCommand());

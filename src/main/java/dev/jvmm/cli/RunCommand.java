@@ -2,23 +2,25 @@ package dev.jvmm.cli;
 
 import dev.jvmm.arch.x86.CpuFeatures;
 import dev.jvmm.arch.x86.Layout;
+import dev.jvmm.host.HostInfo;
 import dev.jvmm.loader.BootImage;
 import dev.jvmm.loader.KernelFormat;
 import dev.jvmm.loader.KernelLoader;
 import dev.jvmm.loader.LoadException;
 import dev.jvmm.loader.LoadOptions;
-import dev.jvmm.sys.Tun;
 import dev.jvmm.vmm.ExitStatus;
-import dev.jvmm.vmm.HostInfo;
-import dev.jvmm.vmm.LinuxKernels;
+import dev.jvmm.vmm.RunGuard;
 import dev.jvmm.vmm.RunReport;
-import dev.jvmm.vmm.Vm;
-import dev.jvmm.vmm.VirtioBackplane;
+import dev.jvmm.vmm.Stop;
+import dev.jvmm.vmm.VirtioMmioDevices;
 import dev.jvmm.vmm.VirtioSpec;
+import dev.jvmm.vmm.Vm;
+import dev.jvmm.vmm.VmBuilder;
 import dev.jvmm.vmm.VmConfig;
 import dev.jvmm.vmm.VmmException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -26,36 +28,23 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
 
 /** {@code jvmm run}: boot a kernel and return the guest's verdict as the exit status. */
 @Command(name = "run", mixinStandardHelpOptions = true, sortOptions = false,
-        description = "Boot KERNEL in a new VM; the guest's serial console is on stdin/stdout.",
-        footer = {"", "Exit codes:",
-                "  0    the guest powered off or reset the machine, or Ctrl-A x",
-                "  odd  isa-debug-exit: the guest wrote v to port 0xf4: (v << 1) | 1",
-                "  2    bad command line",
-                "  4    the kernel or an initrd cannot be loaded",
-                "  6    this host cannot run VMs (no /dev/kvm, permission, capability)",
-                "  8    the guest triple-faulted (KVM_EXIT_SHUTDOWN)",
-                "  10   KVM could not enter the guest (KVM_EXIT_FAIL_ENTRY)",
-                "  12   KVM internal error, e.g. an instruction it cannot emulate",
-                "  14   jvmm failed (a bug or an unexpected KVM error)",
-                "  124  --timeout passed",
-                "  130  SIGINT, 143 SIGTERM"})
+        description = "Boot KERNEL in a new VM; the guest's serial console is on stdin/stdout.")
 public final class RunCommand implements Callable<Integer> {
-    static final long MIN_MEM = 1L << 20;
-
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
-
-    private KernelFormat forcedFormat;
-    private LoadOptions.BootProtocol bootProtocol;
 
     private final PrintStream err;
 
@@ -63,12 +52,8 @@ public final class RunCommand implements Callable<Integer> {
         this.err = err;
     }
 
-    @Option(names = "--smp", paramLabel = "N", description = "Number of vCPUs (default: ${DEFAULT-VALUE}).", defaultValue = "1")
-    int cpus;
-
-    @Option(names = "--mem", paramLabel = "SIZE", description = "Guest RAM, e.g. 512M or 2G; a bare number is MiB (default: ${DEFAULT-VALUE}).",
-            defaultValue = "256M")
-    String mem;
+    @Mixin
+    SizeOptions size;
 
     @Option(names = "--cmdline", paramLabel = "STRING", description = "Kernel command line (multiboot: the boot command line).")
     String cmdline = "";
@@ -105,8 +90,9 @@ public final class RunCommand implements Callable<Integer> {
             + " output matches REGEX (status 16 if the guest stops first, 124 on --timeout).")
     String expect;
 
-    @Option(names = "--disk", paramLabel = "PATH[,ro][,id=NAME]", description = "A virtio-blk disk over a raw image file;"
-            + " ro makes it read-only, id sets its serial (default: the file name). Repeatable.")
+    @Option(names = "--disk", paramLabel = "PATH[,ro][,id=NAME][,lock=off]", description = "A virtio-blk disk over a raw image file;"
+            + " ro makes it read-only, id sets its serial (default: the file name). The image is locked (exclusively, or"
+            + " shared with ro) so no other VM writes it meanwhile; lock=off shares it anyway. Repeatable.")
     List<String> disks = new ArrayList<>();
 
     @Option(names = "--net", paramLabel = "tap=NAME[,mac=MAC]", description = "A virtio-net device on the host's tap device"
@@ -152,178 +138,125 @@ public final class RunCommand implements Callable<Integer> {
         return new CommandLine.ParameterException(spec.commandLine(), message);
     }
 
+    /** The VM the options describe. Reads nothing but the options (and the host's RAM size, to refuse more). */
     VmConfig config() {
-        if (cpus < 1) throw usage("--smp must be at least 1 (got " + cpus + ")");
-        long memBytes;
-        Duration limit = null;
         try {
-            memBytes = Units.parseSize(mem);
-            if (timeout != null) limit = Units.parseDuration(timeout);
+            long memBytes = size.memBytes();
+            if (memBytes < VmConfig.MIN_MEM) throw usage("--mem " + size.mem + " is too small: at least 1M is needed");
+            if (memBytes % Layout.PAGE_SIZE != 0) {
+                throw usage("--mem " + size.mem + " is not a whole number of " + Layout.PAGE_SIZE / 1024 + " KiB pages");
+            }
+            VmConfig.Builder b = VmConfig.builder().cpus(size.cpus).memBytes(memBytes).serialLog(serialLog)
+                    .stdin(!noStdin).kvmPath(kvmPath).acpi(!noAcpi).pit(VmConfig.PitMode.parse(pit))
+                    .cpuFeatures(CpuFeatures.parse(cpuFeatures)).onReboot(VmConfig.OnReboot.parse(onReboot));
+            if (timeout != null) b.timeout(Units.parseDuration(timeout));
+            if (expect != null) b.expect(compile("--expect", expect));
+            for (String d : disks) b.addVirtio(VirtioSpec.Disk.parse(d));
+            Set<String> taps = new HashSet<>();
+            for (String n : nets) {
+                VirtioSpec.Net net = VirtioSpec.Net.parse(n);
+                if (!taps.add(net.tap())) throw new IllegalArgumentException("--net '" + n + "': tap device " + net.tap() + " is already used by another --net");
+                b.addVirtio(net);
+            }
+            if (rng) b.addVirtio(new VirtioSpec.Rng());
+            switch (consoleKind.toLowerCase(Locale.ROOT)) {
+                case "serial" -> { }
+                case "virtio" -> b.addVirtio(new VirtioSpec.Console());
+                default -> throw new IllegalArgumentException("unknown --console '" + consoleKind + "': use serial or virtio");
+            }
+            VmConfig config = b.build();
+            long hostMem = HostInfo.memTotal();
+            if (config.memBytes() > hostMem) {
+                throw new IllegalArgumentException("--mem " + size.mem + " is more than this host's " + Units.formatSize(hostMem) + " of RAM");
+            }
+            return config;
         } catch (IllegalArgumentException e) {
             throw usage(e.getMessage());
         }
-        if (memBytes < MIN_MEM) throw usage("--mem " + mem + " is too small: at least 1M is needed");
-        long hostMem = HostInfo.memTotal();
-        if (memBytes > hostMem) {
-            throw usage("--mem " + mem + " is more than this host's " + Units.formatSize(hostMem) + " of RAM");
+    }
+
+    private static Pattern compile(String option, String regex) {
+        try {
+            return Pattern.compile(regex);
+        } catch (PatternSyntaxException e) {
+            throw new IllegalArgumentException(option + " '" + regex + "' is not a valid regular expression: " + e.getDescription());
         }
-        if (limit != null && limit.isZero()) throw usage("--timeout must be longer than 0");
-        KernelFormat forced = null;
-        if (format != null) {
-            try {
-                forced = KernelFormat.valueOf(format.toUpperCase(Locale.ROOT));
-            } catch (IllegalArgumentException e) {
-                throw usage("unknown --format '" + format + "': use flat, multiboot, bzimage or elf");
-            }
-        }
-        this.forcedFormat = forced;
-        this.bootProtocol = switch (boot == null ? "" : boot.toLowerCase(Locale.ROOT)) {
+    }
+
+    private LoadOptions loadOptions(VmConfig config) {
+        LoadOptions.BootProtocol protocol = switch (boot == null ? "" : boot.toLowerCase(Locale.ROOT)) {
             case "" -> LoadOptions.BootProtocol.DEFAULT;
             case "64" -> LoadOptions.BootProtocol.LONG64;
             case "pvh" -> LoadOptions.BootProtocol.PVH;
             default -> throw usage("unknown --boot '" + boot + "': use 64 or pvh");
         };
-        VmConfig.PitMode pitMode = switch (pit.toLowerCase(Locale.ROOT)) {
-            case "kernel" -> VmConfig.PitMode.KERNEL;
-            case "user" -> VmConfig.PitMode.USER;
-            default -> throw usage("unknown --pit '" + pit + "': use kernel or user");
-        };
-        if (!onReboot.equals("exit") && !onReboot.equals("restart")) {
-            throw usage("unknown --on-reboot '" + onReboot + "': use exit or restart");
-        }
-        Pattern expectPattern = null;
-        if (expect != null) {
-            try {
-                expectPattern = Pattern.compile(expect);
-            } catch (PatternSyntaxException e) {
-                throw usage("--expect '" + expect + "' is not a valid regular expression: " + e.getDescription());
-            }
-        }
+        String fullCmdline = config.virtio().isEmpty() ? cmdline
+                : (cmdline.isEmpty() ? "" : cmdline + " ") + VirtioMmioDevices.cmdlineDevices(config.virtio());
+        return new LoadOptions(config.memBytes(), fullCmdline, initrds, protocol, !noHostDecompress,
+                config.acpi() ? Layout.ACPI_RSDP : 0);
+    }
+
+    private KernelFormat forcedFormat() {
+        if (format == null) return null;
         try {
-            CpuFeatures.parse(cpuFeatures);
+            return KernelFormat.valueOf(format.toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
-            throw usage(e.getMessage());
+            throw usage("unknown --format '" + format + "': use " + String.join(", ",
+                    Arrays.stream(KernelFormat.values()).map(f -> f.name().toLowerCase(Locale.ROOT)).toList()));
         }
-        List<VirtioSpec> virtio = new ArrayList<>();
-        for (String d : disks) virtio.add(parseDisk(d));
-        java.util.Set<String> taps = new java.util.HashSet<>();
-        for (String n : nets) {
-            VirtioSpec.Net net = parseNet(n);
-            if (!taps.add(net.tap())) throw usage("--net '" + n + "': tap device " + net.tap() + " is already used by another --net");
-            virtio.add(net);
-        }
-        if (rng) virtio.add(new VirtioSpec.Rng());
-        switch (consoleKind.toLowerCase(Locale.ROOT)) {
-            case "serial" -> { }
-            case "virtio" -> virtio.add(new VirtioSpec.Console());
-            default -> throw usage("unknown --console '" + consoleKind + "': use serial or virtio");
-        }
-        if (virtio.size() > Layout.VIRTIO_MAX_DEVICES) {
-            throw usage("at most " + Layout.VIRTIO_MAX_DEVICES + " virtio devices (" + virtio.size() + " asked for)");
-        }
-        return new VmConfig(cpus, memBytes, serialLog, limit, !noStdin, kvmPath, !noAcpi, pitMode, cpuFeatures, expectPattern,
-                virtio, 0);
-    }
-
-    /** "PATH[,ro][,id=NAME]" */
-    private VirtioSpec.Disk parseDisk(String spec) {
-        String[] parts = spec.split(",");
-        if (parts[0].isEmpty()) throw usage("--disk '" + spec + "': the image path is missing");
-        Path image = Path.of(parts[0]);
-        boolean ro = false;
-        String id = image.getFileName() == null ? "disk" : image.getFileName().toString();
-        for (int i = 1; i < parts.length; i++) {
-            if (parts[i].equals("ro")) ro = true;
-            else if (parts[i].startsWith("id=") && parts[i].length() > 3) id = parts[i].substring(3);
-            else throw usage("--disk '" + spec + "': unknown option '" + parts[i] + "' (use ro or id=NAME)");
-        }
-        if (id.length() > 20) throw usage("--disk '" + spec + "': id '" + id + "' is longer than virtio's 20 bytes");
-        return new VirtioSpec.Disk(image, ro, id);
-    }
-
-    /** "tap=NAME[,mac=aa:bb:cc:dd:ee:ff]" */
-    private VirtioSpec.Net parseNet(String spec) {
-        String tap = null;
-        byte[] mac = null;
-        for (String part : spec.split(",", -1)) {
-            if (part.startsWith("tap=")) {
-                if (tap != null) throw usage("--net '" + spec + "': tap= is given twice");
-                tap = part.substring(4);
-                String bad = Tun.checkName(tap);
-                if (bad != null) throw usage("--net '" + spec + "': " + bad);
-            } else if (part.startsWith("mac=")) {
-                if (mac != null) throw usage("--net '" + spec + "': mac= is given twice");
-                mac = parseMac(spec, part.substring(4));
-            } else {
-                throw usage("--net '" + spec + "': unknown option '" + part + "' (use tap=NAME and mac=aa:bb:cc:dd:ee:ff)");
-            }
-        }
-        if (tap == null) throw usage("--net '" + spec + "': the tap device is missing (use tap=NAME)");
-        return new VirtioSpec.Net(tap, mac);
-    }
-
-    private byte[] parseMac(String spec, String text) {
-        String[] octets = text.split("[:-]", -1);
-        byte[] mac = new byte[6];
-        boolean ok = octets.length == 6;
-        for (int i = 0; ok && i < 6; i++) {
-            ok = octets[i].matches("[0-9a-fA-F]{1,2}");
-            if (ok) mac[i] = (byte) Integer.parseInt(octets[i], 16);
-        }
-        if (!ok) throw usage("--net '" + spec + "': invalid MAC address '" + text + "' (use six hex bytes, e.g. 52:54:00:12:34:56)");
-        if ((mac[0] & 1) != 0) throw usage("--net '" + spec + "': MAC address " + text + " is a multicast address (the first byte must be even)");
-        if (java.util.Arrays.equals(mac, new byte[6])) throw usage("--net '" + spec + "': MAC address " + text + " is all zeros");
-        return mac;
     }
 
     @Override
     public Integer call() {
         Main.configureLogging(verbose);
         VmConfig config = config();
-        BootImage image;
-        try {
-            String fullCmdline = config.virtio().isEmpty() ? cmdline
-                    : (cmdline.isEmpty() ? "" : cmdline + " ") + VirtioBackplane.cmdlineDevices(config.virtio());
-            image = KernelLoader.load(kernel, forcedFormat, new LoadOptions(config.memBytes(), fullCmdline, initrds,
-                    bootProtocol, !noHostDecompress, config.acpi() ? Layout.ACPI_RSDP : 0));
-        } catch (LoadException e) {
-            return fail(err, ExitStatus.BAD_IMAGE, e.getMessage(), e);
-        }
-        if (!force && HostInfo.virtualization() == HostInfo.Virtualization.EMULATED && LinuxKernels.isLinux(kernel, image)) {
-            return fail(err, ExitStatus.HOST_UNSUITABLE, kernel + " is a Linux kernel, and this host's /dev/kvm emulates guest"
-                    + " code instead of running it (no VT-x/AMD-V): Linux would crawl for minutes and then stop on an"
-                    + " instruction the emulator lacks. Use a host with hardware virtualization or scripts/nested-kvm"
-                    + " (--force tries anyway)", null);
-        }
-        RunReport report;
-        int status;
-        int boots = 0;
+        KernelFormat forced = forcedFormat();
+        LoadOptions options = loadOptions(config);
         // --timeout counts from the start of the jvmm process, as timeout(1) would: JVM start-up included
         long deadline = config.timeout() == null ? 0 : System.nanoTime() + config.timeout().toNanos() - sinceProcessStart();
-        while (true) {
-            VmConfig thisBoot = config;
-            if (config.timeout() != null) thisBoot = config.withDeadline(deadline); // one deadline for all boots
-            Vm vm = new Vm(thisBoot, err);
-            report = new RunReport();
+        RunGuard guard = RunGuard.current();
+        if (config.timeout() != null) guard.deadline(deadline, config.timeout());
+        {
+            BootImage image;
             try {
-                status = vm.run(image, report);
-            } catch (VmmException e) {
-                return fail(err, e.exitStatus(), e.getMessage(), e);
-            } catch (RuntimeException e) {
-                return fail(err, ExitStatus.VMM_ERROR, String.valueOf(e.getMessage()), e);
+                image = KernelLoader.load(kernel, forced, options);
+            } catch (LoadException e) {
+                return fail(ExitStatus.BAD_IMAGE, e.getMessage(), e);
             }
-            if (!(report.stop().reset() && onReboot.equals("restart"))) break;
-            boots++;
-            if (verbose) err.println("jvmm: " + report.stop().reason() + "; restarting (boot " + (boots + 1) + ")");
+            if (!force && HostInfo.virtualization() == HostInfo.Virtualization.EMULATED && LinuxKernels.isLinux(kernel, image)) {
+                return fail(ExitStatus.HOST_UNSUITABLE, kernel + " is a Linux kernel, and this host's /dev/kvm emulates guest"
+                        + " code instead of running it (no VT-x/AMD-V): Linux would crawl for minutes and then stop on an"
+                        + " instruction the emulator lacks. Use a host with hardware virtualization or scripts/nested-kvm"
+                        + " (--force tries anyway)", null);
+            }
+            RunReport report;
+            for (int boot = 1; ; boot++) {
+                try (Vm vm = VmBuilder.build(config, image)) {
+                    guard.attach(vm);
+                    report = vm.run();
+                    guard.attach(null);
+                } catch (VmmException e) {
+                    return fail(e.exitStatus(), e.getMessage(), e);
+                }
+                if (!(report.stop().reset() && config.onReboot() == VmConfig.OnReboot.RESTART)) break;
+                if (verbose) err.println("jvmm: " + report.stop().reason() + "; restarting (boot " + (boot + 1) + ")");
+            }
+            return finish(config, report);
         }
-        Vm.Stop stop = report.stop();
+    }
+
+    private int finish(VmConfig config, RunReport report) {
+        Stop stop = report.stop();
+        int status = stop.exitStatus();
         if (config.expect() != null && !stop.expectMatched() && status == ExitStatus.OK) {
             status = ExitStatus.EXPECT_UNMATCHED;
             err.println("jvmm: the guest stopped (" + stop.reason() + ") before its output matched --expect '" + expect + "'");
         }
-        if (status != ExitStatus.OK && !(stop.reason().contains("isa-debug-exit"))) {
+        if (stop.worthReporting()) {
             err.println("jvmm: " + stop.reason());
             if (stop.detail() != null) err.println(stop.detail().indent(2).stripTrailing());
+            if (stop.error() != null && verbose) stop.error().printStackTrace(err);
+            else if (stop.error() != null) err.println("jvmm: run with -v for details");
         } else if (verbose) {
             err.println("jvmm: " + stop.reason());
         }
@@ -333,6 +266,7 @@ public final class RunCommand implements Callable<Integer> {
                 report.writeJson(statsJson);
             } catch (IOException e) {
                 err.println("jvmm: cannot write --stats-json " + statsJson + ": " + e.getMessage());
+                if (status == ExitStatus.OK) status = ExitStatus.OUTPUT_FAILED;
             }
         }
         err.flush();
@@ -342,11 +276,11 @@ public final class RunCommand implements Callable<Integer> {
     /** How long ago this process started (0 if the OS does not say). */
     private static long sinceProcessStart() {
         return ProcessHandle.current().info().startInstant()
-                .map(start -> Math.max(0, Duration.between(start, java.time.Instant.now()).toNanos()))
+                .map(start -> Math.max(0, Duration.between(start, Instant.now()).toNanos()))
                 .orElse(0L);
     }
 
-    private int fail(PrintStream err, int status, String message, Throwable cause) {
+    private int fail(int status, String message, Throwable cause) {
         err.println("jvmm: " + message);
         if (verbose && cause != null) cause.printStackTrace(err);
         err.flush();

@@ -59,7 +59,7 @@ public final class Kvm implements AutoCloseable {
             });
         }
         Kvm kvm = new Kvm(path, fd);
-        int version = LibC.ioctl(fd, KvmApi.KVM_GET_API_VERSION, 0L);
+        int version = LibC.ioctl(fd, KvmApi.KVM_GET_API_VERSION.number(), 0L);
         if (version != KvmApi.API_VERSION) {
             kvm.close();
             throw new KvmUnavailableException(path + " speaks KVM API version " + version + ", jvmm needs " + KvmApi.API_VERSION);
@@ -72,12 +72,12 @@ public final class Kvm implements AutoCloseable {
     }
 
     public int apiVersion() {
-        return LibC.ioctl(fd, KvmApi.KVM_GET_API_VERSION, 0L);
+        return LibC.ioctl(fd, KvmApi.KVM_GET_API_VERSION.number(), 0L);
     }
 
     /** KVM_CHECK_EXTENSION: 0 when absent, otherwise a capability-specific positive value. */
     public int checkExtension(int capability) {
-        int rc = LibC.ioctl(fd, KvmApi.KVM_CHECK_EXTENSION, (long) capability);
+        int rc = LibC.ioctl(fd, KvmApi.KVM_CHECK_EXTENSION.number(), (long) capability);
         return Math.max(rc, 0);
     }
 
@@ -99,8 +99,8 @@ public final class Kvm implements AutoCloseable {
 
     public int vcpuMmapSize() {
         if (vcpuMmapSize < 0) {
-            int size = LibC.ioctl(fd, KvmApi.KVM_GET_VCPU_MMAP_SIZE, 0L);
-            if (size < 0) throw new KvmException("KVM_GET_VCPU_MMAP_SIZE", LibC.errno());
+            int size = LibC.ioctl(fd, KvmApi.KVM_GET_VCPU_MMAP_SIZE.number(), 0L);
+            if (size < 0) throw new KvmException(KvmApi.KVM_GET_VCPU_MMAP_SIZE.name(), LibC.errno());
             if (size < KvmApi.KVM_RUN.byteSize()) {
                 throw new IllegalStateException("KVM_GET_VCPU_MMAP_SIZE " + size + " is smaller than struct kvm_run");
             }
@@ -116,17 +116,17 @@ public final class Kvm implements AutoCloseable {
     public MemorySegment supportedCpuid(Arena arena) {
         for (int n = 128; n <= 4096; n *= 2) {
             MemorySegment buf = arena.allocate(KvmApi.KVM_CPUID2.byteSize() + n * KvmApi.KVM_CPUID_ENTRY2.byteSize(), 8);
-            buf.set(JAVA_INT, 0, n);
-            if (LibC.ioctl(fd, KvmApi.KVM_GET_SUPPORTED_CPUID, buf) == 0) return buf;
+            buf.set(JAVA_INT, KvmApi.offset(KvmApi.KVM_CPUID2, "nent"), n);
+            if (LibC.ioctl(fd, KvmApi.KVM_GET_SUPPORTED_CPUID.number(), buf) == 0) return buf;
             int errno = LibC.errno();
-            if (errno != Errno.E2BIG) throw new KvmException("KVM_GET_SUPPORTED_CPUID", errno);
+            if (errno != Errno.E2BIG) throw new KvmException(KvmApi.KVM_GET_SUPPORTED_CPUID.name(), errno);
         }
-        throw new KvmException("KVM_GET_SUPPORTED_CPUID", Errno.E2BIG);
+        throw new KvmException(KvmApi.KVM_GET_SUPPORTED_CPUID.name(), Errno.E2BIG);
     }
 
     public VmFd createVm() {
-        int vm = LibC.ioctl(fd, KvmApi.KVM_CREATE_VM, 0L);
-        if (vm < 0) throw new KvmException("KVM_CREATE_VM", LibC.errno());
+        int vm = LibC.ioctl(fd, KvmApi.KVM_CREATE_VM.number(), 0L);
+        if (vm < 0) throw new KvmException(KvmApi.KVM_CREATE_VM.name(), LibC.errno());
         return new VmFd(this, vm);
     }
 

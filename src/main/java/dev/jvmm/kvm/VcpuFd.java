@@ -15,7 +15,8 @@ public final class VcpuFd implements AutoCloseable {
     private final int id;
     private final int fd;
     private final long runSize;
-    private final MemorySegment run;
+    private final MemorySegment map;
+    private final KvmRun run;
 
     VcpuFd(int id, int fd, long runSize) {
         this.id = id;
@@ -28,7 +29,8 @@ public final class VcpuFd implements AutoCloseable {
             throw new KvmException("mmap(kvm_run)", errno, "(vCPU " + id + ")");
         }
         // Shared arena scope: a kicking thread may write immediate_exit.
-        this.run = map.reinterpret(runSize, Arena.global(), null);
+        this.map = map.reinterpret(runSize, Arena.global(), null);
+        this.run = new KvmRun(this.map);
     }
 
     public int id() {
@@ -39,68 +41,65 @@ public final class VcpuFd implements AutoCloseable {
         return fd;
     }
 
-    /** The whole mmapped region: {@code struct kvm_run}, then PIO data at {@code io.data_offset}. */
-    public MemorySegment run() {
+    /** The mmapped {@code struct kvm_run} (then PIO data at {@code io.data_offset}). */
+    public KvmRun run() {
         return run;
     }
 
-    private static void check(int rc, String ioctl) {
-        if (rc < 0) throw new KvmException(ioctl, LibC.errno());
-    }
-
     public void getRegs(MemorySegment regs) {
-        check(LibC.ioctl(fd, KvmApi.KVM_GET_REGS, regs), "KVM_GET_REGS");
+        KvmIoctl.call(fd, KvmApi.KVM_GET_REGS, regs);
     }
 
     public void setRegs(MemorySegment regs) {
-        check(LibC.ioctl(fd, KvmApi.KVM_SET_REGS, regs), "KVM_SET_REGS");
+        KvmIoctl.call(fd, KvmApi.KVM_SET_REGS, regs);
     }
 
     public void getSregs(MemorySegment sregs) {
-        check(LibC.ioctl(fd, KvmApi.KVM_GET_SREGS, sregs), "KVM_GET_SREGS");
+        KvmIoctl.call(fd, KvmApi.KVM_GET_SREGS, sregs);
     }
 
     public void setSregs(MemorySegment sregs) {
-        check(LibC.ioctl(fd, KvmApi.KVM_SET_SREGS, sregs), "KVM_SET_SREGS");
+        KvmIoctl.call(fd, KvmApi.KVM_SET_SREGS, sregs);
     }
 
     public void getFpu(MemorySegment fpu) {
-        check(LibC.ioctl(fd, KvmApi.KVM_GET_FPU, fpu), "KVM_GET_FPU");
+        KvmIoctl.call(fd, KvmApi.KVM_GET_FPU, fpu);
     }
 
     public void setFpu(MemorySegment fpu) {
-        check(LibC.ioctl(fd, KvmApi.KVM_SET_FPU, fpu), "KVM_SET_FPU");
+        KvmIoctl.call(fd, KvmApi.KVM_SET_FPU, fpu);
     }
 
     /** {@code cpuid} is a {@code struct kvm_cpuid2} with its entries. */
     public void setCpuid2(MemorySegment cpuid) {
-        check(LibC.ioctl(fd, KvmApi.KVM_SET_CPUID2, cpuid), "KVM_SET_CPUID2");
+        KvmIoctl.call(fd, KvmApi.KVM_SET_CPUID2, cpuid);
     }
 
     /** Sets MSRs from a {@code struct kvm_msrs}; fails unless all were accepted. */
     public void setMsrs(MemorySegment msrs) {
-        int n = msrs.get(JAVA_INT, 0);
-        int rc = LibC.ioctl(fd, KvmApi.KVM_SET_MSRS, msrs);
-        if (rc < 0) throw new KvmException("KVM_SET_MSRS", LibC.errno());
+        int n = msrs.get(JAVA_INT, KvmApi.offset(KvmApi.KVM_MSRS, "nmsrs"));
+        int rc = LibC.ioctl(fd, KvmApi.KVM_SET_MSRS.number(), msrs);
+        if (rc < 0) throw new KvmException(KvmApi.KVM_SET_MSRS.name(), LibC.errno());
         if (rc != n) {
-            long index = msrs.get(JAVA_INT, KvmApi.KVM_MSRS.byteSize() + rc * KvmApi.KVM_MSR_ENTRY.byteSize());
+            long index = msrs.get(JAVA_INT, KvmApi.KVM_MSRS.byteSize() + rc * KvmApi.KVM_MSR_ENTRY.byteSize()
+                    + KvmApi.offset(KvmApi.KVM_MSR_ENTRY, "index"));
             throw new IllegalStateException("KVM_SET_MSRS accepted " + rc + " of " + n + " MSRs; refused MSR 0x" + Long.toHexString(index));
         }
     }
 
     public void getLapic(MemorySegment lapic) {
-        check(LibC.ioctl(fd, KvmApi.KVM_GET_LAPIC, lapic), "KVM_GET_LAPIC");
+        KvmIoctl.call(fd, KvmApi.KVM_GET_LAPIC, lapic);
     }
 
     public void setLapic(MemorySegment lapic) {
-        check(LibC.ioctl(fd, KvmApi.KVM_SET_LAPIC, lapic), "KVM_SET_LAPIC");
+        KvmIoctl.call(fd, KvmApi.KVM_SET_LAPIC, lapic);
     }
 
     public int getMpState() {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment s = arena.allocate(KvmApi.KVM_MP_STATE);
-            check(LibC.ioctl(fd, KvmApi.KVM_GET_MP_STATE, s), "KVM_GET_MP_STATE");
-            return s.get(JAVA_INT, 0);
+            KvmIoctl.call(fd, KvmApi.KVM_GET_MP_STATE, s);
+            return s.get(JAVA_INT, KvmApi.offset(KvmApi.KVM_MP_STATE, "mp_state"));
         }
     }
 
@@ -112,21 +111,21 @@ public final class VcpuFd implements AutoCloseable {
         try (Arena arena = Arena.ofConfined()) {
             long mask = Signals.currentMask(arena) & ~(1L << (unblocked - 1));
             MemorySegment m = arena.allocate(KvmApi.KVM_SIGNAL_MASK.byteSize() + Signals.KERNEL_SIGSET_BYTES, 8);
-            m.set(JAVA_INT, 0, (int) Signals.KERNEL_SIGSET_BYTES);
+            m.set(JAVA_INT, KvmApi.offset(KvmApi.KVM_SIGNAL_MASK, "len"), (int) Signals.KERNEL_SIGSET_BYTES);
             // the kernel sigset follows the 4-byte len directly, so it is not 8-byte aligned
             m.set(JAVA_LONG_UNALIGNED, KvmApi.KVM_SIGNAL_MASK.byteSize(), mask);
-            check(LibC.ioctl(fd, KvmApi.KVM_SET_SIGNAL_MASK, m), "KVM_SET_SIGNAL_MASK");
+            KvmIoctl.call(fd, KvmApi.KVM_SET_SIGNAL_MASK, m);
         }
     }
 
     /** KVM_RUN with a caller-owned errno capture buffer; returns the ioctl's result (negative: see errno). */
     public int runOnce(MemorySegment capture) {
-        return LibC.ioctl(capture, fd, KvmApi.KVM_RUN_IOCTL, 0L);
+        return LibC.ioctl(capture, fd, KvmApi.KVM_RUN_IOCTL.number(), 0L);
     }
 
     @Override
     public void close() {
-        LibC.munmap(run, runSize);
+        LibC.munmap(map, runSize);
         LibC.close(fd);
     }
 }

@@ -27,43 +27,62 @@ public final class VmFd implements AutoCloseable {
         return fd;
     }
 
-    private static void check(int rc, String ioctl) {
-        if (rc < 0) throw new KvmException(ioctl, LibC.errno());
-    }
+    // Field offsets, all taken from the layouts the header probe checks.
+    private static final long MEM_SLOT = KvmApi.offset(KvmApi.KVM_USERSPACE_MEMORY_REGION, "slot"),
+            MEM_FLAGS = KvmApi.offset(KvmApi.KVM_USERSPACE_MEMORY_REGION, "flags"),
+            MEM_GPA = KvmApi.offset(KvmApi.KVM_USERSPACE_MEMORY_REGION, "guest_phys_addr"),
+            MEM_SIZE = KvmApi.offset(KvmApi.KVM_USERSPACE_MEMORY_REGION, "memory_size"),
+            MEM_HVA = KvmApi.offset(KvmApi.KVM_USERSPACE_MEMORY_REGION, "userspace_addr");
+    private static final long PIT_FLAGS = KvmApi.offset(KvmApi.KVM_PIT_CONFIG, "flags");
+    private static final long LEVEL_IRQ = KvmApi.offset(KvmApi.KVM_IRQ_LEVEL, "irq"),
+            LEVEL_LEVEL = KvmApi.offset(KvmApi.KVM_IRQ_LEVEL, "level");
+    private static final long ROUTING_NR = KvmApi.offset(KvmApi.KVM_IRQ_ROUTING, "nr");
+    private static final long ROUTE_GSI = KvmApi.offset(KvmApi.KVM_IRQ_ROUTING_ENTRY, "gsi"),
+            ROUTE_TYPE = KvmApi.offset(KvmApi.KVM_IRQ_ROUTING_ENTRY, "type"),
+            ROUTE_U = KvmApi.offset(KvmApi.KVM_IRQ_ROUTING_ENTRY, "u");
+    /** {@code struct kvm_irq_routing_irqchip { __u32 irqchip; __u32 pin; }}, the member of the union used here. */
+    private static final long ROUTE_IRQCHIP = ROUTE_U, ROUTE_PIN = ROUTE_U + JAVA_INT.byteSize();
+    private static final long IRQFD_FD = KvmApi.offset(KvmApi.KVM_IRQFD_ARG, "fd"),
+            IRQFD_GSI = KvmApi.offset(KvmApi.KVM_IRQFD_ARG, "gsi");
+    private static final long IOEVENTFD_DATAMATCH = KvmApi.offset(KvmApi.KVM_IOEVENTFD_ARG, "datamatch"),
+            IOEVENTFD_ADDR = KvmApi.offset(KvmApi.KVM_IOEVENTFD_ARG, "addr"),
+            IOEVENTFD_LEN = KvmApi.offset(KvmApi.KVM_IOEVENTFD_ARG, "len"),
+            IOEVENTFD_FD = KvmApi.offset(KvmApi.KVM_IOEVENTFD_ARG, "fd"),
+            IOEVENTFD_FLAGS = KvmApi.offset(KvmApi.KVM_IOEVENTFD_ARG, "flags");
 
     public void setUserMemoryRegion(int slot, long guestPhysAddr, long size, MemorySegment host) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment r = arena.allocate(KvmApi.KVM_USERSPACE_MEMORY_REGION);
-            r.set(JAVA_INT, 0, slot);
-            r.set(JAVA_INT, 4, 0);
-            r.set(JAVA_LONG, 8, guestPhysAddr);
-            r.set(JAVA_LONG, 16, size);
-            r.set(JAVA_LONG, 24, host.address());
-            check(LibC.ioctl(fd, KvmApi.KVM_SET_USER_MEMORY_REGION, r), "KVM_SET_USER_MEMORY_REGION");
+            r.set(JAVA_INT, MEM_SLOT, slot);
+            r.set(JAVA_INT, MEM_FLAGS, 0);
+            r.set(JAVA_LONG, MEM_GPA, guestPhysAddr);
+            r.set(JAVA_LONG, MEM_SIZE, size);
+            r.set(JAVA_LONG, MEM_HVA, host.address());
+            KvmIoctl.call(fd, KvmApi.KVM_SET_USER_MEMORY_REGION, r);
         }
     }
 
     public void setTssAddr(long addr) {
-        check(LibC.ioctl(fd, KvmApi.KVM_SET_TSS_ADDR, addr), "KVM_SET_TSS_ADDR");
+        KvmIoctl.call(fd, KvmApi.KVM_SET_TSS_ADDR, addr);
     }
 
     public void setIdentityMapAddr(long addr) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment a = arena.allocateFrom(JAVA_LONG, addr);
-            check(LibC.ioctl(fd, KvmApi.KVM_SET_IDENTITY_MAP_ADDR, a), "KVM_SET_IDENTITY_MAP_ADDR");
+            KvmIoctl.call(fd, KvmApi.KVM_SET_IDENTITY_MAP_ADDR, a);
         }
     }
 
     /** In-kernel PIC, IOAPIC and a LAPIC per vCPU; must precede vCPU creation. */
     public void createIrqchip() {
-        check(LibC.ioctl(fd, KvmApi.KVM_CREATE_IRQCHIP, 0L), "KVM_CREATE_IRQCHIP");
+        KvmIoctl.call(fd, KvmApi.KVM_CREATE_IRQCHIP, 0L);
     }
 
     public void createPit2(int flags) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment c = arena.allocate(KvmApi.KVM_PIT_CONFIG);
-            c.set(JAVA_INT, 0, flags);
-            check(LibC.ioctl(fd, KvmApi.KVM_CREATE_PIT2, c), "KVM_CREATE_PIT2");
+            c.set(JAVA_INT, PIT_FLAGS, flags);
+            KvmIoctl.call(fd, KvmApi.KVM_CREATE_PIT2, c);
         }
     }
 
@@ -71,9 +90,9 @@ public final class VmFd implements AutoCloseable {
     public void irqLine(int gsi, boolean high) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment l = arena.allocate(KvmApi.KVM_IRQ_LEVEL);
-            l.set(JAVA_INT, 0, gsi);
-            l.set(JAVA_INT, 4, high ? 1 : 0);
-            check(LibC.ioctl(fd, KvmApi.KVM_IRQ_LINE, l), "KVM_IRQ_LINE");
+            l.set(JAVA_INT, LEVEL_IRQ, gsi);
+            l.set(JAVA_INT, LEVEL_LEVEL, high ? 1 : 0);
+            KvmIoctl.call(fd, KvmApi.KVM_IRQ_LINE, l);
         }
     }
 
@@ -95,15 +114,15 @@ public final class VmFd implements AutoCloseable {
         long header = KvmApi.KVM_IRQ_ROUTING.byteSize(), size = KvmApi.KVM_IRQ_ROUTING_ENTRY.byteSize();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment r = arena.allocate(header + routes.size() * size, 8);
-            r.set(JAVA_INT, 0, routes.size());
+            r.set(JAVA_INT, ROUTING_NR, routes.size());
             for (int i = 0; i < routes.size(); i++) {
                 long at = header + i * size;
-                r.set(JAVA_INT, at, routes.get(i)[0]);
-                r.set(JAVA_INT, at + 4, KvmApi.KVM_IRQ_ROUTING_IRQCHIP);
-                r.set(JAVA_INT, at + 16, routes.get(i)[1]);
-                r.set(JAVA_INT, at + 20, routes.get(i)[2]);
+                r.set(JAVA_INT, at + ROUTE_GSI, routes.get(i)[0]);
+                r.set(JAVA_INT, at + ROUTE_TYPE, KvmApi.KVM_IRQ_ROUTING_IRQCHIP);
+                r.set(JAVA_INT, at + ROUTE_IRQCHIP, routes.get(i)[1]);
+                r.set(JAVA_INT, at + ROUTE_PIN, routes.get(i)[2]);
             }
-            check(LibC.ioctl(fd, KvmApi.KVM_SET_GSI_ROUTING, r), "KVM_SET_GSI_ROUTING");
+            KvmIoctl.call(fd, KvmApi.KVM_SET_GSI_ROUTING, r);
         }
     }
 
@@ -111,9 +130,9 @@ public final class VmFd implements AutoCloseable {
     public void irqfd(int eventFd, int gsi) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment s = arena.allocate(KvmApi.KVM_IRQFD_ARG);
-            s.set(JAVA_INT, 0, eventFd);
-            s.set(JAVA_INT, 4, gsi);
-            check(LibC.ioctl(fd, KvmApi.KVM_IRQFD, s), "KVM_IRQFD");
+            s.set(JAVA_INT, IRQFD_FD, eventFd);
+            s.set(JAVA_INT, IRQFD_GSI, gsi);
+            KvmIoctl.call(fd, KvmApi.KVM_IRQFD, s);
         }
     }
 
@@ -125,20 +144,20 @@ public final class VmFd implements AutoCloseable {
     public void ioeventfd(int eventFd, long addr, int len, boolean pio, Long datamatch) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment s = arena.allocate(KvmApi.KVM_IOEVENTFD_ARG);
-            s.set(JAVA_LONG, 0, datamatch == null ? 0 : datamatch);
-            s.set(JAVA_LONG, 8, addr);
-            s.set(JAVA_INT, 16, len);
-            s.set(JAVA_INT, 20, eventFd);
-            s.set(JAVA_INT, 24, (pio ? IOEVENTFD_FLAG_PIO : 0) | (datamatch != null ? IOEVENTFD_FLAG_DATAMATCH : 0));
-            check(LibC.ioctl(fd, KvmApi.KVM_IOEVENTFD, s), "KVM_IOEVENTFD");
+            s.set(JAVA_LONG, IOEVENTFD_DATAMATCH, datamatch == null ? 0 : datamatch);
+            s.set(JAVA_LONG, IOEVENTFD_ADDR, addr);
+            s.set(JAVA_INT, IOEVENTFD_LEN, len);
+            s.set(JAVA_INT, IOEVENTFD_FD, eventFd);
+            s.set(JAVA_INT, IOEVENTFD_FLAGS, (pio ? IOEVENTFD_FLAG_PIO : 0) | (datamatch != null ? IOEVENTFD_FLAG_DATAMATCH : 0));
+            KvmIoctl.call(fd, KvmApi.KVM_IOEVENTFD, s);
         }
     }
 
     static final int IOEVENTFD_FLAG_DATAMATCH = 1, IOEVENTFD_FLAG_PIO = 1 << 1;
 
     public VcpuFd createVcpu(int id) {
-        int vcpu = LibC.ioctl(fd, KvmApi.KVM_CREATE_VCPU, (long) id);
-        if (vcpu < 0) throw new KvmException("KVM_CREATE_VCPU", LibC.errno(), "(vCPU " + id + ")");
+        int vcpu = LibC.ioctl(fd, KvmApi.KVM_CREATE_VCPU.number(), (long) id);
+        if (vcpu < 0) throw new KvmException(KvmApi.KVM_CREATE_VCPU.name(), LibC.errno(), "(vCPU " + id + ")");
         return new VcpuFd(id, vcpu, kvm.vcpuMmapSize());
     }
 

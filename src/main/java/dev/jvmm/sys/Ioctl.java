@@ -30,4 +30,28 @@ public final class Ioctl {
     public static long iowr(int type, int nr, long size) {
         return ioc(READ | WRITE, type, nr, size);
     }
+
+    /** An ioctl request number with its C name, so an error can say which ioctl failed. */
+    public record Request(String name, long number) {
+        public static Request io(String name, int type, int nr) {
+            return new Request(name, Ioctl.io(type, nr));
+        }
+
+        public static Request ior(String name, int type, int nr, long size) {
+            return new Request(name, Ioctl.ior(type, nr, size));
+        }
+
+        public static Request iow(String name, int type, int nr, long size) {
+            return new Request(name, Ioctl.iow(type, nr, size));
+        }
+
+        public static Request iowr(String name, int type, int nr, long size) {
+            return new Request(name, Ioctl.iowr(type, nr, size));
+        }
+
+        @Override
+        public String toString() {
+            return name;
+        }
+    }
 }

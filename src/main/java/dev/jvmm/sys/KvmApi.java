@@ -169,40 +169,41 @@ public final class KvmApi {
     public static final long RUN_INTERNAL_SUBERROR = offset(KVM_RUN, "exit", "internal", "suberror");
     public static final long RUN_INTERNAL_NDATA = offset(KVM_RUN, "exit", "internal", "ndata");
     public static final long RUN_INTERNAL_DATA = offset(KVM_RUN, "exit", "internal", "data");
+    public static final int RUN_INTERNAL_DATA_WORDS = (int) (KVM_RUN_INTERNAL.select(PathElement.groupElement("data")).byteSize() / 8);
     public static final long RUN_SYSTEM_EVENT_TYPE = offset(KVM_RUN, "exit", "system_event", "type");
     public static final long RUN_HW_EXIT_REASON = offset(KVM_RUN, "exit", "hw");
 
     // ---- ioctls on /dev/kvm ----
-    public static final long KVM_GET_API_VERSION = Ioctl.io(KVMIO, 0x00);
-    public static final long KVM_CREATE_VM = Ioctl.io(KVMIO, 0x01);
-    public static final long KVM_CHECK_EXTENSION = Ioctl.io(KVMIO, 0x03);
-    public static final long KVM_GET_VCPU_MMAP_SIZE = Ioctl.io(KVMIO, 0x04);
-    public static final long KVM_GET_SUPPORTED_CPUID = Ioctl.iowr(KVMIO, 0x05, KVM_CPUID2.byteSize());
+    public static final Ioctl.Request KVM_GET_API_VERSION = Ioctl.Request.io("KVM_GET_API_VERSION", KVMIO, 0x00);
+    public static final Ioctl.Request KVM_CREATE_VM = Ioctl.Request.io("KVM_CREATE_VM", KVMIO, 0x01);
+    public static final Ioctl.Request KVM_CHECK_EXTENSION = Ioctl.Request.io("KVM_CHECK_EXTENSION", KVMIO, 0x03);
+    public static final Ioctl.Request KVM_GET_VCPU_MMAP_SIZE = Ioctl.Request.io("KVM_GET_VCPU_MMAP_SIZE", KVMIO, 0x04);
+    public static final Ioctl.Request KVM_GET_SUPPORTED_CPUID = Ioctl.Request.iowr("KVM_GET_SUPPORTED_CPUID", KVMIO, 0x05, KVM_CPUID2.byteSize());
     // ---- ioctls on a VM ----
-    public static final long KVM_CREATE_VCPU = Ioctl.io(KVMIO, 0x41);
-    public static final long KVM_SET_USER_MEMORY_REGION = Ioctl.iow(KVMIO, 0x46, KVM_USERSPACE_MEMORY_REGION.byteSize());
-    public static final long KVM_SET_TSS_ADDR = Ioctl.io(KVMIO, 0x47);
-    public static final long KVM_SET_IDENTITY_MAP_ADDR = Ioctl.iow(KVMIO, 0x48, JAVA_LONG.byteSize());
-    public static final long KVM_CREATE_IRQCHIP = Ioctl.io(KVMIO, 0x60);
-    public static final long KVM_IRQ_LINE = Ioctl.iow(KVMIO, 0x61, KVM_IRQ_LEVEL.byteSize());
-    public static final long KVM_SET_GSI_ROUTING = Ioctl.iow(KVMIO, 0x6a, KVM_IRQ_ROUTING.byteSize());
-    public static final long KVM_IRQFD = Ioctl.iow(KVMIO, 0x76, KVM_IRQFD_ARG.byteSize());
-    public static final long KVM_CREATE_PIT2 = Ioctl.iow(KVMIO, 0x77, KVM_PIT_CONFIG.byteSize());
-    public static final long KVM_IOEVENTFD = Ioctl.iow(KVMIO, 0x79, KVM_IOEVENTFD_ARG.byteSize());
+    public static final Ioctl.Request KVM_CREATE_VCPU = Ioctl.Request.io("KVM_CREATE_VCPU", KVMIO, 0x41);
+    public static final Ioctl.Request KVM_SET_USER_MEMORY_REGION = Ioctl.Request.iow("KVM_SET_USER_MEMORY_REGION", KVMIO, 0x46, KVM_USERSPACE_MEMORY_REGION.byteSize());
+    public static final Ioctl.Request KVM_SET_TSS_ADDR = Ioctl.Request.io("KVM_SET_TSS_ADDR", KVMIO, 0x47);
+    public static final Ioctl.Request KVM_SET_IDENTITY_MAP_ADDR = Ioctl.Request.iow("KVM_SET_IDENTITY_MAP_ADDR", KVMIO, 0x48, JAVA_LONG.byteSize());
+    public static final Ioctl.Request KVM_CREATE_IRQCHIP = Ioctl.Request.io("KVM_CREATE_IRQCHIP", KVMIO, 0x60);
+    public static final Ioctl.Request KVM_IRQ_LINE = Ioctl.Request.iow("KVM_IRQ_LINE", KVMIO, 0x61, KVM_IRQ_LEVEL.byteSize());
+    public static final Ioctl.Request KVM_SET_GSI_ROUTING = Ioctl.Request.iow("KVM_SET_GSI_ROUTING", KVMIO, 0x6a, KVM_IRQ_ROUTING.byteSize());
+    public static final Ioctl.Request KVM_IRQFD = Ioctl.Request.iow("KVM_IRQFD", KVMIO, 0x76, KVM_IRQFD_ARG.byteSize());
+    public static final Ioctl.Request KVM_CREATE_PIT2 = Ioctl.Request.iow("KVM_CREATE_PIT2", KVMIO, 0x77, KVM_PIT_CONFIG.byteSize());
+    public static final Ioctl.Request KVM_IOEVENTFD = Ioctl.Request.iow("KVM_IOEVENTFD", KVMIO, 0x79, KVM_IOEVENTFD_ARG.byteSize());
     // ---- ioctls on a vCPU ----
-    public static final long KVM_RUN_IOCTL = Ioctl.io(KVMIO, 0x80);
-    public static final long KVM_GET_REGS = Ioctl.ior(KVMIO, 0x81, KVM_REGS.byteSize());
-    public static final long KVM_SET_REGS = Ioctl.iow(KVMIO, 0x82, KVM_REGS.byteSize());
-    public static final long KVM_GET_SREGS = Ioctl.ior(KVMIO, 0x83, KVM_SREGS.byteSize());
-    public static final long KVM_SET_SREGS = Ioctl.iow(KVMIO, 0x84, KVM_SREGS.byteSize());
-    public static final long KVM_SET_MSRS = Ioctl.iow(KVMIO, 0x89, KVM_MSRS.byteSize());
-    public static final long KVM_SET_SIGNAL_MASK = Ioctl.iow(KVMIO, 0x8b, KVM_SIGNAL_MASK.byteSize());
-    public static final long KVM_GET_FPU = Ioctl.ior(KVMIO, 0x8c, KVM_FPU.byteSize());
-    public static final long KVM_SET_FPU = Ioctl.iow(KVMIO, 0x8d, KVM_FPU.byteSize());
-    public static final long KVM_SET_CPUID2 = Ioctl.iow(KVMIO, 0x90, KVM_CPUID2.byteSize());
-    public static final long KVM_GET_MP_STATE = Ioctl.ior(KVMIO, 0x98, KVM_MP_STATE.byteSize());
-    public static final long KVM_GET_LAPIC = Ioctl.ior(KVMIO, 0x8e, KVM_LAPIC_STATE.byteSize());
-    public static final long KVM_SET_LAPIC = Ioctl.iow(KVMIO, 0x8f, KVM_LAPIC_STATE.byteSize());
+    public static final Ioctl.Request KVM_RUN_IOCTL = Ioctl.Request.io("KVM_RUN", KVMIO, 0x80);
+    public static final Ioctl.Request KVM_GET_REGS = Ioctl.Request.ior("KVM_GET_REGS", KVMIO, 0x81, KVM_REGS.byteSize());
+    public static final Ioctl.Request KVM_SET_REGS = Ioctl.Request.iow("KVM_SET_REGS", KVMIO, 0x82, KVM_REGS.byteSize());
+    public static final Ioctl.Request KVM_GET_SREGS = Ioctl.Request.ior("KVM_GET_SREGS", KVMIO, 0x83, KVM_SREGS.byteSize());
+    public static final Ioctl.Request KVM_SET_SREGS = Ioctl.Request.iow("KVM_SET_SREGS", KVMIO, 0x84, KVM_SREGS.byteSize());
+    public static final Ioctl.Request KVM_SET_MSRS = Ioctl.Request.iow("KVM_SET_MSRS", KVMIO, 0x89, KVM_MSRS.byteSize());
+    public static final Ioctl.Request KVM_SET_SIGNAL_MASK = Ioctl.Request.iow("KVM_SET_SIGNAL_MASK", KVMIO, 0x8b, KVM_SIGNAL_MASK.byteSize());
+    public static final Ioctl.Request KVM_GET_FPU = Ioctl.Request.ior("KVM_GET_FPU", KVMIO, 0x8c, KVM_FPU.byteSize());
+    public static final Ioctl.Request KVM_SET_FPU = Ioctl.Request.iow("KVM_SET_FPU", KVMIO, 0x8d, KVM_FPU.byteSize());
+    public static final Ioctl.Request KVM_SET_CPUID2 = Ioctl.Request.iow("KVM_SET_CPUID2", KVMIO, 0x90, KVM_CPUID2.byteSize());
+    public static final Ioctl.Request KVM_GET_MP_STATE = Ioctl.Request.ior("KVM_GET_MP_STATE", KVMIO, 0x98, KVM_MP_STATE.byteSize());
+    public static final Ioctl.Request KVM_GET_LAPIC = Ioctl.Request.ior("KVM_GET_LAPIC", KVMIO, 0x8e, KVM_LAPIC_STATE.byteSize());
+    public static final Ioctl.Request KVM_SET_LAPIC = Ioctl.Request.iow("KVM_SET_LAPIC", KVMIO, 0x8f, KVM_LAPIC_STATE.byteSize());
 
     // ---- capabilities (KVM_CHECK_EXTENSION) ----
     public static final int KVM_CAP_IRQCHIP = 0, KVM_CAP_HLT = 1, KVM_CAP_USER_MEMORY = 3, KVM_CAP_SET_TSS_ADDR = 4,

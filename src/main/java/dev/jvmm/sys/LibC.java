@@ -39,7 +39,7 @@ public final class LibC {
     public static final int MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20, MAP_NORESERVE = 0x4000;
     public static final int MADV_HUGEPAGE = 14, MADV_DONTDUMP = 16;
     public static final int EFD_CLOEXEC = 0x80000, EFD_NONBLOCK = 0x800;
-    public static final short POLLIN = 1, POLLERR = 8, POLLHUP = 16, POLLNVAL = 32;
+    public static final short POLLIN = 1, POLLOUT = 4, POLLERR = 8, POLLHUP = 16, POLLNVAL = 32;
     public static final MemorySegment MAP_FAILED = MemorySegment.ofAddress(-1L);
 
     static MethodHandle downcall(String name, FunctionDescriptor fd, Linker.Option... options) {
@@ -99,7 +99,7 @@ public final class LibC {
                 FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG), Linker.Option.firstVariadicArg(2));
     }
 
-    private static RuntimeException rethrow(Throwable t) {
+    static RuntimeException rethrow(Throwable t) {
         if (t instanceof RuntimeException r) return r;
         if (t instanceof Error e) throw e;
         return new IllegalStateException(t);

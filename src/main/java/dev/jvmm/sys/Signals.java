@@ -20,6 +20,7 @@ public final class Signals {
 
     /** SIGURG: ignored by default and unused by HotSpot. */
     public static final int KICK_SIGNAL = 23;
+    public static final int SIGINT = 2, SIGTERM = 15;
     public static final int SIG_BLOCK = 0, SIG_UNBLOCK = 1, SIG_SETMASK = 2;
     /** glibc's sigset_t is 1024 bits; the kernel's (what KVM_SET_SIGNAL_MASK takes) is 64. */
     public static final long SIGSET_BYTES = 128, KERNEL_SIGSET_BYTES = 8;
@@ -88,6 +89,26 @@ public final class Signals {
             return (int) SIGTIMEDWAIT.invokeExact(LibC.capture(), set, MemorySegment.NULL, zeroTimeout);
         } catch (Throwable t) {
             throw new IllegalStateException(t);
+        }
+    }
+
+    private static final class Disposition {
+        static final MethodHandle SIGNAL = LibC.downcall("signal", FunctionDescriptor.of(ADDRESS, JAVA_INT, ADDRESS));
+    }
+
+    /**
+     * Gives {@code signal} its default action back if it is ignored (SIG_IGN inherited from the parent,
+     * as a non-interactive shell does for SIGINT in background jobs), so a handler can be installed for
+     * it; a signal that has a handler keeps it. Returns whether it was ignored.
+     */
+    public static boolean unignore(int signal) {
+        try {
+            MemorySegment old = (MemorySegment) Disposition.SIGNAL.invokeExact(signal, MemorySegment.NULL);
+            if (old.address() == 1) return true; // SIG_IGN
+            MemorySegment unused = (MemorySegment) Disposition.SIGNAL.invokeExact(signal, old); // not ours to change
+            return false;
+        } catch (Throwable t) {
+            throw LibC.rethrow(t);
         }
     }
 }

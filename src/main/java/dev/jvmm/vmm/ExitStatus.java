@@ -1,8 +1,11 @@
 package dev.jvmm.vmm;
 
+import java.util.List;
+
 /**
- * jvmm's process exit statuses; the README's "Exit codes" table lists the same. jvmm's own codes are
- * even, so they never collide with isa-debug-exit's odd {@code (v << 1) | 1}.
+ * jvmm's process exit statuses, and their descriptions for {@code jvmm run --help} (the README's
+ * "Exit codes" table says the same). jvmm's own codes are even, so they never collide with
+ * isa-debug-exit's odd {@code (v << 1) | 1}.
  */
 public final class ExitStatus {
     private ExitStatus() { }
@@ -11,9 +14,9 @@ public final class ExitStatus {
     public static final int OK = 0;
     /** Bad command line: unknown option, malformed size or duration, out-of-range value. */
     public static final int USAGE = 2;
-    /** The kernel or an initrd/module cannot be loaded: missing, empty, truncated, too big, wrong format. */
+    /** The kernel, an initrd/module or a disk image cannot be loaded: missing, empty, truncated, too big, wrong format, in use. */
     public static final int BAD_IMAGE = 4;
-    /** This host cannot run VMs: no /dev/kvm, no permission, a missing KVM capability, no memory. */
+    /** This host cannot run VMs: no /dev/kvm, no permission, a missing KVM capability, no memory; a tap that fails. */
     public static final int HOST_UNSUITABLE = 6;
     /** The guest triple-faulted (KVM_EXIT_SHUTDOWN) or reported a crash. */
     public static final int GUEST_SHUTDOWN = 8;
@@ -25,13 +28,30 @@ public final class ExitStatus {
     public static final int VMM_ERROR = 14;
     /** --expect was given and the guest stopped (with status 0) before its output matched. */
     public static final int EXPECT_UNMATCHED = 16;
+    /** The guest's output could not be written: stdout closed (EPIPE), --serial-log on a full disk (ENOSPC), ... */
+    public static final int OUTPUT_FAILED = 18;
     /** --timeout passed before the guest stopped (the value timeout(1) uses). */
     public static final int TIMEOUT = 124;
     /** SIGINT / SIGTERM (128 + signal number). */
     public static final int SIGINT = 130, SIGTERM = 143;
 
-    /** What the isa-debug-exit port makes of a written value v. */
-    public static int debugExit(long v) {
-        return (int) (((v & 0xff) << 1) | 1);
+    /** One line per status for the help text: "  CODE  meaning". */
+    public static final List<String> HELP = List.of(
+            "  0    the guest powered off or reset the machine, or Ctrl-A x",
+            "  odd  isa-debug-exit: the guest wrote v to port 0xf4: (v << 1) | 1",
+            "  " + pad(USAGE) + "bad command line",
+            "  " + pad(BAD_IMAGE) + "the kernel, an initrd or a disk image cannot be loaded (or is in use)",
+            "  " + pad(HOST_UNSUITABLE) + "this host cannot run VMs (no /dev/kvm, permission, capability), or a tap fails",
+            "  " + pad(GUEST_SHUTDOWN) + "the guest triple-faulted (KVM_EXIT_SHUTDOWN)",
+            "  " + pad(FAIL_ENTRY) + "KVM could not enter the guest (KVM_EXIT_FAIL_ENTRY)",
+            "  " + pad(INTERNAL_ERROR) + "KVM internal error, e.g. an instruction it cannot emulate",
+            "  " + pad(VMM_ERROR) + "jvmm failed (a bug or an unexpected KVM error)",
+            "  " + pad(EXPECT_UNMATCHED) + "--expect: the guest stopped before its output matched",
+            "  " + pad(OUTPUT_FAILED) + "the guest's output could not be written (stdout closed, disk full)",
+            "  " + pad(TIMEOUT) + "--timeout passed",
+            "  " + pad(SIGINT) + "SIGINT, " + SIGTERM + " SIGTERM");
+
+    private static String pad(int status) {
+        return String.format("%-5d", status);
     }
 }

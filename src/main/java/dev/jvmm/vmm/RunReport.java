@@ -27,19 +27,19 @@ public final class RunReport {
     /** Accesses to one port or MMIO address, with the device that owns it ("unclaimed" if none). */
     public record Hotspot(String kind, long address, String device, long count) { }
 
-    private Vm.Stop stop;
+    private Stop stop;
     private final List<VcpuSummary> vcpus = new ArrayList<>();
     private final List<Hotspot> hotspots = new ArrayList<>();
     private long unclaimedPio, unclaimedMmio, consoleBytes, wallNanos;
     private final Map<String, Map<String, Long>> devices = new java.util.LinkedHashMap<>();
 
-    void finish(Vm.Stop stop, List<VcpuThread> threads, Bus pio, Bus mmio, Map<String, Map<String, Long>> devices,
+    void finish(Stop stop, List<VcpuThread> threads, Bus pio, Bus mmio, Map<String, Map<String, Long>> devices,
                 long consoleBytes, long wallNanos) {
         this.stop = stop;
         this.devices.putAll(devices);
         this.consoleBytes = consoleBytes;
         this.wallNanos = wallNanos;
-        long[] ports = new long[0x10000];
+        Map<Long, Long> pioCounts = new HashMap<>();
         Map<Long, Long> mmioCounts = new HashMap<>();
         for (int i = 0; i < threads.size(); i++) {
             VcpuStats s = threads.get(i).stats();
@@ -49,18 +49,16 @@ public final class RunReport {
             }
             if (s.kicks > 0) byName.merge("KICK (EINTR)", s.kicks, Long::sum);
             vcpus.add(new VcpuSummary(i, byName, s.totalExits()));
-            for (int p = 0; p < ports.length; p++) ports[p] += s.pioAccesses[p];
-            s.mmioAccesses.forEach((a, c) -> mmioCounts.merge(a, c[0], Long::sum));
+            for (AddressCounts.Entry e : s.pio.entries()) pioCounts.merge(e.address(), e.count(), Long::sum);
+            for (AddressCounts.Entry e : s.mmio.entries()) mmioCounts.merge(e.address(), e.count(), Long::sum);
             unclaimedPio += s.unclaimedPio;
             unclaimedMmio += s.unclaimedMmio;
         }
         List<Hotspot> all = new ArrayList<>();
-        for (int p = 0; p < ports.length; p++) {
-            if (ports[p] > 0) {
-                Bus.Range r = pio.find(p);
-                all.add(new Hotspot("pio", p, r == null ? "unclaimed" : r.name(), ports[p]));
-            }
-        }
+        pioCounts.forEach((a, c) -> {
+            Bus.Range r = pio.find(a);
+            all.add(new Hotspot("pio", a, r == null ? "unclaimed" : r.name(), c));
+        });
         mmioCounts.forEach((a, c) -> {
             Bus.Range r = mmio.find(a);
             all.add(new Hotspot("mmio", a, r == null ? "unclaimed" : r.name(), c));
@@ -69,7 +67,7 @@ public final class RunReport {
         hotspots.addAll(all.subList(0, Math.min(TOP, all.size())));
     }
 
-    public Vm.Stop stop() {
+    public Stop stop() {
         return stop;
     }
 
@@ -111,6 +109,7 @@ public final class RunReport {
         StringBuilder sb = new StringBuilder("{\n");
         sb.append("  \"exit_status\": ").append(stop.exitStatus()).append(",\n");
         sb.append("  \"reason\": ").append(quote(stop.reason())).append(",\n");
+        sb.append("  \"ended_by\": ").append(quote(stop.cause().jsonName())).append(",\n");
         sb.append(String.format("  \"wall_seconds\": %.6f,%n", wallNanos / 1e9));
         sb.append("  \"console_bytes\": ").append(consoleBytes).append(",\n");
         sb.append("  \"unclaimed\": {\"pio\": ").append(unclaimedPio).append(", \"mmio\": ").append(unclaimedMmio).append("},\n");

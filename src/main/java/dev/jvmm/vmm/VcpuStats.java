@@ -1,27 +1,26 @@
 package dev.jvmm.vmm;
 
-import java.util.HashMap;
-import java.util.Map;
-
-/** Counters kept by one vCPU thread, plain fields (single writer); read after the thread has ended. */
+/**
+ * Counters kept by one vCPU thread, plain fields (single writer), read after the thread has ended.
+ * Fixed size whatever the guest does: exits by reason, and the busiest ports and MMIO addresses in
+ * {@link AddressCounts}.
+ */
 public final class VcpuStats {
     static final int REASONS = 64;
 
     final long[] exitsByReason = new long[REASONS];
-    final long[] pioAccesses = new long[0x10000];
-    final Map<Long, long[]> mmioAccesses = new HashMap<>();
+    final AddressCounts pio = new AddressCounts();
+    final AddressCounts mmio = new AddressCounts();
     long unclaimedPio;
     long unclaimedMmio;
     long kicks;
 
-    void countMmio(long addr) {
-        long[] c = mmioAccesses.get(addr);
-        if (c == null) mmioAccesses.put(addr, c = new long[1]);
-        c[0]++;
+    void countExit(int reason) {
+        exitsByReason[reason >= 0 && reason < REASONS ? reason : REASONS - 1]++;
     }
 
     public long exits(int reason) {
-        return exitsByReason[Math.min(reason, REASONS - 1)];
+        return exitsByReason[Math.max(0, Math.min(reason, REASONS - 1))];
     }
 
     public long totalExits() {

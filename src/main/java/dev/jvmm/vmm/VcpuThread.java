@@ -2,6 +2,7 @@ package dev.jvmm.vmm;
 
 import dev.jvmm.arch.x86.CpuSetup;
 import dev.jvmm.device.Bus;
+import dev.jvmm.kvm.KvmRun;
 import dev.jvmm.kvm.VcpuFd;
 import dev.jvmm.memory.GuestMemory;
 import dev.jvmm.sys.Errno;
@@ -14,38 +15,30 @@ import java.lang.foreign.MemorySegment;
 import java.util.HexFormat;
 import java.util.concurrent.CountDownLatch;
 
-import static java.lang.foreign.ValueLayout.JAVA_BYTE;
-import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
-import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
-import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 /**
  * One platform thread per vCPU, named "CPU n/KVM", looping on KVM_RUN. Port and MMIO exits are served
- * here, synchronously, through the buses. Another thread stops it with {@link #kick()}: a SIGURG that
- * the thread blocks everywhere except inside KVM_RUN.
+ * here, synchronously, through the buses ({@link IoExits}). Another thread stops it with {@link #kick()}:
+ * a SIGURG that the thread blocks everywhere except inside KVM_RUN.
  */
 public final class VcpuThread implements Runnable {
-    /** What the run loop needs from the VM. */
-    public interface Host {
+    /** The VM's stop protocol, as the run loop sees it. */
+    public interface RunControl {
         boolean stopping();
 
-        /** The run must end (first call wins); {@code detail} may be multi-line (register dump). */
-        void stop(int exitStatus, String reason, String detail);
-
-        /** The guest reset the machine: the run ends, and may restart (--on-reboot). */
-        void reset(String reason);
+        /** The run must end; the first stop requested wins. */
+        void stop(Stop stop);
     }
 
     private static final long REGS_RFLAGS = KvmApi.offset(KvmApi.KVM_REGS, "rflags");
     private static final long RFLAGS_IF = 1 << 9;
 
     private final VcpuFd vcpu;
-    private final Bus pio;
-    private final Bus mmio;
     private final GuestMemory memory;
-    private final Host host;
+    private final RunControl host;
     private final VcpuStats stats = new VcpuStats();
+    private final IoExits io;
     private final CountDownLatch ready = new CountDownLatch(1);
     private final Thread thread;
     private volatile long pthread;
@@ -56,12 +49,11 @@ public final class VcpuThread implements Runnable {
     private volatile long probeAnswers;
     private volatile boolean finished;
 
-    public VcpuThread(VcpuFd vcpu, Bus pio, Bus mmio, GuestMemory memory, Host host) {
+    public VcpuThread(VcpuFd vcpu, Bus pio, Bus mmio, GuestMemory memory, RunControl host) {
         this.vcpu = vcpu;
-        this.pio = pio;
-        this.mmio = mmio;
         this.memory = memory;
         this.host = host;
+        this.io = new IoExits(pio, mmio, stats);
         this.thread = Thread.ofPlatform().name("CPU " + vcpu.id() + "/KVM").daemon(true).unstarted(this);
     }
 
@@ -122,49 +114,45 @@ public final class VcpuThread implements Runnable {
             pthread = Signals.pthreadSelf();
             ready.countDown();
             loop(arena, kickSet, zeroTimeout);
-        } catch (Throwable t) {
-            host.stop(ExitStatus.VMM_ERROR, "vCPU " + vcpu.id() + " failed: " + t, stackTrace(t));
+        } catch (Throwable t) { // an Error too: it must end the run, not just this thread
+            vmmError("vCPU " + vcpu.id() + " failed: " + t, t);
         } finally {
             finished = true;
             ready.countDown();
         }
     }
 
-    private static String stackTrace(Throwable t) {
-        java.io.StringWriter w = new java.io.StringWriter();
-        t.printStackTrace(new java.io.PrintWriter(w));
-        return w.toString();
+    private void vmmError(String reason, Throwable t) {
+        host.stop(new Stop(StopCause.VMM_ERROR, ExitStatus.VMM_ERROR, reason, null, t));
+    }
+
+    private void fail(StopCause cause, int status, String reason) {
+        host.stop(new Stop(cause, status, reason, registers(), null));
     }
 
 
     private void loop(Arena arena, MemorySegment kickSet, MemorySegment zeroTimeout) {
-        MemorySegment run = vcpu.run();
+        KvmRun run = vcpu.run();
         MemorySegment capture = LibC.newCapture(arena);
         MemorySegment regs = arena.allocate(KvmApi.KVM_REGS);
-        long[] exits = stats.exitsByReason;
         while (!host.stopping()) {
             int rc = vcpu.runOnce(capture);
             if (rc < 0) {
                 int errno = LibC.errno(capture);
                 if (errno == Errno.EINTR || errno == Errno.EAGAIN) {
-                    stats.kicks++;
-                    Signals.consumePending(kickSet, zeroTimeout);
-                    if (probeRequested) answerProbe(regs);
+                    kicked(kickSet, zeroTimeout, regs);
                     continue;
                 }
-                host.stop(ExitStatus.VMM_ERROR, "KVM_RUN failed on vCPU " + vcpu.id() + ": " + Errno.describe(errno), null);
+                vmmError("KVM_RUN failed on vCPU " + vcpu.id() + ": " + Errno.describe(errno), null);
                 return;
             }
-            int reason = run.get(JAVA_INT, KvmApi.RUN_EXIT_REASON);
-            exits[reason < VcpuStats.REASONS ? reason : VcpuStats.REASONS - 1]++;
+            int reason = run.exitReason();
+            stats.countExit(reason);
+            String impossible = null;
             switch (reason) {
-                case KvmApi.KVM_EXIT_IO -> handleIo(run);
-                case KvmApi.KVM_EXIT_MMIO -> handleMmio(run);
-                case KvmApi.KVM_EXIT_INTR -> {
-                    stats.kicks++;
-                    Signals.consumePending(kickSet, zeroTimeout);
-                    if (probeRequested) answerProbe(regs);
-                }
+                case KvmApi.KVM_EXIT_IO -> impossible = io.handleIo(run);
+                case KvmApi.KVM_EXIT_MMIO -> impossible = io.handleMmio(run);
+                case KvmApi.KVM_EXIT_INTR -> kicked(kickSet, zeroTimeout, regs);
                 case KvmApi.KVM_EXIT_HLT -> {
                     // Only seen without an in-kernel irqchip, which jvmm always creates.
                 }
@@ -173,101 +161,45 @@ public final class VcpuThread implements Runnable {
                     return;
                 }
             }
-        }
-    }
-
-    private void handleIo(MemorySegment run) {
-        int size = run.get(JAVA_BYTE, KvmApi.RUN_IO_SIZE);
-        int port = run.get(JAVA_SHORT, KvmApi.RUN_IO_PORT) & 0xffff;
-        int count = run.get(JAVA_INT, KvmApi.RUN_IO_COUNT);
-        long dataOffset = run.get(JAVA_LONG, KvmApi.RUN_IO_DATA_OFFSET);
-        boolean out = run.get(JAVA_BYTE, KvmApi.RUN_IO_DIRECTION) == KvmApi.KVM_EXIT_IO_OUT;
-        if ((size != 1 && size != 2 && size != 4) || count < 1 || dataOffset < 0
-                || dataOffset + (long) size * count > run.byteSize()) {
-            host.stop(ExitStatus.VMM_ERROR, String.format("KVM reported an impossible port access (port 0x%x size %d count %d)",
-                    port, size, count), null);
-            return;
-        }
-        stats.pioAccesses[port] += count;
-        Bus.Range range = pio.find(port);
-        for (int i = 0; i < count; i++) {
-            long at = dataOffset + (long) i * size;
-            if (range == null || port + size > range.base() + range.length()) {
-                if (range == null) stats.unclaimedPio++;
-                if (!out) store(run, at, size, -1L);
-            } else if (out) {
-                range.device().write(port - range.base(), size, load(run, at, size));
-            } else {
-                store(run, at, size, range.device().read(port - range.base(), size));
+            if (impossible != null) {
+                vmmError("vCPU " + vcpu.id() + ": " + impossible, null);
+                return;
             }
         }
     }
 
-    private void handleMmio(MemorySegment run) {
-        long addr = run.get(JAVA_LONG, KvmApi.RUN_MMIO_PHYS_ADDR);
-        int len = run.get(JAVA_INT, KvmApi.RUN_MMIO_LEN);
-        boolean write = run.get(JAVA_BYTE, KvmApi.RUN_MMIO_IS_WRITE) != 0;
-        if (len < 1 || len > 8) {
-            host.stop(ExitStatus.VMM_ERROR, String.format("KVM reported an impossible MMIO access (0x%x len %d)", addr, len), null);
-            return;
-        }
-        stats.countMmio(addr);
-        Bus.Range range = mmio.find(addr);
-        boolean claimed = range != null && addr - range.base() <= range.length() - len;
-        if (!claimed) {
-            stats.unclaimedMmio++;
-            if (!write) store(run, KvmApi.RUN_MMIO_DATA, len, -1L);
-        } else if (write) {
-            range.device().write(addr - range.base(), len, load(run, KvmApi.RUN_MMIO_DATA, len));
-        } else {
-            store(run, KvmApi.RUN_MMIO_DATA, len, range.device().read(addr - range.base(), len));
-        }
+    private void kicked(MemorySegment kickSet, MemorySegment zeroTimeout, MemorySegment regs) {
+        stats.kicks++;
+        Signals.consumePending(kickSet, zeroTimeout);
+        if (probeRequested) answerProbe(regs);
     }
 
-    private static long load(MemorySegment run, long at, int size) {
-        long v = 0;
-        for (int i = 0; i < size; i++) v |= (run.get(JAVA_BYTE, at + i) & 0xffL) << (8 * i);
-        return v;
-    }
-
-    private static void store(MemorySegment run, long at, int size, long value) {
-        if (size == 1) {
-            run.set(JAVA_BYTE, at, (byte) value);
-            return;
-        }
-        for (int i = 0; i < size; i++) run.set(JAVA_BYTE, at + i, (byte) (value >>> (8 * i)));
-    }
-
-    private void handleStop(MemorySegment run, int reason) {
+    private void handleStop(KvmRun run, int reason) {
         String cpu = "vCPU " + vcpu.id();
         switch (reason) {
-            case KvmApi.KVM_EXIT_SHUTDOWN ->
-                    host.stop(ExitStatus.GUEST_SHUTDOWN, cpu + ": the guest triple-faulted (KVM_EXIT_SHUTDOWN)", registers());
-            case KvmApi.KVM_EXIT_FAIL_ENTRY -> host.stop(ExitStatus.FAIL_ENTRY, String.format(
-                    "%s: KVM could not enter the guest (KVM_EXIT_FAIL_ENTRY, hardware reason 0x%x)", cpu,
-                    run.get(JAVA_LONG, KvmApi.RUN_FAIL_ENTRY_REASON)), registers());
+            case KvmApi.KVM_EXIT_SHUTDOWN -> fail(StopCause.GUEST_CRASH, ExitStatus.GUEST_SHUTDOWN,
+                    cpu + ": the guest triple-faulted (KVM_EXIT_SHUTDOWN)");
+            case KvmApi.KVM_EXIT_FAIL_ENTRY -> fail(StopCause.FAIL_ENTRY, ExitStatus.FAIL_ENTRY, String.format(
+                    "%s: KVM could not enter the guest (KVM_EXIT_FAIL_ENTRY, hardware reason 0x%x)", cpu, run.failEntryReason()));
             case KvmApi.KVM_EXIT_INTERNAL_ERROR -> internalError(run, cpu);
             case KvmApi.KVM_EXIT_SYSTEM_EVENT -> {
-                int type = run.get(JAVA_INT, KvmApi.RUN_SYSTEM_EVENT_TYPE);
+                int type = run.systemEventType();
                 switch (type) {
-                    case KvmApi.KVM_SYSTEM_EVENT_SHUTDOWN -> host.stop(ExitStatus.OK, "the guest powered off", null);
-                    case KvmApi.KVM_SYSTEM_EVENT_RESET -> host.reset("the guest reset the machine");
-                    default -> host.stop(ExitStatus.GUEST_SHUTDOWN, cpu + ": the guest reported a crash (system event "
-                            + type + ")", registers());
+                    case KvmApi.KVM_SYSTEM_EVENT_SHUTDOWN -> host.stop(new Stop(StopCause.POWER_OFF, ExitStatus.OK, "the guest powered off"));
+                    case KvmApi.KVM_SYSTEM_EVENT_RESET -> host.stop(new Stop(StopCause.RESET, ExitStatus.OK, "the guest reset the machine"));
+                    default -> fail(StopCause.GUEST_CRASH, ExitStatus.GUEST_SHUTDOWN, cpu + ": the guest reported a crash (system event " + type + ")");
                 }
             }
-            default -> host.stop(ExitStatus.VMM_ERROR, cpu + ": unhandled KVM exit " + KvmApi.exitName(reason)
-                    + " (" + reason + ")", registers());
+            default -> host.stop(new Stop(StopCause.VMM_ERROR, ExitStatus.VMM_ERROR, cpu + ": unhandled KVM exit "
+                    + KvmApi.exitName(reason) + " (" + reason + ")", registers(), null));
         }
     }
 
-    private void internalError(MemorySegment run, String cpu) {
-        int suberror = run.get(JAVA_INT, KvmApi.RUN_INTERNAL_SUBERROR);
-        int ndata = Math.min(run.get(JAVA_INT, KvmApi.RUN_INTERNAL_NDATA), 16);
+    private void internalError(KvmRun run, String cpu) {
+        int suberror = run.internalSuberror();
+        int ndata = run.internalDataCount();
         StringBuilder data = new StringBuilder();
-        for (int i = 0; i < ndata; i++) {
-            data.append(String.format(" 0x%x", run.get(JAVA_LONG_UNALIGNED, KvmApi.RUN_INTERNAL_DATA + 8L * i)));
-        }
+        for (int i = 0; i < ndata; i++) data.append(String.format(" 0x%x", run.internalData(i)));
         String reason;
         if (suberror == KvmApi.KVM_INTERNAL_ERROR_EMULATION) {
             reason = cpu + ": KVM could not emulate the instruction at " + instructionBytes()
@@ -278,7 +210,8 @@ public final class VcpuThread implements Runnable {
                     + (suberror == KvmApi.KVM_INTERNAL_ERROR_DELIVERY_EV ? " (could not deliver an event)" : "")
                     + (suberror == KvmApi.KVM_INTERNAL_ERROR_SIMUL_EX ? " (exception while delivering an exception)" : "");
         }
-        host.stop(ExitStatus.INTERNAL_ERROR, reason, registers() + (ndata > 0 ? "\n  data:" + data : ""));
+        host.stop(new Stop(StopCause.KVM_INTERNAL_ERROR, ExitStatus.INTERNAL_ERROR, reason,
+                registers() + (ndata > 0 ? "\n  data:" + data : ""), null));
     }
 
     /** "0x10000 (bytes cc f4 ...)": the bytes at CS:RIP, read from guest RAM when that address is RAM. */

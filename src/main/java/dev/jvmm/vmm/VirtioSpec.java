@@ -1,17 +1,114 @@
 package dev.jvmm.vmm;
 
-import java.nio.file.Path;
+import dev.jvmm.device.ByteSink;
+import dev.jvmm.device.ConsoleEndpoint;
+import dev.jvmm.device.virtio.VirtioBlock;
+import dev.jvmm.device.virtio.VirtioConsole;
+import dev.jvmm.device.virtio.VirtioDevice;
+import dev.jvmm.device.virtio.VirtioNet;
+import dev.jvmm.device.virtio.VirtioRng;
+import dev.jvmm.host.TapLink;
+import dev.jvmm.sys.Tun;
 
-/** A virtio device the user asked for on the command line. */
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.zip.CRC32;
+
+/**
+ * A virtio device the user asked for on the command line: each kind parses its own option syntax
+ * ({@code parse} throws {@link IllegalArgumentException} with a message for a usage error) and makes
+ * its device ({@link #create}). Adding a device means a spec here, the device, and the CLI option.
+ */
 public sealed interface VirtioSpec {
-    /** {@code --disk PATH[,ro][,id=NAME]}: a virtio-blk device over a raw image file. */
-    record Disk(Path image, boolean readOnly, String id) implements VirtioSpec { }
+    /** What a spec may use to make its device. */
+    interface Context {
+        /** The guest console's output (stdout or --serial-log). */
+        ByteSink console();
+
+        /** Makes {@code endpoint} the console's input: stdin goes there instead of the UART. */
+        void consoleInput(ConsoleEndpoint endpoint);
+    }
+
+    /** The device's short name in stats and logs. */
+    String kind();
+
+    /**
+     * Opens the device's host side (a file, a tap) and makes the device.
+     * @throws VmmException with the exit status for what failed (4: an image, 6: a host resource)
+     */
+    VirtioDevice create(Context context) throws VmmException;
+
+    /** {@code --disk PATH[,ro][,id=NAME][,lock=off]}: a virtio-blk device over a raw image file. */
+    record Disk(Path image, boolean readOnly, String id, boolean lock) implements VirtioSpec {
+        public Disk(Path image, boolean readOnly, String id) {
+            this(image, readOnly, id, true);
+        }
+
+        public static Disk parse(String spec) {
+            String[] parts = spec.split(",");
+            if (parts.length == 0 || parts[0].isEmpty()) throw new IllegalArgumentException("--disk '" + spec + "': the image path is missing");
+            Path image = Path.of(parts[0]);
+            boolean ro = false;
+            boolean lock = true;
+            String id = image.getFileName() == null ? "disk" : image.getFileName().toString();
+            for (int i = 1; i < parts.length; i++) {
+                if (parts[i].equals("ro")) ro = true;
+                else if (parts[i].startsWith("id=") && parts[i].length() > 3) id = parts[i].substring(3);
+                else if (parts[i].equals("lock=off")) lock = false;
+                else if (parts[i].equals("lock=on")) lock = true;
+                else throw new IllegalArgumentException("--disk '" + spec + "': unknown option '" + parts[i] + "' (use ro, id=NAME or lock=off)");
+            }
+            if (id.getBytes(StandardCharsets.UTF_8).length > VirtioBlock.ID_BYTES) {
+                throw new IllegalArgumentException("--disk '" + spec + "': id '" + id + "' is longer than virtio's " + VirtioBlock.ID_BYTES + " bytes");
+            }
+            return new Disk(image, ro, id, lock);
+        }
+
+        @Override
+        public String kind() {
+            return "virtio-blk";
+        }
+
+        @Override
+        public VirtioDevice create(Context context) throws VmmException {
+            try {
+                return new VirtioBlock(image, readOnly, id, lock);
+            } catch (IOException e) {
+                throw new VmmException(ExitStatus.BAD_IMAGE, e.getMessage());
+            }
+        }
+    }
 
     /** {@code --rng}: a virtio-rng device fed from the host's SecureRandom. */
-    record Rng() implements VirtioSpec { }
+    record Rng() implements VirtioSpec {
+        @Override
+        public String kind() {
+            return "virtio-rng";
+        }
+
+        @Override
+        public VirtioDevice create(Context context) {
+            return new VirtioRng();
+        }
+    }
 
     /** {@code --console=virtio}: the console on a virtio-console device (hvc0 in Linux). */
-    record Console() implements VirtioSpec { }
+    record Console() implements VirtioSpec {
+        @Override
+        public String kind() {
+            return "virtio-console";
+        }
+
+        @Override
+        public VirtioDevice create(Context context) {
+            VirtioConsole c = new VirtioConsole(context.console());
+            context.consoleInput(c);
+            return c;
+        }
+    }
 
     /**
      * {@code --net tap=NAME[,mac=MAC]}: a virtio-net device on the host's tap device NAME; {@code mac}
@@ -21,6 +118,48 @@ public sealed interface VirtioSpec {
         public Net {
             if (mac != null && mac.length != 6) throw new IllegalArgumentException("a MAC address has 6 bytes");
             mac = mac == null ? null : mac.clone();
+        }
+
+        /** "tap=NAME[,mac=aa:bb:cc:dd:ee:ff]" */
+        public static Net parse(String spec) {
+            String tap = null;
+            byte[] mac = null;
+            for (String part : spec.split(",", -1)) {
+                if (part.startsWith("tap=")) {
+                    if (tap != null) throw new IllegalArgumentException("--net '" + spec + "': tap= is given twice");
+                    tap = part.substring(4);
+                    String bad = Tun.checkName(tap);
+                    if (bad != null) throw new IllegalArgumentException("--net '" + spec + "': " + bad);
+                } else if (part.startsWith("mac=")) {
+                    if (mac != null) throw new IllegalArgumentException("--net '" + spec + "': mac= is given twice");
+                    mac = parseMac(spec, part.substring(4));
+                } else {
+                    throw new IllegalArgumentException("--net '" + spec + "': unknown option '" + part
+                            + "' (use tap=NAME and mac=aa:bb:cc:dd:ee:ff)");
+                }
+            }
+            if (tap == null) throw new IllegalArgumentException("--net '" + spec + "': the tap device is missing (use tap=NAME)");
+            return new Net(tap, mac);
+        }
+
+        /** Six hex bytes separated by ':' or '-', unicast and not all zeros. */
+        static byte[] parseMac(String spec, String text) {
+            String[] octets = text.split("[:-]", -1);
+            byte[] mac = new byte[6];
+            boolean ok = octets.length == 6;
+            for (int i = 0; ok && i < 6; i++) {
+                ok = octets[i].matches("[0-9a-fA-F]{1,2}");
+                if (ok) mac[i] = (byte) Integer.parseInt(octets[i], 16);
+            }
+            if (!ok) {
+                throw new IllegalArgumentException("--net '" + spec + "': invalid MAC address '" + text
+                        + "' (use six hex bytes, e.g. 52:54:00:12:34:56)");
+            }
+            if ((mac[0] & 1) != 0) {
+                throw new IllegalArgumentException("--net '" + spec + "': MAC address " + text + " is a multicast address (the first byte must be even)");
+            }
+            if (Arrays.equals(mac, new byte[6])) throw new IllegalArgumentException("--net '" + spec + "': MAC address " + text + " is all zeros");
+            return mac;
         }
 
         @Override
@@ -35,20 +174,34 @@ public sealed interface VirtioSpec {
 
         /** A locally administered unicast address (52:54:00 as QEMU and libvirt use) stable for a tap name. */
         public static byte[] defaultMac(String tap) {
-            java.util.zip.CRC32 crc = new java.util.zip.CRC32();
-            crc.update(tap.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            CRC32 crc = new CRC32();
+            crc.update(tap.getBytes(StandardCharsets.UTF_8));
             long h = crc.getValue();
             return new byte[] {0x52, 0x54, 0x00, (byte) (h >> 16), (byte) (h >> 8), (byte) h};
         }
 
         @Override
+        public String kind() {
+            return "virtio-net";
+        }
+
+        @Override
+        public VirtioDevice create(Context context) throws VmmException {
+            try {
+                return new VirtioNet(effectiveMac(), new TapLink(Tun.open(tap)));
+            } catch (Tun.TapException e) {
+                throw new VmmException(ExitStatus.HOST_UNSUITABLE, e.getMessage());
+            }
+        }
+
+        @Override
         public boolean equals(Object o) {
-            return o instanceof Net n && tap.equals(n.tap) && java.util.Arrays.equals(mac, n.mac);
+            return o instanceof Net n && tap.equals(n.tap) && Arrays.equals(mac, n.mac);
         }
 
         @Override
         public int hashCode() {
-            return tap.hashCode() * 31 + java.util.Arrays.hashCode(mac);
+            return tap.hashCode() * 31 + Arrays.hashCode(mac);
         }
 
         @Override
@@ -59,18 +212,6 @@ public sealed interface VirtioSpec {
 
     /** "52:54:00:12:34:56" */
     static String formatMac(byte[] mac) {
-        StringBuilder sb = new StringBuilder();
-        for (byte b : mac) sb.append(sb.isEmpty() ? "" : ":").append(String.format("%02x", b & 0xff));
-        return sb.toString();
-    }
-
-    /** The device's short name in stats and logs. */
-    default String kind() {
-        return switch (this) {
-            case Disk d -> "virtio-blk";
-            case Rng r -> "virtio-rng";
-            case Console c -> "virtio-console";
-            case Net n -> "virtio-net";
-        };
+        return HexFormat.ofDelimiter(":").formatHex(mac);
     }
 }

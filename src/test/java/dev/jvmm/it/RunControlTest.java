@@ -1,7 +1,7 @@
 package dev.jvmm.it;
 
 import dev.jvmm.vmm.ExitStatus;
-import dev.jvmm.vmm.HostInfo;
+import dev.jvmm.host.HostInfo;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

@@ -1,5 +1,9 @@
 package dev.jvmm.it;
 
+import dev.jvmm.vmm.VmBuilder;
+import dev.jvmm.vmm.Stop;
+import dev.jvmm.vmm.StopCause;
+
 import dev.jvmm.loader.KernelLoader;
 import dev.jvmm.loader.LoadOptions;
 import dev.jvmm.vmm.RunReport;
@@ -8,7 +12,6 @@ import dev.jvmm.vmm.VmConfig;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -27,23 +30,17 @@ class VcpuKickTest {
     void spinningVcpusStopPromptly(@TempDir Path tmp) throws Exception {
         KvmSupport.requireKvm();
         Path kernel = KvmSupport.guest("spin.bin");
-        VmConfig config = VmConfig.of(2, 16 << 20).withSerialLog(tmp.resolve("serial.log"));
-        Vm vm = new Vm(config, new PrintStream(PrintStream.nullOutputStream()));
-        RunReport report = new RunReport();
+        VmConfig config = VmConfig.of(2, 16 << 20).toBuilder().serialLog(tmp.resolve("serial.log")).build();
         var image = KernelLoader.load(kernel, null, new LoadOptions(config.memBytes(), "", List.of()));
-        CompletableFuture<Integer> run = CompletableFuture.supplyAsync(() -> {
-            try {
-                return vm.run(image, report);
-            } catch (Exception e) {
-                throw new RuntimeException(e);
-            }
-        });
+        Vm vm = VmBuilder.build(config, image);
+        CompletableFuture<RunReport> run = CompletableFuture.supplyAsync(vm::run);
         Thread.sleep(1500); // let both vCPUs get into KVM_RUN (the AP waits for SIPI in the kernel)
         assertTrue(!run.isDone(), "the spinning guest should still be running");
-        vm.stop(77, "test stop", null);
-        int status = run.get(5, TimeUnit.SECONDS);
+        vm.stop(new Stop(StopCause.SIGNAL, 77, "test stop"));
+        RunReport report = run.get(5, TimeUnit.SECONDS);
+        vm.close();
         long ms = vm.stopLatency().toMillis();
-        assertEquals(77, status);
+        assertEquals(77, report.stop().exitStatus());
         assertEquals("test stop", report.stop().reason());
         assertTrue(ms < 100, "vCPUs out of KVM_RUN " + ms + " ms after the stop request");
         assertTrue(report.vcpus().get(0).exits().containsKey("KICK (EINTR)") || report.vcpus().get(0).exits().containsKey("INTR"),

@@ -100,6 +100,12 @@ class KvmApiHeaderTest {
         for (Class<?> cls : List.of(KvmApi.class, LibC.class, Signals.class, Terminal.class, Tun.class)) {
             for (Field f : staticFields(cls)) {
                 Class<?> t = f.getType();
+                if (t == Ioctl.Request.class) {
+                    Ioctl.Request r = (Ioctl.Request) f.get(null);
+                    String source = cls.getSimpleName() + "." + f.getName();
+                    facts.put(source, new JavaFact(r.number(), false, source + " (" + r.name() + ")"));
+                    continue;
+                }
                 if (t != int.class && t != long.class && t != short.class && t != byte.class) continue;
                 // RUN_* are offset(KVM_RUN, ...) of members checked above
                 if (cls == KvmApi.class && f.getName().startsWith("RUN_")) continue;

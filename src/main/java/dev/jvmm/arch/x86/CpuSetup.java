@@ -52,7 +52,7 @@ public final class CpuSetup {
                 (byte) 0xb0, (byte) AcpiPorts.RESET_VALUE,                        // mov al, its reset value
                 (byte) 0xee,                      // out dx, al
                 (byte) 0xb0, (byte) 0xfe,         // mov al, 0xfe (i8042: pulse reset)
-                (byte) 0xe6, 0x64,                // out 0x64, al
+                (byte) 0xe6, (byte) PcPlatform.I8042_COMMAND_PORT, // out 0x64, al
                 (byte) 0xf4,                      // hlt
                 (byte) 0xeb, (byte) 0xfd});       // jmp back to hlt
         MemorySegment ivt = mem.slice(0, 256 * 4);
@@ -77,8 +77,8 @@ public final class CpuSetup {
                     for (String seg : new String[] {"cs", "ds", "es", "fs", "gs", "ss"}) {
                         long base = KvmApi.offset(KvmApi.KVM_SREGS, seg);
                         sregs.set(JAVA_LONG, base, (long) rm.cs() << 4);
-                        sregs.set(JAVA_SHORT, base + 12, (short) rm.cs());
-                        sregs.set(JAVA_INT, base + 8, 0xffff);
+                        sregs.set(JAVA_SHORT, base + SEG_SELECTOR, (short) rm.cs());
+                        sregs.set(JAVA_INT, base + SEG_LIMIT, 0xffff);
                     }
                     regs.set(JAVA_LONG, REGS_RIP, rm.ip() & 0xffffL);
                     regs.set(JAVA_LONG, REGS_RSP, rm.sp() & 0xffffL);
@@ -101,8 +101,8 @@ public final class CpuSetup {
                 case EntryState.Long64 lm -> {
                     setFlatSegment(sregs, "cs", 0x08, 0xb);
                     long cs = KvmApi.offset(KvmApi.KVM_SREGS, "cs");
-                    sregs.set(JAVA_BYTE, cs + 17, (byte) 0); // db must be 0 when l is 1
-                    sregs.set(JAVA_BYTE, cs + 19, (byte) 1); // l: 64-bit code
+                    sregs.set(JAVA_BYTE, cs + SEG_DB, (byte) 0); // db must be 0 when l is 1
+                    sregs.set(JAVA_BYTE, cs + SEG_L, (byte) 1); // l: 64-bit code
                     for (String seg : new String[] {"ds", "es", "fs", "gs", "ss"}) setFlatSegment(sregs, seg, 0x10, 0x3);
                     setTaskRegister(sregs);
                     setDescriptorTables(sregs);
@@ -125,21 +125,21 @@ public final class CpuSetup {
     private static void setTaskRegister(MemorySegment sregs) {
         long tr = KvmApi.offset(KvmApi.KVM_SREGS, "tr");
         sregs.set(JAVA_LONG, tr, 0L);
-        sregs.set(JAVA_INT, tr + 8, 0x67);
-        sregs.set(JAVA_SHORT, tr + 12, (short) 0x18);
-        sregs.set(JAVA_BYTE, tr + 14, (byte) 0xb); // busy TSS
-        sregs.set(JAVA_BYTE, tr + 15, (byte) 1);
-        sregs.set(JAVA_BYTE, tr + 18, (byte) 0);
-        sregs.set(JAVA_BYTE, tr + 22, (byte) 0);
+        sregs.set(JAVA_INT, tr + SEG_LIMIT, 0x67);
+        sregs.set(JAVA_SHORT, tr + SEG_SELECTOR, (short) 0x18);
+        sregs.set(JAVA_BYTE, tr + SEG_TYPE, (byte) 0xb); // busy TSS
+        sregs.set(JAVA_BYTE, tr + SEG_PRESENT, (byte) 1);
+        sregs.set(JAVA_BYTE, tr + SEG_S, (byte) 0);
+        sregs.set(JAVA_BYTE, tr + SEG_UNUSABLE, (byte) 0);
     }
 
     private static void setDescriptorTables(MemorySegment sregs) {
         long gdt = KvmApi.offset(KvmApi.KVM_SREGS, "gdt");
         sregs.set(JAVA_LONG, gdt, GDT_ADDR);
-        sregs.set(JAVA_SHORT, gdt + 8, (short) (GDT.length * 8 - 1));
+        sregs.set(JAVA_SHORT, gdt + DT_LIMIT, (short) (GDT.length * 8 - 1));
         long idt = KvmApi.offset(KvmApi.KVM_SREGS, "idt");
         sregs.set(JAVA_LONG, idt, IDT_ADDR);
-        sregs.set(JAVA_SHORT, idt + 8, (short) 7);
+        sregs.set(JAVA_SHORT, idt + DT_LIMIT, (short) 7);
     }
 
     /**
@@ -159,16 +159,16 @@ public final class CpuSetup {
     private static void setFlatSegment(MemorySegment sregs, String name, int selector, int type) {
         long o = KvmApi.offset(KvmApi.KVM_SREGS, name);
         sregs.set(JAVA_LONG, o, 0L);
-        sregs.set(JAVA_INT, o + 8, 0xffffffff);
-        sregs.set(JAVA_SHORT, o + 12, (short) selector);
-        sregs.set(JAVA_BYTE, o + 14, (byte) type);
-        sregs.set(JAVA_BYTE, o + 15, (byte) 1); // present
-        sregs.set(JAVA_BYTE, o + 16, (byte) 0); // dpl
-        sregs.set(JAVA_BYTE, o + 17, (byte) 1); // db: 32-bit
-        sregs.set(JAVA_BYTE, o + 18, (byte) 1); // s: code/data
-        sregs.set(JAVA_BYTE, o + 19, (byte) 0); // l
-        sregs.set(JAVA_BYTE, o + 20, (byte) 1); // g: 4 KiB granularity
-        sregs.set(JAVA_BYTE, o + 22, (byte) 0); // usable
+        sregs.set(JAVA_INT, o + SEG_LIMIT, 0xffffffff);
+        sregs.set(JAVA_SHORT, o + SEG_SELECTOR, (short) selector);
+        sregs.set(JAVA_BYTE, o + SEG_TYPE, (byte) type);
+        sregs.set(JAVA_BYTE, o + SEG_PRESENT, (byte) 1); // present
+        sregs.set(JAVA_BYTE, o + SEG_DPL, (byte) 0); // dpl
+        sregs.set(JAVA_BYTE, o + SEG_DB, (byte) 1); // db: 32-bit
+        sregs.set(JAVA_BYTE, o + SEG_S, (byte) 1); // s: code/data
+        sregs.set(JAVA_BYTE, o + SEG_L, (byte) 0); // l
+        sregs.set(JAVA_BYTE, o + SEG_G, (byte) 1); // g: 4 KiB granularity
+        sregs.set(JAVA_BYTE, o + SEG_UNUSABLE, (byte) 0); // usable
     }
 
     /**
@@ -178,22 +178,27 @@ public final class CpuSetup {
     public static MemorySegment withFeatures(MemorySegment cpuid2, List<CpuFeatures.Edit> edits, Arena arena) {
         if (edits.isEmpty()) return cpuid2;
         long head = KvmApi.KVM_CPUID2.byteSize(), size = KvmApi.KVM_CPUID_ENTRY2.byteSize();
-        int n = cpuid2.get(JAVA_INT, 0);
+        int n = cpuid2.get(JAVA_INT, CPUID_NENT);
         List<CpuFeatures.CpuidEntry> entries = new ArrayList<>(n);
         for (int i = 0; i < n; i++) {
             long e = head + i * size;
-            entries.add(new CpuFeatures.CpuidEntry(cpuid2.get(JAVA_INT, e), cpuid2.get(JAVA_INT, e + 4),
-                    cpuid2.get(JAVA_INT, e + 8), cpuid2.get(JAVA_INT, e + 12), cpuid2.get(JAVA_INT, e + 16),
-                    cpuid2.get(JAVA_INT, e + 20), cpuid2.get(JAVA_INT, e + 24)));
+            entries.add(new CpuFeatures.CpuidEntry(cpuid2.get(JAVA_INT, e + FUNCTION), cpuid2.get(JAVA_INT, e + INDEX),
+                    cpuid2.get(JAVA_INT, e + FLAGS), cpuid2.get(JAVA_INT, e + EAX), cpuid2.get(JAVA_INT, e + EBX),
+                    cpuid2.get(JAVA_INT, e + ECX), cpuid2.get(JAVA_INT, e + EDX)));
         }
         List<CpuFeatures.CpuidEntry> edited = CpuFeatures.apply(edits, entries);
         MemorySegment out = arena.allocate(head + edited.size() * size, 8);
-        out.set(JAVA_INT, 0, edited.size());
+        out.set(JAVA_INT, CPUID_NENT, edited.size());
         for (int i = 0; i < edited.size(); i++) {
             CpuFeatures.CpuidEntry c = edited.get(i);
             long e = head + i * size;
-            int[] v = {c.function(), c.index(), c.flags(), c.eax(), c.ebx(), c.ecx(), c.edx()};
-            for (int k = 0; k < v.length; k++) out.set(JAVA_INT, e + 4L * k, v[k]);
+            out.set(JAVA_INT, e + FUNCTION, c.function());
+            out.set(JAVA_INT, e + INDEX, c.index());
+            out.set(JAVA_INT, e + FLAGS, c.flags());
+            out.set(JAVA_INT, e + EAX, c.eax());
+            out.set(JAVA_INT, e + EBX, c.ebx());
+            out.set(JAVA_INT, e + ECX, c.ecx());
+            out.set(JAVA_INT, e + EDX, c.edx());
         }
         return out;
     }
@@ -205,15 +210,15 @@ public final class CpuSetup {
     public static MemorySegment cpuidFor(MemorySegment supported, Arena arena, int apicId, int cpus) {
         MemorySegment c = arena.allocate(supported.byteSize(), 8);
         c.copyFrom(supported);
-        int n = c.get(JAVA_INT, 0);
+        int n = c.get(JAVA_INT, CPUID_NENT);
         long entry = KvmApi.KVM_CPUID2.byteSize(), size = KvmApi.KVM_CPUID_ENTRY2.byteSize();
         for (int i = 0; i < n; i++) {
             long e = entry + i * size;
-            int function = c.get(JAVA_INT, e);
+            int function = c.get(JAVA_INT, e + FUNCTION);
             switch (function) {
                 case 1 -> {
                     int ebx = c.get(JAVA_INT, e + EBX);
-                    ebx = (ebx & 0x0000ffff) | (Math.min(cpus, 255) << 16) | (apicId << 24);
+                    ebx = (ebx & 0x0000ffff) | (Math.min(cpus, PcPlatform.MAX_CPUS) << 16) | (apicId << 24);
                     c.set(JAVA_INT, e + EBX, ebx);
                     if (cpus > 1) c.set(JAVA_INT, e + EDX, c.get(JAVA_INT, e + EDX) | (1 << 28)); // HTT
                     // the hypervisor bit: without it a guest never looks at KVM's leaves (kvm-clock, PV features)
@@ -227,9 +232,22 @@ public final class CpuSetup {
     }
 
     static final int CPUID_1_ECX_HYPERVISOR = 1 << 31;
-    /** Register offsets inside a {@code kvm_cpuid_entry2}. */
-    private static final long EBX = KvmApi.offset(KvmApi.KVM_CPUID_ENTRY2, "ebx"), ECX = KvmApi.offset(KvmApi.KVM_CPUID_ENTRY2, "ecx"),
-            EDX = KvmApi.offset(KvmApi.KVM_CPUID_ENTRY2, "edx");
+    /** Field offsets inside a {@code kvm_cpuid_entry2} and its header. */
+    private static final long FUNCTION = KvmApi.offset(KvmApi.KVM_CPUID_ENTRY2, "function"),
+            INDEX = KvmApi.offset(KvmApi.KVM_CPUID_ENTRY2, "index"), FLAGS = KvmApi.offset(KvmApi.KVM_CPUID_ENTRY2, "flags"),
+            EAX = KvmApi.offset(KvmApi.KVM_CPUID_ENTRY2, "eax"), EBX = KvmApi.offset(KvmApi.KVM_CPUID_ENTRY2, "ebx"),
+            ECX = KvmApi.offset(KvmApi.KVM_CPUID_ENTRY2, "ecx"), EDX = KvmApi.offset(KvmApi.KVM_CPUID_ENTRY2, "edx"),
+            CPUID_NENT = KvmApi.offset(KvmApi.KVM_CPUID2, "nent");
+    /** Field offsets inside a {@code kvm_segment}, a {@code kvm_dtable}, a {@code kvm_msrs} and its entries. */
+    private static final long SEG_LIMIT = KvmApi.offset(KvmApi.KVM_SEGMENT, "limit"),
+            SEG_SELECTOR = KvmApi.offset(KvmApi.KVM_SEGMENT, "selector"), SEG_TYPE = KvmApi.offset(KvmApi.KVM_SEGMENT, "type"),
+            SEG_PRESENT = KvmApi.offset(KvmApi.KVM_SEGMENT, "present"), SEG_DPL = KvmApi.offset(KvmApi.KVM_SEGMENT, "dpl"),
+            SEG_DB = KvmApi.offset(KvmApi.KVM_SEGMENT, "db"), SEG_S = KvmApi.offset(KvmApi.KVM_SEGMENT, "s"),
+            SEG_L = KvmApi.offset(KvmApi.KVM_SEGMENT, "l"), SEG_G = KvmApi.offset(KvmApi.KVM_SEGMENT, "g"),
+            SEG_UNUSABLE = KvmApi.offset(KvmApi.KVM_SEGMENT, "unusable"),
+            DT_LIMIT = KvmApi.offset(KvmApi.KVM_DTABLE, "limit"),
+            MSRS_NMSRS = KvmApi.offset(KvmApi.KVM_MSRS, "nmsrs"),
+            MSR_INDEX = KvmApi.offset(KvmApi.KVM_MSR_ENTRY, "index"), MSR_DATA = KvmApi.offset(KvmApi.KVM_MSR_ENTRY, "data");
     static final int MSR_IA32_SYSENTER_CS = 0x174, MSR_IA32_SYSENTER_ESP = 0x175, MSR_IA32_SYSENTER_EIP = 0x176,
             MSR_STAR = 0xc0000081, MSR_LSTAR = 0xc0000082, MSR_CSTAR = 0xc0000083, MSR_SYSCALL_MASK = 0xc0000084,
             MSR_KERNEL_GS_BASE = 0xc0000102, MSR_IA32_TSC = 0x10, MSR_IA32_MISC_ENABLE = 0x1a0,
@@ -262,11 +280,11 @@ public final class CpuSetup {
                     {MSR_MTRR_DEF_TYPE, MTRR_ENABLE_WRITEBACK}};
             long entry = KvmApi.KVM_MSR_ENTRY.byteSize();
             MemorySegment m = arena.allocate(KvmApi.KVM_MSRS.byteSize() + msrs.length * entry, 8);
-            m.set(JAVA_INT, 0, msrs.length);
+            m.set(JAVA_INT, MSRS_NMSRS, msrs.length);
             for (int i = 0; i < msrs.length; i++) {
                 long at = KvmApi.KVM_MSRS.byteSize() + i * entry;
-                m.set(JAVA_INT, at, (int) msrs[i][0]);
-                m.set(JAVA_LONG, at + 8, msrs[i][1]);
+                m.set(JAVA_INT, at + MSR_INDEX, (int) msrs[i][0]);
+                m.set(JAVA_LONG, at + MSR_DATA, msrs[i][1]);
             }
             vcpu.setMsrs(m);
         }
@@ -288,20 +306,20 @@ public final class CpuSetup {
             String[] names = {"rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp", "r8", "r9", "r10", "r11",
                     "r12", "r13", "r14", "r15", "rip", "rflags"};
             for (int i = 0; i < names.length; i++) {
-                sb.append(String.format("%6s=%016x", names[i], regs.get(JAVA_LONG, i * 8L)));
+                sb.append(String.format("%6s=%016x", names[i], regs.get(JAVA_LONG, KvmApi.offset(KvmApi.KVM_REGS, names[i]))));
                 sb.append(i % 4 == 3 ? '\n' : ' ');
             }
             sb.append('\n');
             for (String seg : new String[] {"cs", "ds", "es", "fs", "gs", "ss", "tr", "ldt"}) {
                 long o = KvmApi.offset(KvmApi.KVM_SREGS, seg);
                 sb.append(String.format("%6s=%04x base=%016x limit=%08x type=%x%n", seg,
-                        sregs.get(JAVA_SHORT, o + 12) & 0xffff, sregs.get(JAVA_LONG, o),
-                        sregs.get(JAVA_INT, o + 8), sregs.get(JAVA_BYTE, o + 14)));
+                        sregs.get(JAVA_SHORT, o + SEG_SELECTOR) & 0xffff, sregs.get(JAVA_LONG, o),
+                        sregs.get(JAVA_INT, o + SEG_LIMIT), sregs.get(JAVA_BYTE, o + SEG_TYPE)));
             }
             for (String dt : new String[] {"gdt", "idt"}) {
                 long o = KvmApi.offset(KvmApi.KVM_SREGS, dt);
                 sb.append(String.format("%6s base=%016x limit=%04x%n", dt, sregs.get(JAVA_LONG, o),
-                        sregs.get(JAVA_SHORT, o + 8) & 0xffff));
+                        sregs.get(JAVA_SHORT, o + DT_LIMIT) & 0xffff));
             }
             for (String cr : new String[] {"cr0", "cr2", "cr3", "cr4", "efer", "apic_base"}) {
                 sb.append(String.format("%6s=%016x ", cr, sregs.get(JAVA_LONG, KvmApi.offset(KvmApi.KVM_SREGS, cr))));

@@ -4,6 +4,9 @@ package dev.jvmm.arch.x86;
 public final class Layout {
     private Layout() { }
 
+    /** The x86 page: guest RAM (KVM memory slots) comes in whole pages. */
+    public static final long PAGE_SIZE = 4096;
+
     /** Conventional memory ends here; [EBDA_START, 1 MiB) is reserved (EBDA, VGA hole, BIOS). */
     public static final long EBDA_START = 0x9fc00L;
     /** PVH {@code struct hvm_start_info}, then its module list and memory map. */
@@ -69,6 +72,15 @@ public final class Layout {
     public static final long IDENTITY_MAP_ADDR = 0xfffbc000L;
 
     /** Guest RAM below the hole for a VM of {@code memSize} bytes. */
+    /** The RAM ranges of a VM with {@code memBytes} of memory: below the 32-bit MMIO hole, then above 4 GiB. */
+    public static java.util.List<dev.jvmm.memory.RamRange> ramRanges(long memBytes) {
+        java.util.List<dev.jvmm.memory.RamRange> ranges = new java.util.ArrayList<>();
+        ranges.add(new dev.jvmm.memory.RamRange(0, lowRamSize(memBytes)));
+        long high = highRamSize(memBytes);
+        if (high > 0) ranges.add(new dev.jvmm.memory.RamRange(FOUR_GIB, high));
+        return ranges;
+    }
+
     public static long lowRamSize(long memSize) {
         return Math.min(memSize, MMIO_HOLE_START);
     }

@@ -1,5 +1,6 @@
 package dev.jvmm.device.legacy;
 
+import dev.jvmm.arch.x86.acpi.AcpiPorts;
 import dev.jvmm.device.BusDevice;
 import dev.jvmm.device.StopRequest;
 
@@ -23,16 +24,11 @@ import java.util.Objects;
  * the writing vCPU's thread.
  */
 public final class AcpiPm implements BusDevice {
-    public static final int BASE_PORT = 0x3c0;
+    /** The three registers the FADT announces ({@link AcpiPorts}), which are consecutive ports. */
+    public static final int BASE_PORT = AcpiPorts.SLEEP_CONTROL;
     public static final int LENGTH = 3;
-    public static final int SLEEP_CONTROL_PORT = BASE_PORT, SLEEP_STATUS_PORT = BASE_PORT + 1, RESET_PORT = BASE_PORT + 2;
-    /** The SLP_TYP of S5 (soft off), as the DSDT's {@code _S5_} package must announce it. */
-    public static final int S5_SLP_TYP = 5;
-    /** The value the FADT's RESET_VALUE names. */
-    public static final int RESET_VALUE = 1;
-
-    static final int SLEEP_CONTROL = 0, SLEEP_STATUS = 1, RESET = 2;
-    static final int SLP_EN = 0x20, SLP_TYP_SHIFT = 2, SLP_TYP_MASK = 7;
+    static final int SLEEP_CONTROL = AcpiPorts.SLEEP_CONTROL - BASE_PORT, SLEEP_STATUS = AcpiPorts.SLEEP_STATUS - BASE_PORT,
+            RESET = AcpiPorts.RESET - BASE_PORT;
     static final String POWEROFF_REASON = "the guest powered off (ACPI S5)";
 
     private final StopRequest poweroff;
@@ -57,10 +53,10 @@ public final class AcpiPm implements BusDevice {
     public void write(long offset, int size, long value) {
         int v = (int) (value & 0xff);
         if (offset == SLEEP_CONTROL) {
-            if ((v & SLP_EN) != 0 && (v >> SLP_TYP_SHIFT & SLP_TYP_MASK) == S5_SLP_TYP) {
+            if (AcpiPorts.isPowerOff(v)) {
                 poweroff.stop(0, POWEROFF_REASON);
             }
-        } else if (offset == RESET && v == RESET_VALUE) {
+        } else if (offset == RESET && v == AcpiPorts.RESET_VALUE) {
             reset.run();
         }
     }

@@ -1,5 +1,7 @@
 package dev.jvmm.device.legacy;
 
+import dev.jvmm.arch.x86.PcPlatform;
+
 import dev.jvmm.arch.x86.Layout;
 import dev.jvmm.device.BusDevice;
 
@@ -35,7 +37,7 @@ import java.util.Objects;
  * memory above 4 GiB in 64 KiB units.
  */
 public final class CmosRtc implements BusDevice {
-    public static final int BASE_PORT = 0x70;
+    public static final int BASE_PORT = PcPlatform.RTC_PORT;
     public static final int LENGTH = 2;
 
     static final int SECONDS = 0x00, MINUTES = 0x02, HOURS = 0x04, DAY_OF_WEEK = 0x06, DAY_OF_MONTH = 0x07,

@@ -1,5 +1,7 @@
 package dev.jvmm.device.legacy;
 
+import dev.jvmm.arch.x86.PcPlatform;
+
 import dev.jvmm.device.BusDevice;
 import dev.jvmm.device.StopRequest;
 
@@ -16,7 +18,7 @@ import java.util.Objects;
  */
 public final class DebugExit implements BusDevice {
     /** The port QEMU's test setups (and this VMM) put it at. */
-    public static final int DEFAULT_PORT = 0xf4;
+    public static final int DEFAULT_PORT = PcPlatform.DEBUG_EXIT_PORT;
 
     private final StopRequest stop;
 

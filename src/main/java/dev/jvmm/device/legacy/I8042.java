@@ -1,5 +1,7 @@
 package dev.jvmm.device.legacy;
 
+import dev.jvmm.arch.x86.PcPlatform;
+
 import dev.jvmm.device.BusDevice;
 import dev.jvmm.device.StopRequest;
 
@@ -19,7 +21,7 @@ import java.util.Objects;
  */
 public final class I8042 implements BusDevice {
     /** Where a PC has it, and how long to register it. */
-    public static final int BASE_PORT = 0x60;
+    public static final int BASE_PORT = PcPlatform.I8042_DATA_PORT;
     public static final int LENGTH = 5;
 
     static final int DATA = 0, STATUS_COMMAND = 4;
@@ -47,6 +49,24 @@ public final class I8042 implements BusDevice {
 
     public I8042(StopRequest stop) {
         this.stop = Objects.requireNonNull(stop, "stop");
+    }
+
+    /**
+     * The controller's status/command port (0x64) as a device of its own, for a bus where port 0x61
+     * (between the two) belongs to someone else: offset 0 there is {@link #STATUS_COMMAND} here.
+     */
+    public BusDevice commandPort() {
+        return new BusDevice() {
+            @Override
+            public long read(long offset, int size) {
+                return I8042.this.read(offset + STATUS_COMMAND, size);
+            }
+
+            @Override
+            public void write(long offset, int size, long value) {
+                I8042.this.write(offset + STATUS_COMMAND, size, value);
+            }
+        };
     }
 
     @Override

@@ -1,5 +1,7 @@
 package dev.jvmm.device.legacy;
 
+import dev.jvmm.arch.x86.PcPlatform;
+
 import dev.jvmm.device.BusDevice;
 import dev.jvmm.device.IrqLine;
 
@@ -46,12 +48,12 @@ import java.util.function.LongSupplier;
  */
 public final class I8254 implements BusDevice {
     /** Where a PC has it, and how long to register it. */
-    public static final int BASE_PORT = 0x40;
+    public static final int BASE_PORT = PcPlatform.PIT_PORT;
     public static final int LENGTH = 4;
     /** The PIT's input clock, in Hz. */
     public static final long FREQUENCY_HZ = 1_193_182L;
     /** The IRQ channel 0 drives. */
-    public static final int IRQ = 0;
+    public static final int IRQ = PcPlatform.PIT_IRQ;
 
     static final int CONTROL = 3;
     static final long NANOS_PER_SECOND = 1_000_000_000L;

@@ -1,5 +1,7 @@
 package dev.jvmm.device.legacy;
 
+import dev.jvmm.arch.x86.PcPlatform;
+
 import dev.jvmm.device.BusDevice;
 
 import java.util.Objects;
@@ -17,7 +19,7 @@ import java.util.Objects;
  * in mode 0 with a count, then polling bit 5 until the count reaches zero.
  */
 public final class SystemControlPortB implements BusDevice {
-    public static final int PORT = 0x61;
+    public static final int PORT = PcPlatform.PORT_B;
     public static final int LENGTH = 1;
 
     static final int GATE2 = 0x01, SPEAKER = 0x02, WRITABLE = 0x0f, REFRESH = 0x10, OUT2 = 0x20;

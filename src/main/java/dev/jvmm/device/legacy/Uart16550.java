@@ -1,6 +1,7 @@
 package dev.jvmm.device.legacy;
 
 import dev.jvmm.device.BusDevice;
+import dev.jvmm.device.ConsoleEndpoint;
 import dev.jvmm.device.IrqLine;
 
 import java.util.Objects;
@@ -31,7 +32,9 @@ import java.util.function.IntConsumer;
  * monitor held (keeping interrupt levels and output in order) and must not block; the RX space
  * listener is called without it.
  */
-public final class Uart16550 implements BusDevice {
+public final class Uart16550 implements BusDevice, ConsoleEndpoint {
+    /** Registers: the UART decodes 8 consecutive ports. */
+    public static final int LENGTH = 8;
     // Register offsets.
     private static final int RBR_THR_DLL = 0, IER_DLM = 1, IIR_FCR = 2, LCR = 3, MCR = 4, LSR = 5, MSR = 6, SCR = 7;
 
@@ -123,6 +126,16 @@ public final class Uart16550 implements BusDevice {
             updateIrq();
             return n;
         }
+    }
+
+    @Override
+    public int offer(byte[] buf, int off, int len) {
+        return receive(buf, off, len);
+    }
+
+    @Override
+    public void onInputSpace(Runnable listener) {
+        setRxSpaceListener(listener);
     }
 
     /** How many bytes {@link #receive} would take now. */

@@ -12,7 +12,7 @@ import java.util.List;
 public abstract class AbstractVirtioDevice implements VirtioDevice {
     protected final VirtioCounters stats = new VirtioCounters();
     protected final ByteBuffer config;
-    protected Host host;
+    protected Transport transport;
     protected List<SplitVirtqueue> queues;
     protected long features;
 
@@ -48,15 +48,58 @@ public abstract class AbstractVirtioDevice implements VirtioDevice {
         return queueSize;
     }
 
-    /** Pops every available chain of queue {@code queueIndex} (if it is live) and completes each with {@code h}. */
+    /**
+     * How many chains one {@link #serve} call completes at most: a guest that keeps its queue full must
+     * not keep the thread serving it (the event loop) from everything else.
+     */
+    protected static final int CHAINS_PER_TURN = 64;
+
+    /**
+     * Pops available chains of queue {@code queueIndex} (if it is live) and completes each with
+     * {@code h}: at most {@link #CHAINS_PER_TURN}; if more are waiting, the transport is asked to
+     * continue later.
+     */
     protected void serve(int queueIndex, ChainHandler h) throws VirtqueueException {
         SplitVirtqueue q = queue(queueIndex);
         if (q == null) return;
-        DescriptorChain chain;
-        while ((chain = q.pop()) != null) {
+        for (int i = 0; i < CHAINS_PER_TURN; i++) {
+            DescriptorChain chain = q.pop();
+            if (chain == null) return;
             q.addUsed(chain, h.handle(chain));
             stats.requests.incrementAndGet();
         }
+        if (q.hasAvailable()) transport.continueLater(queueIndex);
+    }
+
+    // ---- the receive side of devices that bring host data to the guest (console input, network frames) ----
+
+    private Runnable receiveListener = () -> { };
+
+    /**
+     * Sets what runs when the guest makes receive buffers available (host data that found none can
+     * then be offered again). Runs on the notifying thread with the device lock held: it may deliver
+     * directly or schedule a retry, but must not block.
+     */
+    public synchronized void onReceiveBuffers(Runnable listener) {
+        this.receiveListener = listener == null ? () -> { } : listener;
+    }
+
+    /** Call from {@link #notify} when the driver notified the receive queue. */
+    protected void receiveBuffersAdded() {
+        receiveListener.run();
+    }
+
+    /** The next receive chain of queue {@code receiveQueue}, or null: not active, broken, or none available. */
+    protected DescriptorChain nextReceiveBuffer(int receiveQueue) throws VirtqueueException {
+        SplitVirtqueue q = queue(receiveQueue);
+        return q == null || q.isBroken() ? null : q.pop();
+    }
+
+    /** Returns a filled receive chain holding {@code used} bytes to the guest, counting {@code payload} of them. */
+    protected void receiveDone(int receiveQueue, DescriptorChain chain, long used, long payload) throws VirtqueueException {
+        queue(receiveQueue).addUsed(chain, used);
+        stats.requests.incrementAndGet();
+        stats.bytes.addAndGet(payload);
     }
 
     @Override
@@ -79,15 +122,15 @@ public abstract class AbstractVirtioDevice implements VirtioDevice {
     }
 
     @Override
-    public synchronized void activate(Host host, List<SplitVirtqueue> queues, long features) {
-        this.host = host;
+    public synchronized void activate(Transport transport, List<SplitVirtqueue> queues, long features) {
+        this.transport = transport;
         this.queues = queues;
         this.features = features;
     }
 
     @Override
     public synchronized void reset() {
-        this.host = null;
+        this.transport = null;
         this.queues = null;
         this.features = 0;
     }

@@ -15,8 +15,13 @@ import java.util.Arrays;
 
 /**
  * virtio-blk (id 2) over a raw image file. The capacity is the file size rounded down to 512-byte
- * sectors. Requests run synchronously on the notifying thread (positional {@link FileChannel} reads
- * and writes), under the device lock.
+ * sectors. Requests run on the device's own I/O thread, never on the event loop: the thread waits on
+ * the queue's notification eventfd, and serves requests one at a time under the device lock
+ * (positional {@link FileChannel} reads and writes straight into and out of guest memory), releasing the
+ * lock between requests so vCPUs touching the device's registers wait for one request at most.
+ *
+ * <p>The image is locked as QEMU does it: read-write images exclusively, read-only ones shared, so a
+ * second VM cannot write to a disk another one uses (see {@link ImageLock}).
  *
  * <p>Features: SEG_MAX, BLK_SIZE (512), FLUSH ({@code force(false)}), RO for read-only images, and
  * for writable images DISCARD and WRITE_ZEROES (one segment each, up to {@link #MAX_ZERO_SECTORS}).
@@ -24,7 +29,7 @@ import java.util.Arrays;
  * cannot punch holes without a system call, and discard is only a hint (the device does not promise
  * zeros afterwards; write_zeroes_may_unmap is 0).
  */
-public final class VirtioBlock extends AbstractVirtioDevice implements AutoCloseable {
+public final class VirtioBlock extends AbstractVirtioDevice {
     public static final int DEVICE_ID = 2;
     public static final int SECTOR = 512;
     public static final int QUEUE_SIZE = 256;
@@ -54,6 +59,8 @@ public final class VirtioBlock extends AbstractVirtioDevice implements AutoClose
 
     private final Path image;
     private final FileChannel file;
+    private final ImageLock lock;
+    private volatile QueueThread io;
     private final boolean readOnly;
     private final byte[] id;
     private final long sectors;
@@ -65,6 +72,14 @@ public final class VirtioBlock extends AbstractVirtioDevice implements AutoClose
      *         cannot be opened
      */
     public VirtioBlock(Path image, boolean readOnly, String id) throws IOException {
+        this(image, readOnly, id, true);
+    }
+
+    /**
+     * @param lock whether to lock the image (exclusively when read-write, shared when read-only) and
+     *             refuse it when another process holds a conflicting lock
+     */
+    public VirtioBlock(Path image, boolean readOnly, String id, boolean lock) throws IOException {
         super(DEVICE_ID, 60, 1, QUEUE_SIZE);
         this.image = image;
         this.readOnly = readOnly;
@@ -82,10 +97,12 @@ public final class VirtioBlock extends AbstractVirtioDevice implements AutoClose
         }
         long size;
         try {
+            this.lock = lock ? ImageLock.acquire(image, file, readOnly) : null;
             size = file.size();
         } catch (IOException e) {
             file.close();
-            throw new IOException("disk image " + image + ": cannot read its size: " + e.getMessage());
+            throw e.getMessage() != null && e.getMessage().startsWith("disk image") ? e
+                    : new IOException("disk image " + image + ": cannot read its size: " + e.getMessage());
         }
         this.sectors = size / SECTOR;
         byte[] raw = (id == null ? "" : id).getBytes(StandardCharsets.UTF_8);
@@ -126,9 +143,35 @@ public final class VirtioBlock extends AbstractVirtioDevice implements AutoClose
 
 
 
+    /** Requests served per turn of the I/O thread before it looks at its queue and stop request again. */
+    private static final int REQUESTS_PER_TURN = 1;
+
     @Override
     public synchronized void notify(int queueIndex) throws VirtqueueException {
-        serve(queueIndex, this::handle);
+        SplitVirtqueue q = queue(queueIndex);
+        if (q == null) return;
+        for (int i = 0; i < REQUESTS_PER_TURN; i++) {
+            DescriptorChain chain = q.pop();
+            if (chain == null) return;
+            q.addUsed(chain, handle(chain));
+            stats.requests.incrementAndGet();
+        }
+        QueueThread t = io;
+        if (q.hasAvailable() && t != null) t.again(queueIndex);
+        else if (q.hasAvailable()) transport.continueLater(queueIndex);
+    }
+
+    /** Serves the queue on this device's own thread (see the class comment). */
+    @Override
+    public void attach(VirtioAttachment attachment) {
+        io = QueueThread.start("virtio-blk " + image.getFileName() + " I/O", attachment);
+    }
+
+    /** Whether no thread of the device can still touch guest memory (its I/O thread has ended). */
+    @Override
+    public boolean quiesced() {
+        QueueThread t = io;
+        return t == null || t.ended();
     }
 
     /** Serves one request; returns the bytes written into the chain's writable buffers. */
@@ -186,14 +229,21 @@ public final class VirtioBlock extends AbstractVirtioDevice implements AutoClose
         return S_OK;
     }
 
+    /** A ByteBuffer can span at most 2 GiB - 1; guest buffers (up to 4 GiB each) are moved in pieces. */
+    static final long IO_PIECE = 1L << 30;
+
     private void readImage(DescriptorChain c, long pos, long len) throws IOException {
         for (MemorySegment s : c.writableSegments(0, len)) {
-            ByteBuffer bb = s.asByteBuffer();
-            while (bb.hasRemaining()) {
-                int n = file.read(bb, pos + bb.position());
-                if (n < 0) { // the image shrank under us: the rest reads as zeros
-                    s.asSlice(bb.position()).fill((byte) 0);
-                    break;
+            for (long at = 0; at < s.byteSize(); at += IO_PIECE) {
+                MemorySegment piece = s.asSlice(at, Math.min(IO_PIECE, s.byteSize() - at));
+                ByteBuffer bb = piece.asByteBuffer();
+                long start = pos + at;
+                while (bb.hasRemaining()) {
+                    int n = file.read(bb, start + bb.position());
+                    if (n < 0) { // the image shrank under us: the rest reads as zeros
+                        piece.asSlice(bb.position()).fill((byte) 0);
+                        break;
+                    }
                 }
             }
             pos += s.byteSize();
@@ -203,8 +253,11 @@ public final class VirtioBlock extends AbstractVirtioDevice implements AutoClose
 
     private void writeImage(DescriptorChain c, long pos, long len) throws IOException {
         for (MemorySegment s : c.readableSegments(HEADER, len)) {
-            ByteBuffer bb = s.asByteBuffer();
-            while (bb.hasRemaining()) file.write(bb, pos + bb.position());
+            for (long at = 0; at < s.byteSize(); at += IO_PIECE) {
+                ByteBuffer bb = s.asSlice(at, Math.min(IO_PIECE, s.byteSize() - at)).asByteBuffer();
+                long start = pos + at;
+                while (bb.hasRemaining()) file.write(bb, start + bb.position());
+            }
             pos += s.byteSize();
             stats.bytes.addAndGet(s.byteSize());
         }
@@ -234,8 +287,18 @@ public final class VirtioBlock extends AbstractVirtioDevice implements AutoClose
         return S_OK;
     }
 
+    /** Stops the I/O thread (after the request it is serving, if any) and closes the image. */
     @Override
-    public synchronized void close() throws IOException {
-        file.close();
+    public void close() {
+        QueueThread t = io;
+        if (t != null) t.stop();
+        synchronized (this) {
+            try {
+                if (lock != null) lock.release();
+                file.close();
+            } catch (IOException e) {
+                // closing: the data is already in the file (writes are not buffered), nothing left to lose
+            }
+        }
     }
 }

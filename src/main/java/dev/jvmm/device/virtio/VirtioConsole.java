@@ -1,72 +1,74 @@
 package dev.jvmm.device.virtio;
 
+import dev.jvmm.device.ByteSink;
+import dev.jvmm.device.ConsoleEndpoint;
+
 /**
  * virtio-console (id 3) with a single port and no optional features: receiveq (0) carries host
- * input to the guest, transmitq (1) guest output to the {@link Output} sink.
+ * input to the guest, transmitq (1) guest output to a {@link ByteSink}.
  *
  * <p>Host input goes in with {@link #offer}: it fills the receive buffers the guest has made
  * available and returns how much fitted, so the caller keeps the rest; the
- * {@link #onReceiveBuffers(Runnable) listener} runs when the guest makes new receive buffers available
+ * {@link #onInputSpace(Runnable) listener} runs when the guest makes new receive buffers available
  * (on the notifying thread, with the device lock held: it may call {@code offer} directly or schedule a
  * retry).
+ *
+ * <p>Output is back-pressured: a transmit chain is copied to the sink in pieces of at most
+ * {@link #CHUNK} bytes; when the sink has no room (its reader on the host stalled) the device stops
+ * with the chain half sent and resumes where it was once the sink has room again, so the guest's
+ * transmit queue stops draining and nothing is dropped.
  */
-public final class VirtioConsole extends AbstractVirtioDevice {
+public final class VirtioConsole extends AbstractVirtioDevice implements ConsoleEndpoint {
     public static final int DEVICE_ID = 3;
     public static final int RECEIVEQ = 0;
     public static final int TRANSMITQ = 1;
     public static final int QUEUE_SIZE = 256;
-    /** Bytes copied out of one transmit chain at a time. */
-    private static final int CHUNK = 64 * 1024;
+    /** Bytes copied out of a transmit chain at a time. */
+    static final int CHUNK = 16 * 1024;
 
-    /** Where guest output goes. Called with the device lock held: must not block for long. */
-    @FunctionalInterface
-    public interface Output {
-        void write(byte[] b, int off, int len);
-    }
+    private final ByteSink output;
+    private final byte[] chunk = new byte[CHUNK];
+    /** A transmit chain the sink has not taken all of yet, and how far it got. */
+    private DescriptorChain sending;
+    private long sent;
+    private boolean waitingForSpace;
 
-    private final Output output;
-    private Runnable receiveListener = () -> { };
-
-    public VirtioConsole(Output output) {
+    public VirtioConsole(ByteSink output) {
         super(DEVICE_ID, 12, 2, QUEUE_SIZE); // cols, rows, max_nr_ports, emerg_wr: all zero, none of their features is offered
         this.output = output;
+        output.onSpace(this::spaceAvailable);
     }
 
-    public synchronized void onReceiveBuffers(Runnable listener) {
-        this.receiveListener = listener == null ? () -> { } : listener;
+    @Override
+    public void onInputSpace(Runnable listener) {
+        onReceiveBuffers(listener);
     }
-
 
     @Override
     public long deviceFeatures() {
         return 0;
     }
 
-
-
     /**
      * Copies as much of {@code buf[off, off + len)} into the guest's receive buffers as they hold
      * (each chain is returned with the bytes it got) and returns how many bytes were taken; 0 when the
      * device is not active or the guest has no receive buffer available.
      */
+    @Override
     public synchronized int offer(byte[] buf, int off, int len) {
-        SplitVirtqueue q = queue(RECEIVEQ);
-        if (q == null || len <= 0 || q.isBroken()) return 0;
+        if (transport == null || len <= 0) return 0;
         int done = 0;
         try {
-            while (done < len) {
-                DescriptorChain chain = q.pop();
-                if (chain == null) break;
+            DescriptorChain chain;
+            while (done < len && (chain = nextReceiveBuffer(RECEIVEQ)) != null) {
                 int n = chain.write(0, buf, off + done, len - done);
-                q.addUsed(chain, n);
+                receiveDone(RECEIVEQ, chain, n, n);
                 done += n;
-                stats.requests.incrementAndGet();
-                stats.bytes.addAndGet(n);
             }
         } catch (VirtqueueException e) {
-            host.queueBroken(e);
+            transport.queueBroken(e);
         }
-        host.signalUsed(RECEIVEQ);
+        transport.signalUsed(RECEIVEQ);
         return done;
     }
 
@@ -75,21 +77,50 @@ public final class VirtioConsole extends AbstractVirtioDevice {
         SplitVirtqueue q = queue(queueIndex);
         if (q == null) return;
         if (queueIndex == RECEIVEQ) {
-            receiveListener.run();
+            receiveBuffersAdded();
             return;
         }
-        byte[][] buf = {null};
-        serve(TRANSMITQ, chain -> {
-            long total = chain.readableLength();
-            for (long pos = 0; pos < total; ) {
-                int n = (int) Math.min(CHUNK, total - pos);
-                if (buf[0] == null || buf[0].length < n) buf[0] = new byte[Math.min(CHUNK, Math.max(n, 4096))];
-                chain.read(pos, buf[0], 0, n);
-                output.write(buf[0], 0, n);
-                pos += n;
+        transmit(q);
+    }
+
+    private void transmit(SplitVirtqueue q) throws VirtqueueException {
+        for (int i = 0; i < CHAINS_PER_TURN; i++) {
+            if (sending == null) {
+                sending = q.pop();
+                sent = 0;
+                if (sending == null) return;
             }
-            stats.bytes.addAndGet(total);
-            return 0;
-        });
+            long total = sending.readableLength();
+            while (sent < total) {
+                int n = (int) Math.min(CHUNK, total - sent);
+                sending.read(sent, chunk, 0, n);
+                if (!output.offer(chunk, 0, n)) { // the host side is stalled: resume on space
+                    waitingForSpace = true;
+                    return;
+                }
+                sent += n;
+                stats.bytes.addAndGet(n);
+            }
+            q.addUsed(sending, 0);
+            stats.requests.incrementAndGet();
+            sending = null;
+        }
+        if (q.hasAvailable()) transport.continueLater(TRANSMITQ);
+    }
+
+    /** The sink has room again (its writer thread calls this). */
+    private void spaceAvailable() {
+        synchronized (this) {
+            if (!waitingForSpace || transport == null) return;
+            waitingForSpace = false;
+            transport.continueLater(TRANSMITQ);
+        }
+    }
+
+    @Override
+    public synchronized void reset() {
+        sending = null;
+        waitingForSpace = false;
+        super.reset();
     }
 }

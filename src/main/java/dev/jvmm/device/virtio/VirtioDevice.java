@@ -10,10 +10,15 @@ import java.util.Map;
  * ({@code synchronized (device)}): register accesses from vCPU threads and {@link #notify(int)} from
  * the event loop are serialised. Device methods called by the VMM from other threads (console input)
  * synchronise on the device too, so one lock guards device, queues and transport.
+ *
+ * <p><b>Wiring.</b> A device wires itself into the VM in {@link #attach}: which thread serves its queue
+ * notifications, which host descriptors the event loop watches for it, and it releases what it holds
+ * in {@link #close}. Adding a device therefore touches the device, its spec and its option, not the
+ * VM's plumbing.
  */
-public interface VirtioDevice {
-    /** Callbacks the transport gives the device at activation. Call only with the device lock held. */
-    interface Host {
+public interface VirtioDevice extends AutoCloseable {
+    /** What the transport does for the device. Call only with the device lock held. */
+    interface Transport {
         /** Used buffers were added to queue {@code queue}: interrupt the guest if the driver wants it. */
         void signalUsed(int queue);
 
@@ -22,9 +27,16 @@ public interface VirtioDevice {
 
         /** The device configuration changed: bump ConfigGeneration and send a config interrupt. */
         void configChanged();
+
+        /**
+         * The device stopped serving queue {@code queue} with work left (its budget for one turn was
+         * used up): the transport calls {@link #notify} for it again later, after other event sources
+         * have had their turn.
+         */
+        void continueLater(int queue);
     }
 
-    /** The virtio device id (2 block, 3 console, 4 entropy). */
+    /** The virtio device id (1 net, 2 block, 3 console, 4 entropy). */
     int deviceId();
 
     /** Device-specific feature bits offered; the transport adds VERSION_1, INDIRECT_DESC and EVENT_IDX. */
@@ -48,7 +60,7 @@ public interface VirtioDevice {
      * The driver set DRIVER_OK. {@code queues} has one entry per queue, {@code null} for queues the
      * driver did not make ready; {@code features} are the negotiated ones.
      */
-    void activate(Host host, List<SplitVirtqueue> queues, long features);
+    void activate(Transport transport, List<SplitVirtqueue> queues, long features);
 
     /** The driver notified queue {@code queue} (only called after {@link #activate}, for a ready queue). */
     void notify(int queue) throws VirtqueueException;
@@ -61,5 +73,24 @@ public interface VirtioDevice {
     /** Counters: requests, bytes, errors, notifications, interrupts. */
     default Map<String, Long> counters() {
         return stats().snapshot();
+    }
+
+    /**
+     * Wires the device into a VM, on the event-loop thread before the vCPUs start. The default serves
+     * the queue notifications on the event loop; a device with its own I/O thread, or whose queues a
+     * back-end process serves, takes the notification descriptors itself.
+     */
+    default void attach(VirtioAttachment attachment) {
+        attachment.serveNotificationsOnLoop();
+    }
+
+    /** Releases host resources (files, descriptors, threads, back ends), after the vCPUs have stopped. */
+    @Override
+    default void close() {
+    }
+
+    /** After {@link #close}: whether no thread of the device can still touch guest memory. */
+    default boolean quiesced() {
+        return true;
     }
 }

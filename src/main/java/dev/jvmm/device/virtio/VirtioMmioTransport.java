@@ -7,6 +7,8 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Executor;
+import java.util.ArrayDeque;
 
 /**
  * The virtio-mmio transport, version 2 (virtio 1.2, 4.2.2): the register window of one device.
@@ -14,7 +16,7 @@ import java.util.Map;
  * <p><b>Wiring.</b> Register the transport on the MMIO bus for {@link #WINDOW_SIZE} bytes. Queue
  * notifications should come from an ioeventfd on {@code base + }{@link #QUEUE_NOTIFY} (4 bytes, datamatch
  * = queue index, one per queue) whose handler on the event loop calls {@link #notify(int)}; a plain MMIO
- * write to QueueNotify takes the same path on the vCPU thread. The {@link InterruptLine} is raised when
+ * write to QueueNotify takes the same path on the vCPU thread. The {@link VirtioInterrupt} is raised when
  * a used-buffer or configuration-change interrupt is due (an irqfd write for an edge line).
  *
  * <p><b>Register semantics.</b> Registers are 32 bits wide: a register access of another size reads 0
@@ -101,9 +103,14 @@ public final class VirtioMmioTransport implements BusDevice {
 
     private final VirtioDevice device;
     private final GuestMemory memory;
-    private final InterruptLine irq;
+    private final VirtioInterrupt irq;
     private final long offered;
     private final QueueRegs[] queues;
+    private final Executor later;
+    /** Queues with work left over from a turn, waiting for {@link #later} to run them. */
+    private final boolean[] continuing;
+    private final ArrayDeque<Integer> continueNow = new ArrayDeque<>();
+    private boolean serving;
 
     private int deviceFeaturesSel;
     private int driverFeaturesSel;
@@ -115,10 +122,15 @@ public final class VirtioMmioTransport implements BusDevice {
     private boolean active;
     private String lastError;
 
-    private final VirtioDevice.Host host = new VirtioDevice.Host() {
+    private final VirtioDevice.Transport host = new VirtioDevice.Transport() {
         @Override
         public void signalUsed(int queue) {
             VirtioMmioTransport.this.signalUsed(queue);
+        }
+
+        @Override
+        public void continueLater(int queue) {
+            VirtioMmioTransport.this.continueLater(queue);
         }
 
         @Override
@@ -133,7 +145,17 @@ public final class VirtioMmioTransport implements BusDevice {
         }
     };
 
-    public VirtioMmioTransport(VirtioDevice device, GuestMemory memory, InterruptLine irq) {
+    /** A transport whose device continues unfinished queue work at once, before notify returns (tests). */
+    public VirtioMmioTransport(VirtioDevice device, GuestMemory memory, VirtioInterrupt irq) {
+        this(device, memory, irq, null);
+    }
+
+    /**
+     * @param later runs a device's unfinished queue work in a later turn (the event loop's
+     *              {@code execute}); null: continue at once, before {@code notify} returns
+     */
+    public VirtioMmioTransport(VirtioDevice device, GuestMemory memory, VirtioInterrupt irq, Executor later) {
+        this.later = later;
         this.device = device;
         this.memory = memory;
         this.irq = irq;
@@ -142,6 +164,7 @@ public final class VirtioMmioTransport implements BusDevice {
             throw new IllegalArgumentException("device configuration of " + device.configSize() + " bytes does not fit the MMIO window");
         }
         this.queues = new QueueRegs[device.queueCount()];
+        this.continuing = new boolean[queues.length];
         for (int i = 0; i < queues.length; i++) {
             int max = device.queueMaxSize(i);
             if (max <= 0 || max > SplitVirtqueue.MAX_SIZE || Integer.bitCount(max) != 1) {
@@ -396,6 +419,48 @@ public final class VirtioMmioTransport implements BusDevice {
 
     private void notifyLocked(int queue) {
         device.stats().notifications.incrementAndGet();
+        serving = true;
+        try {
+            serve(queue);
+        } finally {
+            serving = false;
+        }
+        notifyLockedContinue();
+    }
+
+    /** Serves queue {@code queue} again after a device stopped with work left (not a notification). */
+    public void resume(int queue) {
+        synchronized (device) {
+            if (queue >= 0 && queue < queues.length) continuing[queue] = false;
+            serve(queue);
+        }
+    }
+
+    private void continueLater(int queue) {
+        if (queue < 0 || queue >= queues.length || continuing[queue]) return;
+        continuing[queue] = true;
+        if (later == null) { // continue at once: after the current turn, or now if there is none
+            continueNow.add(queue);
+            if (!serving) notifyLockedContinue();
+            return;
+        }
+        later.execute(() -> resume(queue));
+    }
+
+    private void notifyLockedContinue() {
+        serving = true;
+        try {
+            Integer next;
+            while ((next = continueNow.poll()) != null) {
+                continuing[next] = false;
+                serve(next);
+            }
+        } finally {
+            serving = false;
+        }
+    }
+
+    private void serve(int queue) {
         if (!active || (status & STATUS_DEVICE_NEEDS_RESET) != 0) return;
         if (queue < 0 || queue >= queues.length || !queues[queue].ready) return;
         try {

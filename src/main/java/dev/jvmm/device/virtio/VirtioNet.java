@@ -44,17 +44,48 @@ public final class VirtioNet extends AbstractVirtioDevice {
         int send(byte[] packet, int len);
     }
 
-    private final PacketPort port;
+    /**
+     * The host side of the link (a tap, a user-mode network stack): takes the guest's packets and
+     * brings the host's in with {@link #deliver}, retrying a packet that found no receive buffer once
+     * {@link #onReceiveBuffers} runs.
+     */
+    public interface Backend extends PacketPort, AutoCloseable {
+        /** Starts receiving for {@code net}: watch the host descriptor on {@code loop}. Loop thread. */
+        void start(VirtioNet net, dev.jvmm.event.EventLoop loop, dev.jvmm.device.DeviceFailure failure);
+
+        @Override
+        void close();
+    }
+
+    private final Backend port;
     private final byte[] mac;
     private final byte[] txBuf = new byte[MAX_PACKET];
-    private Runnable receiveListener = () -> { };
+    private final byte[] rxHeader = new byte[HDR_BYTES];
 
     private final AtomicLong rxPackets = new AtomicLong();
     private final AtomicLong txPackets = new AtomicLong();
     private final AtomicLong rxDropped = new AtomicLong();
     private final AtomicLong txDropped = new AtomicLong();
 
+    /** A device whose packets go to {@code port} and that receives only what is {@link #deliver delivered} (tests). */
     public VirtioNet(byte[] mac, PacketPort port) {
+        this(mac, new Backend() {
+            @Override
+            public int send(byte[] packet, int len) {
+                return port.send(packet, len);
+            }
+
+            @Override
+            public void start(VirtioNet net, dev.jvmm.event.EventLoop loop, dev.jvmm.device.DeviceFailure failure) {
+            }
+
+            @Override
+            public void close() {
+            }
+        });
+    }
+
+    public VirtioNet(byte[] mac, Backend port) {
         super(DEVICE_ID, 12, 2, QUEUE_SIZE);
         if (mac == null || mac.length != 6) throw new IllegalArgumentException("a MAC address has 6 bytes");
         this.mac = mac.clone();
@@ -65,17 +96,13 @@ public final class VirtioNet extends AbstractVirtioDevice {
         config.putShort(10, (short) 1500);      // mtu (MTU is not offered)
     }
 
-    /** Where transmitted packets go. */
-    public PacketPort port() {
+    /** The host side of the link. */
+    public Backend port() {
         return port;
     }
 
     public byte[] mac() {
         return mac.clone();
-    }
-
-    public synchronized void onReceiveBuffers(Runnable listener) {
-        this.receiveListener = listener == null ? () -> { } : listener;
     }
 
     @Override
@@ -101,34 +128,31 @@ public final class VirtioNet extends AbstractVirtioDevice {
             countRxDrop();
             return DROPPED;
         }
-        SplitVirtqueue q = queue(RECEIVEQ);
-        if (q == null || q.isBroken()) return NO_BUFFER;
+        if (transport == null) return NO_BUFFER;
         int result;
         try {
-            DescriptorChain chain = q.pop();
+            DescriptorChain chain = nextReceiveBuffer(RECEIVEQ);
             if (chain == null) return NO_BUFFER;
             if (chain.writableLength() < len) {
-                q.addUsed(chain, 0); // Linux counts a short packet and reuses the buffer
+                receiveDone(RECEIVEQ, chain, 0, 0); // Linux counts a short packet and reuses the buffer
                 countRxDrop();
                 result = DROPPED;
             } else {
                 // No GUEST_CSUM or GUEST_* offloads: flags and GSO fields must be zero; one buffer per packet.
-                byte[] hdr = new byte[HDR_BYTES];
-                hdr[10] = 1; // num_buffers, little-endian u16
-                chain.write(0, hdr, 0, HDR_BYTES);
+                java.util.Arrays.fill(rxHeader, (byte) 0);
+                rxHeader[10] = 1; // num_buffers, little-endian u16
+                chain.write(0, rxHeader, 0, HDR_BYTES);
                 chain.write(HDR_BYTES, packet, HDR_BYTES, len - HDR_BYTES);
-                q.addUsed(chain, len);
+                receiveDone(RECEIVEQ, chain, len, len - HDR_BYTES);
                 rxPackets.incrementAndGet();
-                stats.requests.incrementAndGet();
-                stats.bytes.addAndGet(len - HDR_BYTES);
                 result = DELIVERED;
             }
         } catch (VirtqueueException e) {
             stats.errors.incrementAndGet();
-            host.queueBroken(e);
+            transport.queueBroken(e);
             return NO_BUFFER;
         }
-        host.signalUsed(RECEIVEQ);
+        transport.signalUsed(RECEIVEQ);
         return result;
     }
 
@@ -137,7 +161,7 @@ public final class VirtioNet extends AbstractVirtioDevice {
         SplitVirtqueue q = queue(queueIndex);
         if (q == null) return;
         if (queueIndex == RECEIVEQ) {
-            receiveListener.run();
+            receiveBuffersAdded();
             return;
         }
         if (queueIndex != TRANSMITQ) return;
@@ -161,6 +185,17 @@ public final class VirtioNet extends AbstractVirtioDevice {
             }
             return 0;
         });
+    }
+
+    @Override
+    public void attach(VirtioAttachment attachment) {
+        attachment.serveNotificationsOnLoop();
+        port.start(this, attachment.loop(), attachment.failure());
+    }
+
+    @Override
+    public void close() {
+        port.close();
     }
 
     @Override

@@ -1,5 +1,7 @@
 package dev.jvmm.device.legacy;
 
+import dev.jvmm.arch.x86.acpi.AcpiPorts;
+
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
@@ -13,15 +15,15 @@ class AcpiPmTest {
 
     @Test
     void s5WithSlpEnPowersOff() {
-        pm.write(0, 1, AcpiPm.S5_SLP_TYP << 2 | 0x20);
+        pm.write(0, 1, AcpiPorts.S5_SLP_TYP << 2 | 0x20);
         assertEquals(List.of("0:the guest powered off (ACPI S5)"), events);
     }
 
     @Test
     void s5WithoutSlpEnOrOtherSleepTypesAreIgnored() {
-        pm.write(0, 1, AcpiPm.S5_SLP_TYP << 2);          // SLP_TYP without SLP_EN
+        pm.write(0, 1, AcpiPorts.S5_SLP_TYP << 2);          // SLP_TYP without SLP_EN
         for (int typ = 0; typ < 8; typ++) {
-            if (typ != AcpiPm.S5_SLP_TYP) {
+            if (typ != AcpiPorts.S5_SLP_TYP) {
                 pm.write(0, 1, typ << 2 | 0x20);
             }
         }
@@ -34,7 +36,7 @@ class AcpiPmTest {
         pm.write(2, 1, 2);
         pm.write(2, 1, 0);
         assertEquals(List.of(), events);
-        pm.write(2, 1, AcpiPm.RESET_VALUE);
+        pm.write(2, 1, AcpiPorts.RESET_VALUE);
         assertEquals(List.of("reset"), events);
     }
 
@@ -47,9 +49,9 @@ class AcpiPmTest {
 
     @Test
     void portsMatchTheFadtContract() {
-        assertEquals(0x3c0, AcpiPm.SLEEP_CONTROL_PORT);
-        assertEquals(0x3c1, AcpiPm.SLEEP_STATUS_PORT);
-        assertEquals(0x3c2, AcpiPm.RESET_PORT);
+        assertEquals(0x3c0, AcpiPm.BASE_PORT + AcpiPm.SLEEP_CONTROL);
+        assertEquals(0x3c1, AcpiPm.BASE_PORT + AcpiPm.SLEEP_STATUS);
+        assertEquals(0x3c2, AcpiPm.BASE_PORT + AcpiPm.RESET);
         assertEquals(3, AcpiPm.LENGTH);
     }
 }

@@ -1,5 +1,6 @@
 package dev.jvmm.device.virtio;
 
+import dev.jvmm.device.CollectingSink;
 import dev.jvmm.device.virtio.TestDriver.Buf;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -198,8 +199,8 @@ class VirtioDevicesTest {
 
     @Test
     void consoleTransmit() {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        VirtioConsole con = new VirtioConsole(out::write);
+        CollectingSink out = new CollectingSink();
+        VirtioConsole con = new VirtioConsole(out);
         TestDriver d = new TestDriver(con).init();
         assertEquals(3, d.r(VirtioMmioTransport.DEVICE_ID));
         d.submit(VirtioConsole.TRANSMITQ, Buf.r(d.put("hello ".getBytes()), 6), Buf.r(d.put("world".getBytes()), 5));
@@ -210,9 +211,25 @@ class VirtioDevicesTest {
         assertEquals(0, d.usedLen(VirtioConsole.TRANSMITQ, 0));
     }
 
+    /** A stalled host reader stops the transmit queue mid-chain; room again resumes it where it was, nothing lost. */
+    @Test
+    void consoleTransmitWaitsForTheHostSide() {
+        CollectingSink out = new CollectingSink(4);
+        VirtioConsole con = new VirtioConsole(out);
+        TestDriver d = new TestDriver(con).init();
+        d.submit(VirtioConsole.TRANSMITQ, Buf.r(d.put("abc".getBytes()), 3));
+        d.submit(VirtioConsole.TRANSMITQ, Buf.r(d.put("defg".getBytes()), 4));
+        d.kick(VirtioConsole.TRANSMITQ);
+        assertEquals("abc", out.toString(), "the second chain does not fit: it waits");
+        assertEquals(1, d.usedIdx(VirtioConsole.TRANSMITQ));
+        out.drain();
+        assertEquals("abcdefg", out.toString());
+        assertEquals(2, d.usedIdx(VirtioConsole.TRANSMITQ));
+    }
+
     @Test
     void consoleReceive() {
-        VirtioConsole con = new VirtioConsole((b, o, l) -> { });
+        VirtioConsole con = new VirtioConsole(new CollectingSink());
         int[] listened = new int[1];
         con.onReceiveBuffers(() -> listened[0]++);
         assertEquals(0, con.offer(new byte[4], 0, 4), "not active yet");

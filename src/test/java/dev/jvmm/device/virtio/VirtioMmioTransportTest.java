@@ -30,7 +30,7 @@ class VirtioMmioTransportTest {
         }
 
         @Override
-        public synchronized void activate(Host host, List<SplitVirtqueue> queues, long features) {
+        public synchronized void activate(Transport host, List<SplitVirtqueue> queues, long features) {
             super.activate(host, queues, features);
             activations.add(features);
         }

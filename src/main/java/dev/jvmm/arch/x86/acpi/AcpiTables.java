@@ -1,5 +1,7 @@
 package dev.jvmm.arch.x86.acpi;
 
+import dev.jvmm.arch.x86.PcPlatform;
+
 import dev.jvmm.arch.x86.Layout;
 import dev.jvmm.memory.Chunk;
 
@@ -20,7 +22,7 @@ public final class AcpiTables {
     private AcpiTables() { }
 
     /** vCPUs the MADT can describe with xAPIC ids 0..254 (the IOAPIC takes id {@code cpus}). */
-    public static final int MAX_CPUS = 255;
+    public static final int MAX_CPUS = PcPlatform.MAX_CPUS;
 
     public static final String OEM_ID = "JVMM  ";
     public static final String OEM_TABLE_ID = "JVMMACPI";
@@ -51,7 +53,7 @@ public final class AcpiTables {
     static final int GAS_SYSTEM_IO = 1, GAS_ACCESS_BYTE = 1;
 
     /** The COM1 UART the DSDT describes. */
-    public static final int COM1_PORT = 0x3f8, COM1_IRQ = 4;
+    public static final int COM1_PORT = PcPlatform.COM1_PORT, COM1_IRQ = PcPlatform.COM1_IRQ;
     public static final String VIRTIO_MMIO_HID = "LNRO0005";
 
     /** Table names, in layout order; also the keys of {@link Layouted#tables()}. */
@@ -175,7 +177,7 @@ public final class AcpiTables {
         return finish(w);
     }
 
-    static final int RTC_PORT = 0x70, RTC_IRQ = 8;
+    static final int RTC_PORT = PcPlatform.RTC_PORT, RTC_IRQ = PcPlatform.RTC_IRQ;
 
     /** DSDT: {@code \_SB_} with COM1, the RTC and one LNRO0005 device per virtio-mmio slot; {@code \_S5_}. */
     static byte[] dsdt(AcpiConfig config) {

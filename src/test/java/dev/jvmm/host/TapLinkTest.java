@@ -1,6 +1,7 @@
-package dev.jvmm.vmm;
+package dev.jvmm.host;
 
 import dev.jvmm.device.virtio.VirtioNet;
+import dev.jvmm.event.EventLoop;
 import dev.jvmm.sys.Tun;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
@@ -118,7 +119,7 @@ class TapLinkTest {
             assertEquals(rxBefore + 3, stat("rx_packets"));
             // host -> guest: the device is not active, so nothing can be delivered: packets wait in the backlog
             VirtioNet net = new VirtioNet(MAC, link);
-            link.start(net, loop);
+            link.start(net, loop, why -> fail(why));
             try (DatagramSocket s = new DatagramSocket()) {
                 byte[] msg = "hello".getBytes(StandardCharsets.UTF_8);
                 s.send(new DatagramPacket(msg, msg.length, InetAddress.getByName(PEER_IP), 9));

@@ -1,4 +1,4 @@
-package dev.jvmm.vmm;
+package dev.jvmm.host;
 
 import java.io.IOException;
 import java.nio.file.Files;

@@ -9,17 +9,17 @@ import dev.jvmm.device.IrqLine;
  * (or the device was reset): only level-triggered lines need it.
  * Called with the transport's lock held, on whichever thread caused the interrupt: it must not block.
  */
-public interface InterruptLine {
+public interface VirtioInterrupt {
     void raise();
 
     default void lower() {
     }
 
     /** No interrupt at all (tests). */
-    InterruptLine NONE = () -> { };
+    VirtioInterrupt NONE = () -> { };
 
     /** An edge: {@code raise} pulses the line (high then low). */
-    static InterruptLine edge(IrqLine line) {
+    static VirtioInterrupt edge(IrqLine line) {
         return () -> {
             line.set(true);
             line.set(false);
@@ -27,8 +27,8 @@ public interface InterruptLine {
     }
 
     /** A level: high while InterruptStatus is non-zero. */
-    static InterruptLine level(IrqLine line) {
-        return new InterruptLine() {
+    static VirtioInterrupt level(IrqLine line) {
+        return new VirtioInterrupt() {
             @Override
             public void raise() {
                 line.set(true);

@@ -1,4 +1,4 @@
-package dev.jvmm.vmm;
+package dev.jvmm.host;
 
 import java.nio.charset.StandardCharsets;
 import java.util.regex.Pattern;

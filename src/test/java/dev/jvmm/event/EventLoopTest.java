@@ -1,4 +1,4 @@
-package dev.jvmm.vmm;
+package dev.jvmm.event;
 
 import dev.jvmm.sys.LibC;
 import org.junit.jupiter.api.RepeatedTest;

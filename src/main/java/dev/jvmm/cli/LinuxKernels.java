@@ -1,4 +1,4 @@
-package dev.jvmm.vmm;
+package dev.jvmm.cli;
 
 import dev.jvmm.loader.BootImage;
 import dev.jvmm.loader.KernelFormat;

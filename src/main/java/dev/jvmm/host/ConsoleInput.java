@@ -1,6 +1,8 @@
-package dev.jvmm.vmm;
+package dev.jvmm.host;
 
-import dev.jvmm.device.StopRequest;
+import dev.jvmm.event.EventLoop;
+
+import dev.jvmm.device.ConsoleEndpoint;
 import dev.jvmm.sys.Errno;
 import dev.jvmm.sys.LibC;
 
@@ -15,19 +17,13 @@ import static java.lang.foreign.ValueLayout.JAVA_BYTE;
  * Ctrl-A is an escape: Ctrl-A x quits, Ctrl-A Ctrl-A sends a Ctrl-A.
  */
 public final class ConsoleInput {
-    /** Where input goes: returns how many bytes were taken. */
-    @FunctionalInterface
-    public interface Sink {
-        int offer(byte[] data, int off, int len);
-    }
-
     static final int CTRL_A = 0x01;
 
     private final int fd;
     private final EventLoop loop;
-    private final Sink sink;
+    private final ConsoleEndpoint sink;
     private final boolean escapes;
-    private final StopRequest stop;
+    private final Runnable quit;
     private final MemorySegment readBuf = Arena.ofAuto().allocate(4096);
     private final byte[] pending = new byte[4096];
     private int pendingOff, pendingLen;
@@ -35,12 +31,17 @@ public final class ConsoleInput {
     private boolean eof;
     private boolean escapeSeen;
 
-    public ConsoleInput(int fd, EventLoop loop, Sink sink, boolean escapes, StopRequest stop) {
+    /**
+     * @param escapes whether Ctrl-A is an escape (on a terminal in raw mode)
+     * @param quit    what Ctrl-A x does: end the run
+     */
+    public ConsoleInput(int fd, EventLoop loop, ConsoleEndpoint sink, boolean escapes, Runnable quit) {
         this.fd = fd;
         this.loop = loop;
         this.sink = sink;
         this.escapes = escapes;
-        this.stop = stop;
+        this.quit = quit;
+        sink.onInputSpace(this::spaceAvailable);
     }
 
     public void start() {
@@ -85,7 +86,7 @@ public final class ConsoleInput {
                 if (b == 'x' || b == 'X') {
                     drain(); // what was typed before the escape still reaches the guest
                     setWatching(false);
-                    stop.stop(ExitStatus.OK, "user quit with Ctrl-A x");
+                    quit.run();
                     return;
                 }
                 if (b != CTRL_A) continue; // unknown escape: dropped, like QEMU

@@ -1,5 +1,7 @@
-package dev.jvmm.vmm;
+package dev.jvmm.host;
 
+import dev.jvmm.device.DeviceFailure;
+import dev.jvmm.event.EventLoop;
 import dev.jvmm.device.virtio.VirtioNet;
 import dev.jvmm.sys.LibC;
 import dev.jvmm.sys.Tun;
@@ -22,7 +24,7 @@ import static java.lang.foreign.ValueLayout.JAVA_BYTE;
  * adds receive buffers; while the backlog is full the tap is not read at all, so further packets queue
  * (and are finally dropped and counted) in the kernel's tap queue instead of costing CPU time here.
  */
-final class TapLink implements VirtioNet.PacketPort, AutoCloseable {
+public final class TapLink implements VirtioNet.Backend {
     private static final Logger log = LoggerFactory.getLogger(TapLink.class);
 
     static final int BACKLOG = 256;
@@ -42,7 +44,7 @@ final class TapLink implements VirtioNet.PacketPort, AutoCloseable {
     private boolean closed;
     private boolean loggedTxError;
 
-    TapLink(Tun tun) {
+    public TapLink(Tun tun) {
         this.tun = tun;
     }
 
@@ -51,7 +53,8 @@ final class TapLink implements VirtioNet.PacketPort, AutoCloseable {
     }
 
     /** Starts the receive side: watches the tap on {@code loop}. Loop thread (or before the loop runs). */
-    void start(VirtioNet net, EventLoop loop) {
+    @Override
+    public void start(VirtioNet net, EventLoop loop, DeviceFailure failure) {
         this.net = net;
         this.loop = loop;
         net.onReceiveBuffers(() -> {

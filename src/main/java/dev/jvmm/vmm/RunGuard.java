@@ -1,0 +1,151 @@
+package dev.jvmm.vmm;
+
+import dev.jvmm.sys.Signals;
+import dev.jvmm.sys.Terminal;
+import sun.misc.Signal;
+import sun.misc.SignalHandler;
+
+import java.io.PrintStream;
+import java.time.Duration;
+
+/**
+ * The process's promise that SIGINT, SIGTERM and --timeout end a run within a second of their due
+ * time, from the first millisecond of the process to the last, whatever the VM is doing.
+ *
+ * <p>While a VM runs, a signal or the deadline stops it through its own stop path (output flushed,
+ * terminal restored, status reported). Before a VM exists (loading a kernel) or between two boots,
+ * the process exits at once with the status. Either way a watchdog then gives the normal path
+ * {@link #GRACE_MS}; if the process is still there it restores the terminal, says why on stderr and
+ * halts with the status. Helper processes die with jvmm (they are started with a parent-death
+ * signal), so even a halt leaves none behind.
+ */
+public final class RunGuard implements AutoCloseable {
+    /** How long a requested stop may take before the watchdog ends the process itself. */
+    static final long GRACE_MS = 800;
+
+    private static volatile RunGuard current;
+
+    private final PrintStream err;
+    private final SignalHandler previousInt;
+    private final SignalHandler previousTerm;
+    private final Thread watchdog;
+    private long deadline;
+    private String timeoutReason;
+    private Vm vm;
+    private Terminal terminal;
+    private Stop pending;
+    private long pendingSince;
+    private boolean closed;
+
+    /**
+     * Takes over SIGINT and SIGTERM for this process (the CLI does it first thing), replacing the
+     * guard installed before, if any. SIGINT is honoured even when the parent left it ignored (a
+     * background job of a non-interactive shell): jvmm is asked to stop only when someone means it.
+     */
+    public static RunGuard install(PrintStream err) {
+        RunGuard old = current;
+        if (old != null) old.close();
+        RunGuard g = new RunGuard(err);
+        current = g;
+        return g;
+    }
+
+    /** The guard {@link #install} made last, or null. */
+    public static RunGuard current() {
+        return current;
+    }
+
+    private RunGuard(PrintStream err) {
+        this.err = err;
+        SignalHandler onInt = s -> request(new Stop(StopCause.SIGNAL, ExitStatus.SIGINT, "interrupted (SIGINT)"));
+        SignalHandler old = Signal.handle(new Signal("INT"), onInt);
+        if (old == SignalHandler.SIG_IGN && Signals.unignore(Signals.SIGINT)) old = Signal.handle(new Signal("INT"), onInt);
+        previousInt = old;
+        previousTerm = Signal.handle(new Signal("TERM"), s -> request(new Stop(StopCause.SIGNAL, ExitStatus.SIGTERM, "terminated (SIGTERM)")));
+        watchdog = Thread.ofPlatform().name("jvmm watchdog").daemon(true).unstarted(this::watch);
+        watchdog.start();
+    }
+
+    /**
+     * --timeout: the run ends at {@code deadline} ({@link System#nanoTime()} terms).
+     * @param timeout the --timeout given, for the message
+     */
+    public synchronized void deadline(long deadline, Duration timeout) {
+        this.deadline = deadline;
+        this.timeoutReason = "timed out after " + RunReport.duration(timeout);
+        notifyAll();
+    }
+
+    /** The VM that runs now (null: none). A stop requested before it came ends it at once. */
+    public synchronized void attach(Vm vm) {
+        this.vm = vm;
+        if (vm != null && pending != null) vm.stop(pending);
+    }
+
+    /** The terminal in raw mode, for the watchdog to restore before it halts (null: none). */
+    public synchronized void terminal(Terminal t) {
+        this.terminal = t;
+    }
+
+    private void request(Stop stop) {
+        Vm current;
+        synchronized (this) {
+            if (closed || pending != null) return;
+            pending = stop;
+            pendingSince = System.nanoTime();
+            current = vm;
+            notifyAll();
+        }
+        if (current != null) {
+            current.stop(stop);
+        } else { // no VM to stop: loading a kernel, or between boots
+            err.println("jvmm: " + stop.reason());
+            err.flush();
+            System.exit(stop.exitStatus());
+        }
+    }
+
+    private void watch() {
+        try {
+            synchronized (this) {
+                while (!closed && pending == null) {
+                    long left = deadline == 0 ? 0 : deadline - System.nanoTime();
+                    if (deadline != 0 && left <= 0) break;
+                    wait(deadline == 0 ? 0 : Math.max(1, (left + 999_999) / 1_000_000));
+                }
+            }
+            boolean timedOut;
+            synchronized (this) {
+                timedOut = pending == null && !closed && deadline != 0;
+            }
+            if (timedOut) request(new Stop(StopCause.TIMEOUT, ExitStatus.TIMEOUT, timeoutReason));
+            Stop s;
+            synchronized (this) {
+                while (!closed && System.nanoTime() - pendingSince < GRACE_MS * 1_000_000) {
+                    wait(Math.max(1, (GRACE_MS * 1_000_000 - (System.nanoTime() - pendingSince)) / 1_000_000));
+                }
+                if (closed) return;
+                s = pending;
+                if (terminal != null) terminal.restore();
+            }
+            err.println("jvmm: " + s.reason() + " (the VM did not stop within " + GRACE_MS + " ms; ending the process)");
+            err.flush();
+            Runtime.getRuntime().halt(s.exitStatus());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** The run is over (its status is being reported): signals get their previous handlers back. */
+    @Override
+    public void close() {
+        synchronized (this) {
+            if (closed) return;
+            closed = true;
+            notifyAll();
+        }
+        if (current == this) current = null;
+        Signal.handle(new Signal("INT"), previousInt);
+        Signal.handle(new Signal("TERM"), previousTerm);
+    }
+}

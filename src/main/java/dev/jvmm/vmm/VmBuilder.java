@@ -1,0 +1,191 @@
+package dev.jvmm.vmm;
+
+import dev.jvmm.arch.x86.CpuSetup;
+import dev.jvmm.arch.x86.Layout;
+import dev.jvmm.arch.x86.acpi.AcpiConfig;
+import dev.jvmm.arch.x86.acpi.AcpiTables;
+import dev.jvmm.arch.x86.acpi.MpTable;
+import dev.jvmm.device.Bus;
+import dev.jvmm.device.ByteSink;
+import dev.jvmm.device.ConsoleEndpoint;
+import dev.jvmm.device.virtio.VirtioDevice;
+import dev.jvmm.event.EventLoop;
+import dev.jvmm.host.ConsoleOutput;
+import dev.jvmm.host.ExpectMatcher;
+import dev.jvmm.kvm.Kvm;
+import dev.jvmm.kvm.KvmUnavailableException;
+import dev.jvmm.kvm.VcpuFd;
+import dev.jvmm.kvm.VmFd;
+import dev.jvmm.loader.BootImage;
+import dev.jvmm.memory.Chunk;
+import dev.jvmm.memory.GuestMemory;
+import dev.jvmm.sys.KvmApi;
+
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Makes a {@link Vm} from a {@link VmConfig} and a loaded {@link BootImage}: the KVM VM and its
+ * memory, the image and the firmware and platform tables in it, the console, the legacy and virtio
+ * devices on their buses, and the vCPUs in their entry state. Nothing runs yet; a failure on the way
+ * releases what was made and says why with the exit status it maps to.
+ */
+public final class VmBuilder {
+    private VmBuilder() { }
+
+    /** The pieces of a VM as they are made, so a failure halfway can release them in order. */
+    static final class Parts {
+        Kvm kvm;
+        VmFd vmFd;
+        GuestMemory memory;
+        EventLoop loop;
+        OutputStream consoleStream;
+        ConsoleOutput console;
+        List<VirtioDevice> devices = List.of();
+        VirtioMmioDevices virtio;
+        final List<VcpuFd> vcpuFds = new ArrayList<>();
+        Bus pio;
+        Bus mmio;
+        LegacyDevices legacy;
+        ConsoleEndpoint consoleInput;
+        ExpectMatcher expect;
+    }
+
+    public static Vm build(VmConfig config, BootImage image) throws VmmException {
+        Parts p = new Parts();
+        Vm vm = new Vm(config, p);
+        try {
+            p.kvm = openKvm(config);
+            checkHost(p.kvm, config);
+            p.vmFd = p.kvm.createVm();
+            p.memory = allocateMemory(config);
+            p.loop = new EventLoop();
+            setUpVm(p.vmFd, p.memory, config);
+            CpuSetup.writeFirmwareTables(p.memory, image.entry()); // first: the image may overwrite any of it
+            writePlatformTables(p.memory, config);
+            loadImage(p.memory, image);
+            openConsole(p, config, vm);
+            p.pio = new Bus("pio", 0x10000);
+            p.mmio = new Bus("mmio", Long.MAX_VALUE);
+            p.legacy = new LegacyDevices(p.pio, gsi -> high -> p.vmFd.irqLine(gsi, high), p.console, vm::stop, config, p.loop);
+            p.consoleInput = p.legacy.com1();
+            p.devices = VirtioMmioDevices.create(config.virtio(), new VirtioSpec.Context() {
+                @Override
+                public ByteSink console() {
+                    return p.console;
+                }
+
+                @Override
+                public void consoleInput(ConsoleEndpoint endpoint) {
+                    p.consoleInput = endpoint;
+                }
+            });
+            p.virtio = new VirtioMmioDevices(config.virtio(), p.devices, p.vmFd, p.memory, p.mmio, p.loop,
+                    why -> vm.stop(new Stop(StopCause.BACKEND_FAILED, ExitStatus.HOST_UNSUITABLE, why)));
+            createVcpus(p, config, image);
+            return vm;
+        } catch (VmmException | RuntimeException | Error e) {
+            vm.close();
+            throw e;
+        }
+    }
+
+    private static Kvm openKvm(VmConfig config) throws VmmException {
+        try {
+            return Kvm.open(config.kvmPath());
+        } catch (KvmUnavailableException e) {
+            throw new VmmException(ExitStatus.HOST_UNSUITABLE, e.getMessage());
+        }
+    }
+
+    private static void checkHost(Kvm kvm, VmConfig config) throws VmmException {
+        List<String> missing = kvm.missingCapabilities();
+        if (!missing.isEmpty()) {
+            throw new VmmException(ExitStatus.HOST_UNSUITABLE, kvm.path() + " lacks capabilities jvmm needs: " + String.join(", ", missing));
+        }
+        int max = kvm.maxVcpus();
+        if (config.cpus() > max) {
+            throw new VmmException(ExitStatus.USAGE, "--smp " + config.cpus() + ": this host allows at most " + max + " vCPUs per VM");
+        }
+    }
+
+    private static GuestMemory allocateMemory(VmConfig config) throws VmmException {
+        try {
+            return GuestMemory.allocate(Layout.ramRanges(config.memBytes()));
+        } catch (IllegalStateException e) {
+            throw new VmmException(ExitStatus.HOST_UNSUITABLE, e.getMessage());
+        }
+    }
+
+    private static void setUpVm(VmFd vm, GuestMemory memory, VmConfig config) {
+        vm.setTssAddr(Layout.TSS_ADDR);
+        vm.setIdentityMapAddr(Layout.IDENTITY_MAP_ADDR);
+        vm.createIrqchip();
+        vm.setPcGsiRouting();
+        if (config.pit() == VmConfig.PitMode.KERNEL) vm.createPit2(KvmApi.KVM_PIT_SPEAKER_DUMMY);
+        int slot = 0;
+        for (GuestMemory.Region r : memory.regions()) vm.setUserMemoryRegion(slot++, r.gpa(), r.size(), r.host());
+    }
+
+    /** The MP table always (it is how kernels without ACPI find the CPUs), ACPI tables unless --no-acpi. */
+    private static void writePlatformTables(GuestMemory memory, VmConfig config) {
+        List<Chunk> chunks = new ArrayList<>(MpTable.build(config.cpus()));
+        if (config.acpi()) {
+            chunks.addAll(AcpiTables.build(new AcpiConfig(config.cpus(), VirtioMmioDevices.layout(config.virtio()))).chunks());
+        }
+        for (Chunk c : chunks) memory.write(c.guestAddress(), c.data());
+    }
+
+    private static void loadImage(GuestMemory memory, BootImage image) throws VmmException {
+        for (Chunk c : image.chunks()) {
+            if (!memory.contains(c.guestAddress(), c.data().length + c.zeroFill())) {
+                throw new VmmException(ExitStatus.BAD_IMAGE, String.format("%s [0x%x, 0x%x) does not fit in guest RAM",
+                        c.what(), c.guestAddress(), c.end()));
+            }
+            memory.write(c.guestAddress(), c.data());
+            if (c.zeroFill() > 0) memory.zero(c.guestAddress() + c.data().length, c.zeroFill());
+        }
+    }
+
+    /** The console's output: stdout, or --serial-log; a failed write ends the run (status {@link ExitStatus#OUTPUT_FAILED}). */
+    private static void openConsole(Parts p, VmConfig config, Vm vm) throws VmmException {
+        String destination;
+        try {
+            if (config.serialLog() != null) {
+                p.consoleStream = Files.newOutputStream(config.serialLog());
+                destination = "--serial-log " + config.serialLog();
+            } else {
+                p.consoleStream = new FileOutputStream(FileDescriptor.out);
+                destination = "stdout";
+            }
+        } catch (IOException e) {
+            throw new VmmException(ExitStatus.USAGE, "cannot open --serial-log " + config.serialLog() + ": " + e.getMessage());
+        }
+        p.console = new ConsoleOutput(p.consoleStream, destination,
+                why -> vm.stop(new Stop(StopCause.OUTPUT_FAILED, ExitStatus.OUTPUT_FAILED, why)));
+        if (config.expect() != null) {
+            p.expect = new ExpectMatcher(config.expect(), () -> vm.stop(Vm.expectStop(config, null)));
+            p.console.watch(p.expect::accept);
+        }
+    }
+
+    private static void createVcpus(Parts p, VmConfig config, BootImage image) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment cpuid = CpuSetup.withFeatures(p.kvm.supportedCpuid(arena), config.cpuFeatures(), arena);
+            for (int i = 0; i < config.cpus(); i++) {
+                VcpuFd fd = p.vmFd.createVcpu(i);
+                p.vcpuFds.add(fd);
+                fd.setCpuid2(CpuSetup.cpuidFor(cpuid, arena, i, config.cpus()));
+                CpuSetup.applyPlatformState(fd);
+                if (i == 0) CpuSetup.applyEntry(fd, image.entry());
+            }
+        }
+    }
+}
