@@ -5,7 +5,6 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 import java.io.BufferedReader;
-import java.io.IOException;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -15,6 +14,8 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
+import static dev.jvmm.host.ProcessAssertions.awaitDead;
+import static dev.jvmm.host.ProcessAssertions.dead;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -22,24 +23,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 class HelperProcessTest {
-
-    /** Gone, or a zombie nobody reaped yet (PID 1 of a container may never reap): either way it runs no more. */
-    static boolean dead(long pid) {
-        try {
-            String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
-            return stat.substring(stat.lastIndexOf(')') + 2).startsWith("Z");
-        } catch (IOException e) {
-            return true;
-        }
-    }
-
-    static void awaitDead(long pid, long ms) throws InterruptedException {
-        long deadline = System.nanoTime() + ms * 1_000_000L;
-        while (!dead(pid)) {
-            if (System.nanoTime() - deadline > 0) fail("process " + pid + " still runs after " + ms + " ms");
-            Thread.sleep(20);
-        }
-    }
 
     private static void requireSetpriv() {
         if (HelperProcess.diesWithJvmm()) return;
