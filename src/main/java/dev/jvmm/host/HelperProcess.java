@@ -139,6 +139,12 @@ public final class HelperProcess implements AutoCloseable {
         }
         List<String> program = List.copyOf(command.apply(dir));
         if (program.isEmpty()) throw new IllegalArgumentException("empty command for " + name);
+        // setpriv would start and then fail to exec it: say so here, plainly
+        if (!executable(program.get(0))) {
+            deleteTree(dir);
+            throw new HelperException("cannot start " + name + ": " + program.get(0) + " is not an executable file"
+                    + (program.get(0).contains("/") ? "" : " on PATH"));
+        }
         List<String> full = new ArrayList<>();
         if (Setpriv.PATH != null) full.addAll(List.of(Setpriv.PATH.toString(), "--pdeathsig", "KILL", "--"));
         full.addAll(program);
@@ -159,6 +165,16 @@ public final class HelperProcess implements AutoCloseable {
         HelperProcess h = new HelperProcess(name, dir, p, program);
         LIVE.add(h);
         return h;
+    }
+
+    private static boolean executable(String program) {
+        if (program.contains("/")) return Files.isRegularFile(Path.of(program)) && Files.isExecutable(Path.of(program));
+        for (String d : System.getenv().getOrDefault("PATH", "").split(File.pathSeparator)) {
+            if (d.isEmpty()) continue;
+            Path p = Path.of(d, program);
+            if (Files.isRegularFile(p) && Files.isExecutable(p)) return true;
+        }
+        return false;
     }
 
     public String name() {

@@ -138,10 +138,10 @@ public final class UnixSocket implements AutoCloseable {
 
     // ---- creating and connecting ----
 
-    private static int newSocket(String what) {
+    private static int newSocket(String what, int flags) {
         int s;
         try {
-            s = (int) Calls.SOCKET.invokeExact(LibC.capture(), AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            s = (int) Calls.SOCKET.invokeExact(LibC.capture(), AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -196,7 +196,8 @@ public final class UnixSocket implements AutoCloseable {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment sa = sockaddr(arena, path);
             while (true) {
-                int s = newSocket("connecting to " + path);
+                // non-blocking from the start: a listener with a full backlog gives EAGAIN (retried) instead of blocking
+                int s = newSocket("connecting to " + path, SOCK_NONBLOCK);
                 int rc, errno;
                 try {
                     rc = (int) Calls.CONNECT.invokeExact(LibC.capture(), s, sa, (int) SOCKADDR_UN.byteSize());
@@ -205,11 +206,7 @@ public final class UnixSocket implements AutoCloseable {
                     LibC.close(s);
                     throw rethrow(t);
                 }
-                if (rc == 0) {
-                    UnixSocket sock = new UnixSocket(s, "socket " + path);
-                    sock.setNonBlocking(true);
-                    return sock;
-                }
+                if (rc == 0) return new UnixSocket(s, "socket " + path);
                 LibC.close(s);
                 boolean notYet = errno == Errno.ENOENT || errno == ECONNREFUSED || errno == Errno.EAGAIN || errno == Errno.EINTR;
                 if (!notYet || System.nanoTime() - deadline >= 0) {
@@ -230,7 +227,7 @@ public final class UnixSocket implements AutoCloseable {
     public static UnixSocket listen(Path path, int backlog) throws UnixSocketException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment sa = sockaddr(arena, path);
-            int s = newSocket("listening on " + path);
+            int s = newSocket("listening on " + path, 0);
             try {
                 int rc = (int) Calls.BIND.invokeExact(LibC.capture(), s, sa, (int) SOCKADDR_UN.byteSize());
                 if (rc < 0) {

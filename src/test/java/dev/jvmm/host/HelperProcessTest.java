@@ -74,6 +74,15 @@ class HelperProcessTest {
     }
 
     @Test
+    void aProgramThatDoesNotExistIsRefusedBeforeAnythingRuns() {
+        HelperProcess.HelperException e = assertThrows(HelperProcess.HelperException.class,
+                () -> HelperProcess.start("ghost", dir -> List.of("/nonexistent/ghostd", "--socket", dir.resolve("s").toString())));
+        assertEquals("cannot start ghost: /nonexistent/ghostd is not an executable file", e.getMessage());
+        e = assertThrows(HelperProcess.HelperException.class, () -> HelperProcess.start("ghost", dir -> List.of("no-such-ghostd")));
+        assertEquals("cannot start ghost: no-such-ghostd is not an executable file on PATH", e.getMessage());
+    }
+
+    @Test
     void awaitSocketSeesTheSocketOrTimesOut() throws Exception {
         try (HelperProcess h = HelperProcess.start("quiet", dir -> List.of("sleep", "100"))) {
             Path sock = h.directory().resolve("x.sock");
