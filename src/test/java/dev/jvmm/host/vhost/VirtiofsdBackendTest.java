@@ -203,6 +203,33 @@ class VirtiofsdBackendTest {
         assertFalse(Files.exists(h.directory()));
     }
 
+    private static void signalAll(List<ProcessHandle> processes, String signal) throws Exception {
+        List<String> cmd = new java.util.ArrayList<>(List.of("kill", "-" + signal));
+        for (ProcessHandle p : processes) cmd.add(Long.toString(p.pid()));
+        assertEquals(0, new ProcessBuilder(cmd).inheritIO().start().waitFor());
+    }
+
+    @Test
+    void aStoppedVirtiofsdEndsInATimeoutNotAHang(@TempDir Path shared) throws Exception {
+        HelperProcess h = Virtiofsd.start(virtiofsd, shared, false, TIMEOUT);
+        List<ProcessHandle> all = List.of();
+        try (VhostUserFrontend fe = VhostUserFrontend.connect(Virtiofsd.socket(h), Duration.ofMillis(1000))) {
+            fe.getFeatures();
+            all = new java.util.ArrayList<>(ProcessHandle.of(h.pid()).orElseThrow().descendants().toList());
+            all.add(ProcessHandle.of(h.pid()).orElseThrow());
+            signalAll(all, "STOP");
+            long t0 = System.nanoTime();
+            VhostUserException e = assertThrows(VhostUserException.class, fe::getFeatures);
+            long ms = (System.nanoTime() - t0) / 1_000_000;
+            assertEquals(VhostUserException.Kind.TIMEOUT, e.kind());
+            assertEquals("vhost-user back end " + Virtiofsd.socket(h) + ": no reply to GET_FEATURES within 1 s", e.getMessage());
+            assertTrue(ms >= 990 && ms < 3000, ms + " ms");
+        } finally {
+            if (!all.isEmpty()) signalAll(all, "CONT");
+            h.close();
+        }
+    }
+
     @Test
     void theQemuVirtiofsdCannotShareReadOnlyAndSaysSo(@TempDir Path shared) {
         Assumptions.assumeTrue(virtiofsd.flavor() == Virtiofsd.Flavor.QEMU_C, "only the C virtiofsd lacks a read-only option");
