@@ -92,8 +92,11 @@ class HelperProcessTest {
             Files.writeString(sock, "a regular file is not a socket");
             assertThrows(HelperProcess.HelperException.class, () -> h.awaitSocket(sock, Duration.ofMillis(100)));
             Files.delete(sock);
-            try (UnixSocket s = UnixSocket.listen(sock, 1)) {
+            UnixSocket s = UnixSocket.listen(sock, 1);
+            try {
                 h.awaitSocket(sock, Duration.ofSeconds(1));
+            } finally {
+                s.close();
             }
         }
     }

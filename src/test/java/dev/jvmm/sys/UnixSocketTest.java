@@ -120,7 +120,7 @@ class UnixSocketTest {
         assertTrue(e.getMessage().contains("108 bytes long"), e.getMessage());
 
         try (UnixSocket server = UnixSocket.listen(fits, 1)) {
-            assertTrue(Files.exists(fits), "107 bytes and the NUL fit");
+            assertTrue(server.fd() >= 0 && Files.exists(fits), "107 bytes and the NUL fit");
         }
     }
 
@@ -150,7 +150,8 @@ class UnixSocketTest {
     @Test
     void aSilentPeerTimesOutAndAClosedOneIsReportedAsClosed() throws Exception {
         UnixSocket[] p = UnixSocket.pair();
-        try (UnixSocket a = p[0]; UnixSocket b = p[1]) {
+        UnixSocket a = p[0];
+        try (UnixSocket b = p[1]) {
             b.setNonBlocking(true);
             assertEquals(-1, b.receive(Arena.ofAuto().allocate(8), 8, 0).bytes(), "non-blocking: nothing there yet");
 
@@ -168,6 +169,8 @@ class UnixSocketTest {
             e = assertThrows(UnixSocketException.class, () -> b.sendAll(new byte[] {1}, new int[0], soon()));
             assertEquals(UnixSocketException.Reason.PEER_CLOSED, e.reason());
             assertTrue(e.getMessage().contains("EPIPE"), e.getMessage());
+        } finally {
+            a.close();
         }
     }
 }

@@ -119,10 +119,14 @@ final class FakeBackend implements AutoCloseable {
     }
 
     @Override
-    public void close() throws InterruptedException {
+    public void close() {
         socket.close();
         frontEndSide.close();
-        if (thread != null) thread.join(5000);
+        try {
+            if (thread != null) thread.join(5000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         synchronized (received) {
             for (Request r : received) {
                 for (int fd : r.fds()) LibC.close(fd);
