@@ -7,11 +7,13 @@ import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -21,6 +23,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Function;
 import java.util.stream.Stream;
 
@@ -42,6 +45,10 @@ import java.util.stream.Stream;
  *     virtual threads included, hand the start to it. Without setpriv only the first two hold.
  * </ul>
  * A small window remains: a jvmm killed between the fork and setpriv's prctl leaves the helper running.
+ *
+ * <p>A SIGKILLed jvmm cannot remove its helpers' directories; each holds a {@value #OWNER_FILE} file
+ * naming the jvmm that made it (pid and start time), and the first {@link #start} in a later jvmm
+ * removes those whose jvmm is gone.
  */
 public final class HelperProcess implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(HelperProcess.class);
@@ -51,6 +58,9 @@ public final class HelperProcess implements AutoCloseable {
     /** Output kept for error messages: the last this many bytes. */
     static final int OUTPUT_BYTES = 16 * 1024;
     static final String LAUNCHER_THREAD = "jvmm helper launcher";
+    /** In each private directory: "PID START-MILLIS" of the jvmm that made it. */
+    static final String OWNER_FILE = "jvmm-owner";
+    private static final AtomicBoolean SWEPT = new AtomicBoolean();
 
     /** A helper that could not be started or did not come up; one line, with the helper's last output. */
     public static final class HelperException extends IOException {
@@ -130,10 +140,12 @@ public final class HelperProcess implements AutoCloseable {
      * @param name what messages call it ("virtiofsd")
      */
     public static HelperProcess start(String name, Function<Path, List<String>> command) throws HelperException {
+        if (SWEPT.compareAndSet(false, true)) sweepStale(Path.of(System.getProperty("java.io.tmpdir")));
         Path dir;
         try {
             dir = Files.createTempDirectory("jvmm-" + name.replaceAll("[^A-Za-z0-9_.-]", "_") + "-",
                     PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+            Files.writeString(dir.resolve(OWNER_FILE), ownerStamp(ProcessHandle.current()));
         } catch (IOException e) {
             throw new HelperException("cannot create a private directory for " + name + ": " + e.getMessage(), e);
         }
@@ -165,6 +177,44 @@ public final class HelperProcess implements AutoCloseable {
         HelperProcess h = new HelperProcess(name, dir, p, program);
         LIVE.add(h);
         return h;
+    }
+
+    private static String ownerStamp(ProcessHandle p) {
+        // the start time tells a reused pid from the jvmm that made the directory
+        return p.pid() + " " + p.info().startInstant().map(Instant::toEpochMilli).orElse(-1L);
+    }
+
+    /** Removes helper directories in {@code tmp} left by a jvmm that no longer runs (it was SIGKILLed). */
+    static void sweepStale(Path tmp) {
+        String me = ownerStamp(ProcessHandle.current());
+        try (DirectoryStream<Path> dirs = Files.newDirectoryStream(tmp, "jvmm-*")) {
+            for (Path d : dirs) {
+                Path owner = d.resolve(OWNER_FILE);
+                if (!Files.isDirectory(d, LinkOption.NOFOLLOW_LINKS) || !Files.isRegularFile(owner, LinkOption.NOFOLLOW_LINKS)) continue;
+                String stamp;
+                try {
+                    stamp = Files.readString(owner).strip();
+                } catch (IOException e) {
+                    continue;
+                }
+                if (stamp.equals(me)) continue;
+                String[] f = stamp.split(" ");
+                long pid;
+                try {
+                    pid = Long.parseLong(f[0]);
+                } catch (NumberFormatException e) {
+                    continue; // not written by us: leave it
+                }
+                boolean ownerRuns = ProcessHandle.of(pid).filter(ProcessHandle::isAlive).map(HelperProcess::ownerStamp)
+                        .map(stamp::equals).orElse(false);
+                if (!ownerRuns) {
+                    log.debug("removing {}, left by jvmm pid {} which no longer runs", d, pid);
+                    deleteTree(d);
+                }
+            }
+        } catch (IOException e) {
+            log.debug("cannot look for stale helper directories in {}: {}", tmp, e.getMessage());
+        }
     }
 
     private static boolean executable(String program) {

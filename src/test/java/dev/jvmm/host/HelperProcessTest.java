@@ -74,6 +74,27 @@ class HelperProcessTest {
     }
 
     @Test
+    void directoriesLeftByAJvmmThatIsGoneAreSweptAndNoOthers(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        Process finished = new ProcessBuilder("true").start();
+        finished.waitFor();
+        Path stale = Files.createDirectory(tmp.resolve("jvmm-virtiofsd-1"));
+        Files.writeString(stale.resolve(HelperProcess.OWNER_FILE), finished.pid() + " 12345");
+        Files.writeString(stale.resolve("virtiofsd.sock"), "");
+        Path reusedPid = Files.createDirectory(tmp.resolve("jvmm-virtiofsd-2"));
+        Files.writeString(reusedPid.resolve(HelperProcess.OWNER_FILE), ProcessHandle.current().pid() + " 12345");
+        Path mine = Files.createDirectory(tmp.resolve("jvmm-virtiofsd-3"));
+        Files.writeString(mine.resolve(HelperProcess.OWNER_FILE), ProcessHandle.current().pid() + " "
+                + ProcessHandle.current().info().startInstant().orElseThrow().toEpochMilli());
+        Path foreign = Files.createDirectory(tmp.resolve("jvmm-something-else"));
+
+        HelperProcess.sweepStale(tmp);
+        assertFalse(Files.exists(stale), "its jvmm is gone");
+        assertFalse(Files.exists(reusedPid), "a live process with that pid but another start time is not its jvmm");
+        assertTrue(Files.exists(mine), "this JVM's own");
+        assertTrue(Files.exists(foreign), "no owner file: not a helper directory");
+    }
+
+    @Test
     void aProgramThatDoesNotExistIsRefusedBeforeAnythingRuns() {
         HelperProcess.HelperException e = assertThrows(HelperProcess.HelperException.class,
                 () -> HelperProcess.start("ghost", dir -> List.of("/nonexistent/ghostd", "--socket", dir.resolve("s").toString())));
