@@ -149,8 +149,14 @@ public final class HelperProcess implements AutoCloseable {
         } catch (IOException e) {
             throw new HelperException("cannot create a private directory for " + name + ": " + e.getMessage(), e);
         }
-        List<String> program = List.copyOf(command.apply(dir));
-        if (program.isEmpty()) throw new IllegalArgumentException("empty command for " + name);
+        List<String> program;
+        try {
+            program = List.copyOf(command.apply(dir));
+            if (program.isEmpty()) throw new IllegalArgumentException("empty command for " + name);
+        } catch (RuntimeException e) {
+            deleteTree(dir);
+            throw e;
+        }
         // setpriv would start and then fail to exec it: say so here, plainly
         if (!executable(program.get(0))) {
             deleteTree(dir);

@@ -97,11 +97,12 @@ public final class GuestMemory implements AutoCloseable {
             offsets[i] = fileSize;
             fileSize = Math.addExact(fileSize, (size + SHARED_ALIGN - 1) / SHARED_ALIGN * SHARED_ALIGN);
         }
-        int fd;
+        int fd = -1;
         try {
             fd = Memfd.create("jvmm-guest-ram");
             Memfd.truncate(fd, fileSize);
         } catch (RuntimeException e) {
+            if (fd >= 0) LibC.close(fd);
             throw new IllegalStateException("cannot create " + fileSize / (1024 * 1024) + " MiB of shared memory for the guest: "
                     + e.getMessage(), e);
         }
