@@ -218,9 +218,58 @@ static void libc_constants(void) {
     CONST_AS(Tun, TUNSETVNETHDRSZ, TUNSETVNETHDRSZ);
 }
 
+/* ==== vhost branch: UNIX sockets with fd passing, memfd, vhost-user (UnixSocket, Memfd, VhostUserProtocol) ==== */
+#include <errno.h>
+#include <linux/vhost_types.h>
+#include <linux/virtio_config.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+/* stringified here, not via CONST_AS, so the key is the name and not its expansion */
+#define USOCK(name) P("UnixSocket." #name, (name))
+
+static void vhost_branch(void) {
+    STRUCT(sockaddr_un);
+    FIELD(sockaddr_un, sun_family); FIELD(sockaddr_un, sun_path);
+    STRUCT(iovec);
+    FIELD(iovec, iov_base); FIELD(iovec, iov_len);
+    STRUCT(msghdr);
+    FIELD(msghdr, msg_name); FIELD(msghdr, msg_namelen); FIELD(msghdr, msg_iov); FIELD(msghdr, msg_iovlen);
+    FIELD(msghdr, msg_control); FIELD(msghdr, msg_controllen); FIELD(msghdr, msg_flags);
+    STRUCT(cmsghdr);
+    FIELD(cmsghdr, cmsg_len); FIELD(cmsghdr, cmsg_level); FIELD(cmsghdr, cmsg_type);
+
+    USOCK(AF_UNIX); USOCK(SOCK_STREAM); USOCK(SOCK_NONBLOCK); USOCK(SOCK_CLOEXEC);
+    USOCK(SOL_SOCKET); USOCK(SCM_RIGHTS);
+    USOCK(MSG_CTRUNC); USOCK(MSG_DONTWAIT); USOCK(MSG_NOSIGNAL); USOCK(MSG_CMSG_CLOEXEC);
+    USOCK(F_GETFL); USOCK(F_SETFL); USOCK(POLLOUT);
+    USOCK(EPIPE); USOCK(ENAMETOOLONG); USOCK(ECONNRESET); USOCK(ECONNREFUSED);
+    CONST_AS(UnixSocket, SUN_PATH_BYTES, sizeof(((struct sockaddr_un *) 0)->sun_path));
+    CONST_AS(UnixSocket, CMSG_HEADER_BYTES, CMSG_LEN(0));
+    CONST_AS(UnixSocket, CMSG_ALIGN_BYTES, CMSG_SPACE(1) - CMSG_LEN(0));
+
+    CONST_AS(Memfd, MFD_CLOEXEC, MFD_CLOEXEC);
+
+    /* vhost-user messages reuse the kernel vhost structs; its region's 4th member is mmap_offset */
+    STRUCT(vhost_vring_state);
+    FIELD(vhost_vring_state, index); FIELD(vhost_vring_state, num);
+    STRUCT(vhost_vring_addr);
+    FIELD(vhost_vring_addr, index); FIELD(vhost_vring_addr, flags); FIELD(vhost_vring_addr, desc_user_addr);
+    FIELD(vhost_vring_addr, used_user_addr); FIELD(vhost_vring_addr, avail_user_addr); FIELD(vhost_vring_addr, log_guest_addr);
+    STRUCT(vhost_memory_region);
+    FIELD(vhost_memory_region, guest_phys_addr); FIELD(vhost_memory_region, memory_size);
+    FIELD(vhost_memory_region, userspace_addr); FIELD_AS(vhost_memory_region, "mmap_offset", flags_padding);
+    STRUCT(vhost_memory);               /* header only: regions[] is a flexible array */
+    FIELD(vhost_memory, nregions); FIELD(vhost_memory, padding);
+    CONST_AS(VhostUserProtocol, VIRTIO_F_VERSION_1, VIRTIO_F_VERSION_1);
+    CONST_AS(VhostUserProtocol, VHOST_F_LOG_ALL, VHOST_F_LOG_ALL);
+}
+/* ==== end of vhost branch ==== */
+
 int main(void) {
     structs();
     kvm_constants();
     libc_constants();
+    vhost_branch();
     return ferror(stdout) ? 1 : 0;
 }

@@ -2,6 +2,7 @@ package dev.jvmm.memory;
 
 import dev.jvmm.sys.Errno;
 import dev.jvmm.sys.LibC;
+import dev.jvmm.sys.Memfd;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -16,8 +17,16 @@ import static java.lang.foreign.ValueLayout.JAVA_BYTE;
  * addresses can never reach host memory outside guest RAM.
  */
 public final class GuestMemory implements AutoCloseable {
-    /** One contiguous backing: guest range [gpa, gpa + size) at host segment {@code host}. */
-    public record Region(long gpa, long size, MemorySegment host) {
+    /**
+     * One contiguous backing: guest range [gpa, gpa + size) at host segment {@code host}. Shared memory
+     * ({@link #allocateShared}) is also file {@code fd} from byte {@code fdOffset}, which another process
+     * can map; private memory has -1 for both.
+     */
+    public record Region(long gpa, long size, MemorySegment host, int fd, long fdOffset) {
+        public Region(long gpa, long size, MemorySegment host) {
+            this(gpa, size, host, -1, -1);
+        }
+
         public long end() {
             return gpa + size;
         }
@@ -25,10 +34,19 @@ public final class GuestMemory implements AutoCloseable {
 
     private final Region[] regions;
     private final boolean mapped;
+    /** The memfd behind shared memory, closed with it; -1 otherwise. */
+    private final int memfd;
+    /** Shared memory only: its descriptor number must not be closed twice (it may be reused by then). */
+    private boolean sharedClosed;
 
     private GuestMemory(Region[] regions, boolean mapped) {
+        this(regions, mapped, -1);
+    }
+
+    private GuestMemory(Region[] regions, boolean mapped, int memfd) {
         this.regions = regions;
         this.mapped = mapped;
+        this.memfd = memfd;
     }
 
     /**
@@ -55,6 +73,59 @@ public final class GuestMemory implements AutoCloseable {
             throw e;
         }
         return new GuestMemory(regions.toArray(Region[]::new), true);
+    }
+
+    /** Shared regions start at multiples of this in their file, so each can be backed by 2 MiB pages. */
+    private static final long SHARED_ALIGN = 2L << 20;
+
+    /**
+     * Like {@link #allocate}, but shareable with another process (a vhost-user back end): one memfd
+     * (close-on-exec) holds all ranges, each at an offset that is a multiple of 2 MiB, and each range is
+     * a {@code MAP_SHARED} mapping of its part. {@link Region#fd()} and {@link Region#fdOffset()} say
+     * where. Pages are allocated when first touched, as with {@link #allocate}; huge pages are requested
+     * but on shmem they come only if /sys/kernel/mm/transparent_hugepage/shmem_enabled allows it.
+     * @throws IllegalStateException naming the errno when memfd_create, ftruncate or mmap fails
+     */
+    public static GuestMemory allocateShared(List<RamRange> ranges) {
+        long[] offsets = new long[ranges.size()];
+        long fileSize = 0;
+        for (int i = 0; i < ranges.size(); i++) {
+            long size = ranges.get(i).size();
+            if (size <= 0 || size % 4096 != 0) {
+                throw new IllegalArgumentException("shared guest RAM range of " + size + " bytes is not a positive multiple of 4 KiB");
+            }
+            offsets[i] = fileSize;
+            fileSize = Math.addExact(fileSize, (size + SHARED_ALIGN - 1) / SHARED_ALIGN * SHARED_ALIGN);
+        }
+        int fd = -1;
+        try {
+            fd = Memfd.create("jvmm-guest-ram");
+            Memfd.truncate(fd, fileSize);
+        } catch (RuntimeException e) {
+            if (fd >= 0) LibC.close(fd);
+            throw new IllegalStateException("cannot create " + fileSize / (1024 * 1024) + " MiB of shared memory for the guest: "
+                    + e.getMessage(), e);
+        }
+        List<Region> regions = new ArrayList<>();
+        try {
+            for (int i = 0; i < ranges.size(); i++) {
+                RamRange r = ranges.get(i);
+                MemorySegment m = LibC.mmap(MemorySegment.NULL, r.size(), LibC.PROT_READ | LibC.PROT_WRITE,
+                        LibC.MAP_SHARED | LibC.MAP_NORESERVE, fd, offsets[i]);
+                if (m.address() == LibC.MAP_FAILED.address()) {
+                    throw new IllegalStateException("cannot map " + r.size() / (1024 * 1024) + " MiB of shared memory for the guest: "
+                            + Errno.describe(LibC.errno()));
+                }
+                MemorySegment host = m.reinterpret(r.size(), Arena.global(), null);
+                LibC.madvise(host, r.size(), LibC.MADV_HUGEPAGE); // a hint; failure is harmless
+                regions.add(new Region(r.start(), r.size(), host, fd, offsets[i]));
+            }
+        } catch (RuntimeException e) {
+            for (Region region : regions) LibC.munmap(region.host(), region.size());
+            LibC.close(fd);
+            throw e;
+        }
+        return new GuestMemory(regions.toArray(Region[]::new), true, fd);
     }
 
     /** Guest memory over caller-owned segments (tests, device models). */
@@ -111,6 +182,13 @@ public final class GuestMemory implements AutoCloseable {
     @Override
     public void close() {
         if (!mapped) return;
+        if (memfd >= 0) {
+            synchronized (this) {
+                if (sharedClosed) return;
+                sharedClosed = true;
+            }
+        }
         for (Region r : regions) LibC.munmap(r.host(), r.size());
+        if (memfd >= 0) LibC.close(memfd);
     }
 }

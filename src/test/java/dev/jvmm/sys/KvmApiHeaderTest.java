@@ -1,5 +1,6 @@
 package dev.jvmm.sys;
 
+import dev.jvmm.host.vhost.VhostUserProtocol;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
@@ -118,6 +119,39 @@ class KvmApiHeaderTest {
                 }
             }
         }
+
+        // ==== vhost branch: UnixSocket, Memfd (every constant) and VhostUserProtocol (layouts, header-backed constants) ====
+        Map<String, GroupLayout> vhostStructs = new LinkedHashMap<>();
+        for (GroupLayout g : List.of(UnixSocket.SOCKADDR_UN, UnixSocket.IOVEC, UnixSocket.MSGHDR, UnixSocket.CMSGHDR,
+                VhostUserProtocol.VHOST_VRING_STATE, VhostUserProtocol.VHOST_VRING_ADDR,
+                VhostUserProtocol.VHOST_MEMORY_REGION, VhostUserProtocol.VHOST_MEMORY)) {
+            vhostStructs.put(g.name().orElseThrow(), g);
+        }
+        for (var e : vhostStructs.entrySet()) {
+            GroupLayout g = e.getValue();
+            facts.put("sizeof." + e.getKey(), new JavaFact(g.byteSize(), false, e.getKey() + ".byteSize()"));
+            facts.put("alignof." + e.getKey(), new JavaFact(g.byteAlignment(), false, e.getKey() + ".byteAlignment()"));
+            members(facts, vhostStructs.values(), new ArrayList<>(), g, e.getKey(), new ArrayList<>(), g);
+        }
+        for (Class<?> cls : List.of(UnixSocket.class, Memfd.class)) {
+            for (Field f : staticFields(cls)) {
+                Class<?> t = f.getType();
+                if (t != int.class && t != long.class && t != short.class && t != byte.class) continue;
+                if (!Modifier.isPublic(f.getModifiers())) continue; // private ones are offsets derived from the layouts
+                String source = cls.getSimpleName() + "." + f.getName();
+                facts.put(source, new JavaFact(((Number) f.get(null)).longValue(), false, source));
+            }
+        }
+        // the other VhostUserProtocol numbers exist only in the vhost-user specification, not in a header
+        for (String name : List.of("VIRTIO_F_VERSION_1", "VHOST_F_LOG_ALL")) {
+            try {
+                String source = "VhostUserProtocol." + name;
+                facts.put(source, new JavaFact(VhostUserProtocol.class.getField(name).getLong(null), false, source));
+            } catch (NoSuchFieldException e) {
+                throw new AssertionError(e);
+            }
+        }
+        // ==== end of vhost branch ====
         return facts;
     }
 
