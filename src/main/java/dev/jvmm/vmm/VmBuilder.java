@@ -182,7 +182,7 @@ public final class VmBuilder {
             for (int i = 0; i < config.cpus(); i++) {
                 VcpuFd fd = p.vmFd.createVcpu(i);
                 p.vcpuFds.add(fd);
-                fd.setCpuid2(CpuSetup.cpuidFor(cpuid, arena, i, config.cpus()));
+                fd.call(KvmApi.KVM_SET_CPUID2, CpuSetup.cpuidFor(cpuid, arena, i, config.cpus()));
                 CpuSetup.applyPlatformState(fd);
                 if (i == 0) CpuSetup.applyEntry(fd, image.entry());
             }

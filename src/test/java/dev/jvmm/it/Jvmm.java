@@ -14,6 +14,19 @@ import java.util.concurrent.TimeUnit;
 public final class Jvmm {
     private Jvmm() { }
 
+    /** The options every jvmm launch uses: scripts/lib/jvm-flags, without its comments. */
+    static final List<String> JVM_FLAGS = jvmFlags();
+
+    private static List<String> jvmFlags() {
+        Path file = Path.of(System.getProperty("jvmm.jvmFlags", "scripts/lib/jvm-flags"));
+        try {
+            return java.nio.file.Files.readAllLines(file).stream().map(l -> l.replaceAll("#.*", "").strip())
+                    .filter(l -> !l.isEmpty()).toList();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the JVM options in " + file, e);
+        }
+    }
+
     /** The outcome of one run. */
     public record Result(int status, String stdout, String stderr, long millis) {
         @Override
@@ -25,10 +38,8 @@ public final class Jvmm {
     public static ProcessBuilder command(String... args) {
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        cmd.add("--enable-native-access=ALL-UNNAMED");
-        cmd.add("-XX:TieredStopAtLevel=1");
+        cmd.addAll(JVM_FLAGS);
         cmd.add("-Xshare:auto");
-        if (Runtime.version().feature() >= 23) cmd.add("--sun-misc-unsafe-memory-access=allow"); // aircompressor
         cmd.add("-cp");
         cmd.add(System.getProperty("java.class.path"));
         cmd.add("dev.jvmm.cli.Main");
