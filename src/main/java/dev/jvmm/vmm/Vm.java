@@ -111,6 +111,11 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
         if (!p.console.close(OUTPUT_DRAIN_MS)) log.debug("the console output did not drain within {} ms", OUTPUT_DRAIN_MS);
         if (terminal != null) terminal.restore();
         Stop s = stop.get();
+        String lost = p.console.failure();
+        if (lost != null && s.cause() != StopCause.OUTPUT_FAILED) {
+            // output written at the very end failed: whatever the guest said, its output is lost
+            s = new Stop(StopCause.OUTPUT_FAILED, ExitStatus.OUTPUT_FAILED, lost + " (then: " + s.reason() + ")");
+        }
         if (p.expect != null && p.expect.matched() && !s.expectMatched()) {
             s = expectStop(config, s.reason()); // the match came in the output written at the very end: it still counts
         }
