@@ -2,12 +2,17 @@ package dev.jvmm.it;
 
 import dev.jvmm.vmm.ExitStatus;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -30,6 +35,27 @@ class BadInputTest {
         assertTrue(lines[0].contains(text), "expected '" + text + "' in: " + lines[0]);
         assertFalse(r.stderr().contains("Exception") || r.stderr().contains("\tat "), "no stack trace: " + r);
         assertEquals("", r.stdout(), "nothing on stdout");
+    }
+
+    /** Usage errors: status 2 and one line naming what is wrong. */
+    static Stream<Arguments> usageErrors() {
+        return Stream.of(
+                Arguments.of("--mem 0 is too small", List.of("run", "--mem", "0", "x.bin")),
+                Arguments.of("invalid size '12Q'", List.of("run", "--mem", "12Q", "x.bin")),
+                Arguments.of("more than this host's", List.of("run", "--mem", "64T", "x.bin")),
+                Arguments.of("--smp must be at least 1", List.of("run", "--smp", "0", "x.bin")),
+                Arguments.of("invalid duration 'soon'", List.of("run", "--timeout", "soon", "x.bin")),
+                Arguments.of("--frobnicate", List.of("run", "--frobnicate", "x.bin")),
+                Arguments.of("unknown --format 'pe'", List.of("run", "--format", "pe", "x.bin")),
+                Arguments.of("--mem 1025K is not a whole number of 4 KiB pages", List.of("run", "--mem", "1025K", "x.bin")),
+                Arguments.of("is longer than jvmm supports", List.of("run", "--timeout", "3000000h", "x.bin")),
+                Arguments.of("--out /dev/full is not a directory", List.of("dump-acpi", "--out", "/dev/full")));
+    }
+
+    @ParameterizedTest(name = "{1}")
+    @MethodSource("usageErrors")
+    void usageError(String expected, List<String> args) {
+        assertOneLineError(Jvmm.inProcess(args.toArray(String[]::new)), ExitStatus.USAGE, expected);
     }
 
     @Test
@@ -78,45 +104,10 @@ class BadInputTest {
     }
 
     @Test
-    void zeroMemory() {
-        assertOneLineError(Jvmm.inProcess("run", "--mem", "0", "x.bin"), ExitStatus.USAGE, "--mem 0 is too small");
-    }
-
-    @Test
-    void unknownSizeUnit() {
-        assertOneLineError(Jvmm.inProcess("run", "--mem", "12Q", "x.bin"), ExitStatus.USAGE, "invalid size '12Q'");
-    }
-
-    @Test
-    void moreMemoryThanTheHost() {
-        assertOneLineError(Jvmm.inProcess("run", "--mem", "64T", "x.bin"), ExitStatus.USAGE, "more than this host's");
-    }
-
-    @Test
-    void zeroCpus() {
-        assertOneLineError(Jvmm.inProcess("run", "--smp", "0", "x.bin"), ExitStatus.USAGE, "--smp must be at least 1");
-    }
-
-    @Test
     void tooManyCpus() {
         KvmSupport.requireKvm();
         assertOneLineError(Jvmm.inProcess("run", "--smp", "5000", KvmSupport.guest("hello.bin").toString()),
                 ExitStatus.USAGE, "at most");
-    }
-
-    @Test
-    void badDuration() {
-        assertOneLineError(Jvmm.inProcess("run", "--timeout", "soon", "x.bin"), ExitStatus.USAGE, "invalid duration 'soon'");
-    }
-
-    @Test
-    void unknownOption() {
-        assertOneLineError(Jvmm.inProcess("run", "--frobnicate", "x.bin"), ExitStatus.USAGE, "--frobnicate");
-    }
-
-    @Test
-    void unknownFormat() {
-        assertOneLineError(Jvmm.inProcess("run", "--format", "pe", "x.bin"), ExitStatus.USAGE, "unknown --format 'pe'");
     }
 
     @Test
@@ -140,21 +131,6 @@ class BadInputTest {
         Jvmm.Result r = Jvmm.inProcess("check", "--kvm", tmp.resolve("kvm").toString());
         assertEquals(ExitStatus.HOST_UNSUITABLE, r.status(), r::toString);
         assertTrue(r.stderr().contains("does not exist"), r::toString);
-    }
-
-    @Test
-    void memoryThatIsNotWholePages() {
-        assertOneLineError(Jvmm.inProcess("run", "--mem", "1025K", "x.bin"), ExitStatus.USAGE, "--mem 1025K is not a whole number of 4 KiB pages");
-    }
-
-    @Test
-    void aTimeoutLongerThanJvmmSupports() {
-        assertOneLineError(Jvmm.inProcess("run", "--timeout", "3000000h", "x.bin"), ExitStatus.USAGE, "is longer than jvmm supports");
-    }
-
-    @Test
-    void dumpAcpiIntoSomethingThatIsNotADirectory() {
-        assertOneLineError(Jvmm.inProcess("dump-acpi", "--out", "/dev/full"), ExitStatus.USAGE, "--out /dev/full is not a directory");
     }
 
     /** The guest's output cannot be written: one line with the reason (not a bug's status 14), once. */

@@ -295,13 +295,18 @@ public final class CpuSetup {
         lapic.set(JAVA_INT, reg, (v & ~0x700) | (mode << 8));
     }
 
+    /** A register struct of {@code layout} read from the vCPU with {@code get}. */
+    private static MemorySegment registers(VcpuFd vcpu, Arena arena, java.lang.foreign.MemoryLayout layout, dev.jvmm.sys.Ioctl.Request get) {
+        MemorySegment s = arena.allocate(layout);
+        vcpu.call(get, s);
+        return s;
+    }
+
     /** A register dump for error reports: general registers, segments, control registers. */
     public static String dumpRegisters(VcpuFd vcpu) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment regs = arena.allocate(KvmApi.KVM_REGS);
-            MemorySegment sregs = arena.allocate(KvmApi.KVM_SREGS);
-            vcpu.call(KvmApi.KVM_GET_REGS, regs);
-            vcpu.call(KvmApi.KVM_GET_SREGS, sregs);
+            MemorySegment regs = registers(vcpu, arena, KvmApi.KVM_REGS, KvmApi.KVM_GET_REGS);
+            MemorySegment sregs = registers(vcpu, arena, KvmApi.KVM_SREGS, KvmApi.KVM_GET_SREGS);
             StringBuilder sb = new StringBuilder();
             String[] names = {"rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp", "r8", "r9", "r10", "r11",
                     "r12", "r13", "r14", "r15", "rip", "rflags"};
@@ -331,10 +336,8 @@ public final class CpuSetup {
     /** Guest-physical address of CS:RIP, for showing the instruction bytes an emulation failure stopped at. */
     public static long codeAddress(VcpuFd vcpu) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment regs = arena.allocate(KvmApi.KVM_REGS);
-            MemorySegment sregs = arena.allocate(KvmApi.KVM_SREGS);
-            vcpu.call(KvmApi.KVM_GET_REGS, regs);
-            vcpu.call(KvmApi.KVM_GET_SREGS, sregs);
+            MemorySegment regs = registers(vcpu, arena, KvmApi.KVM_REGS, KvmApi.KVM_GET_REGS);
+            MemorySegment sregs = registers(vcpu, arena, KvmApi.KVM_SREGS, KvmApi.KVM_GET_SREGS);
             long csBase = sregs.get(JAVA_LONG, KvmApi.offset(KvmApi.KVM_SREGS, "cs"));
             return csBase + regs.get(JAVA_LONG, REGS_RIP);
         }
