@@ -186,7 +186,15 @@ public final class ConsoleOutput implements ByteSink, AutoCloseable {
             }
             failure.failed(reason);
         }
-        if (chunk != null) for (Watcher w : watchers) w.accept(chunk, 0, n);
+        if (chunk != null) {
+            for (Watcher w : watchers) {
+                try {
+                    w.accept(chunk, 0, n);
+                } catch (RuntimeException e) { // a watcher's bug must not silence the console
+                    failure.failed("watching the console output failed: " + e);
+                }
+            }
+        }
     }
 
     /** The run is ending: producers waiting for room give up (their byte is dropped) instead of waiting. */
