@@ -4,7 +4,8 @@ import java.nio.charset.StandardCharsets;
 import java.util.regex.Pattern;
 
 /**
- * --expect: watches the console output, line by line, for a regular expression. Runs on the event
+ * Watches the console output, line by line, for a regular expression (--expect, --fail-on, a kernel
+ * panic). Runs on the event
  * loop when output is flushed, never on the vCPU exit path. A line is matched when it is complete and
  * also while it is still being written (so a prompt without a newline matches too). Lines longer
  * than {@link #MAX_LINE} are matched by their last {@code MAX_LINE} characters.
@@ -13,11 +14,16 @@ public final class ExpectMatcher {
     static final int MAX_LINE = 16 * 1024;
 
     private final Pattern pattern;
-    private final Runnable onMatch;
+    private final java.util.function.Consumer<String> onMatch;
     private final StringBuilder line = new StringBuilder();
     private boolean matched;
 
     public ExpectMatcher(Pattern pattern, Runnable onMatch) {
+        this(pattern, line -> onMatch.run());
+    }
+
+    /** {@code onMatch} gets the matching line (its last {@link #MAX_LINE} characters). */
+    public ExpectMatcher(Pattern pattern, java.util.function.Consumer<String> onMatch) {
         this.pattern = pattern;
         this.onMatch = onMatch;
     }
@@ -46,7 +52,7 @@ public final class ExpectMatcher {
     private boolean test() {
         if (!matched && pattern.matcher(line).find()) {
             matched = true;
-            onMatch.run();
+            onMatch.accept(line.toString());
         }
         return matched;
     }

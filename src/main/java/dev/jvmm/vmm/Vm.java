@@ -73,6 +73,26 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
         return Duration.ofNanos(vcpusStoppedAt - stopRequestedAt);
     }
 
+    /** How long the rest of a panic report may take to arrive before the run ends. */
+    static final long FAILURE_GRACE_NANOS = 500_000_000L;
+
+    private volatile Stop guestFailure;
+
+    /**
+     * The guest failed in a way only its console shows (a kernel panic, a --fail-on match): that is
+     * the run's verdict even if the guest then resets or powers off; the run ends a moment later,
+     * so what the guest prints about the failure still reaches the output. Any thread.
+     */
+    void guestFailed(Stop failure) {
+        synchronized (this) {
+            if (guestFailure != null) return;
+            guestFailure = failure;
+        }
+        EventLoop l = p.loop;
+        if (l != null) l.execute(() -> l.schedule(FAILURE_GRACE_NANOS, () -> stop(failure)));
+        else stop(failure);
+    }
+
     static Stop expectStop(VmConfig config, String then) {
         return new Stop(StopCause.EXPECT_MATCHED, ExitStatus.OK, "the serial output matched --expect '" + config.expect().pattern() + "'"
                 + (then == null ? "" : " (then: " + then + ")"));
@@ -108,6 +128,10 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
         if (!p.console.close(OUTPUT_DRAIN_MS)) Log.debug(Vm.class, "the console output did not drain within {} ms", OUTPUT_DRAIN_MS);
         if (terminal != null) terminal.restore();
         Stop s = stop.get();
+        Stop failed = guestFailure;
+        if (failed != null && s != failed && s.cause() != StopCause.SIGNAL && s.cause() != StopCause.VMM_ERROR) {
+            s = new Stop(failed.cause(), failed.exitStatus(), failed.reason() + " (then: " + s.reason() + ")");
+        }
         String lost = p.console.failure();
         if (lost != null && s.cause() != StopCause.OUTPUT_FAILED) {
             // output written at the very end failed: whatever the guest said, its output is lost
