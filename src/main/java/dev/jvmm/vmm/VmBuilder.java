@@ -180,11 +180,11 @@ public final class VmBuilder {
         }
         // A kernel that panics is never a success, whatever it does next (panic=-1 reboots): the
         // run ends with its own status, a moment later so the rest of the panic report is written too.
-        p.panic = new ExpectMatcher(KERNEL_PANIC, line -> vm.guestFailed(
+        p.panic = new ExpectMatcher(KERNEL_PANIC, true, line -> vm.guestFailed(
                 new Stop(StopCause.GUEST_PANIC, ExitStatus.GUEST_PANIC, "the guest kernel panicked: " + line.strip())));
         p.console.watch(p.panic::accept);
         for (java.util.regex.Pattern f : config.failOn()) {
-            ExpectMatcher m = new ExpectMatcher(f, line -> vm.guestFailed(new Stop(StopCause.FAIL_ON, ExitStatus.FAIL_ON_MATCHED,
+            ExpectMatcher m = new ExpectMatcher(f, true, line -> vm.guestFailed(new Stop(StopCause.FAIL_ON, ExitStatus.FAIL_ON_MATCHED,
                     "the console output matched --fail-on '" + f.pattern() + "': " + line.strip())));
             p.console.watch(m::accept);
         }
