@@ -138,8 +138,12 @@ public final class ModuleResolver {
     }
 
     private List<String> dependencies(String name, Path file) throws InitramfsException {
+        if (!Files.isRegularFile(file)) {
+            throw new InitramfsException(depTable != null
+                    ? dir + ": modules.dep names " + file + " for '" + name + "', but there is no such file (out of date? run depmod)"
+                    : file + ": module file vanished");
+        }
         if (depTable != null) return depTable.getOrDefault(name, List.of());
-        if (!Files.isRegularFile(file)) throw new InitramfsException(file + ": module file vanished");
         return Modinfo.parse(file, KernelModule.read(file, KernelModule.MAX_SIZE)).depends();
     }
 
