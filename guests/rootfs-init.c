@@ -10,9 +10,10 @@
  *     other failure is one console line and the boot goes on;
  *  3. reads /jvmm/job (format: rootfs-job.h) and opens the stdin/stdout/stderr virtio-serial ports
  *     it names, waiting up to 10 s for them to appear;
- *  4. mounts the root tag on /newroot (read-only unless root-rw), then the job's tmpfs, overlay and
- *     share mounts in order (paths resolved inside the new root, so its absolute symlinks such as
- *     /var/run -> /run point where they should); moves /dev, /proc and /sys into it; frees the
+ *  4. mounts the root tag on /newroot (read-only unless root-rw; under an overlay if the job has one
+ *     on "/"), then the job's tmpfs, overlay and share mounts in order (paths resolved inside the new
+ *     root, so its absolute symlinks such as /var/run -> /run point where they should; a share's
+ *     missing mount point in a read-only directory gets an overlay on that directory); moves /dev, /proc and /sys into it; frees the
  *     initramfs's files; moves /newroot onto / and chroots (switch_root: pivot_root cannot leave the
  *     initramfs rootfs);
  *  5. sets the hostname, brings up lo, forks the command (new session; setgroups/setgid/setuid;
@@ -29,7 +30,8 @@
  * systems are synced before it.
  *
  * Messages: init's own lines go to /dev/kmsg as "jvmm-init: ..." (errors at level 3, so they show
- * on the console even with `quiet`; notes at 5), so they reach the kernel console (ttyS0) in order
+ * on the console even with `quiet`; notes, such as the final "exit status N", at 5; "running CMD"
+ * at 6), so they reach the kernel console (ttyS0) in order
  * with the kernel's and never the command's stdout/stderr. A setup failure (125, 126, 127) is also
  * written to the stderr port, as the only thing the command's stderr will ever carry.
  */
@@ -69,6 +71,7 @@
 #define JOB_FILE "/jvmm/job"
 #define NEWROOT "/newroot"
 #define RW_DIR "/jvmm/rw"            /* the tmpfs holding the overlays' upper and work directories */
+#define LOWER_DIR "/jvmm/lower"      /* the virtio-fs root, when an overlay on / covers it */
 #define PORT_WAIT_MS 10000
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -102,6 +105,14 @@ static void note(const char *fmt, ...)
     va_end(ap);
 }
 
+static void info(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsay(6, fmt, ap);
+    va_end(ap);
+}
+
 static void error(const char *fmt, ...)
 {
     va_list ap;
@@ -114,6 +125,9 @@ static void error(const char *fmt, ...)
 static _Noreturn void finish(int status)
 {
     note("exit status %d", status);
+    /* what went to the console as a tty (not printk) sits in the UART driver's buffer: let it out first */
+    if (console_fd >= 0) tcdrain(console_fd);
+    if (isatty(1)) tcdrain(1);
     sync();
     if (ioperm(STATUS_PORT, 4, 1) == 0) outl((unsigned) status, STATUS_PORT);
     else error("ioperm(0x%x): %s: the exit status cannot reach the VMM", STATUS_PORT, strerror(errno));
@@ -430,25 +444,6 @@ static char *in_newroot(const char *path, int create)
     return resolved;
 }
 
-static void mount_root(void)
-{
-    mkdir(NEWROOT, 0755);
-    unsigned long flags = job.root_rw ? 0 : MS_RDONLY;
-    /* virtio-fs devices are probed when the module loads; allow a moment in case that is deferred */
-    int tries = 0;
-    while (mount(job.root, NEWROOT, "virtiofs", flags, NULL)) {
-        if (errno == EINVAL && ++tries < 20) {
-            sleep_ms(50);
-            continue;
-        }
-        const char *hint = errno == ENODEV ? " (no virtiofs in this kernel: module virtiofs missing or not loaded?)"
-                         : errno == EINVAL ? " (no virtio-fs device has this tag)" : "";
-        fail(EXIT_SETUP, "cannot mount the root file system, virtio-fs tag '%s': %s%s", job.root, strerror(errno), hint);
-    }
-    newroot_fd = open(NEWROOT, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (newroot_fd < 0) fail(EXIT_SETUP, "cannot open " NEWROOT ": %s", strerror(errno));
-}
-
 /* Appends s to out with overlayfs's escapes for ',' ':' '\' (option and layer separators). */
 static void overlay_escape(char *out, size_t size, const char *s)
 {
@@ -458,6 +453,65 @@ static void overlay_escape(char *out, size_t size, const char *s)
         out[n++] = *s;
     }
     out[n] = 0;
+}
+
+/* Mounts on target an overlay of lower (host-side paths) with a fresh upper layer on the rw tmpfs. */
+static void overlay_on(const char *lower, const char *target, const char *what)
+{
+    static int count;
+    struct stat st;
+    if (stat(lower, &st)) fail(EXIT_SETUP, "cannot overlay %s: %s", what, strerror(errno));
+    if (count == 0) {
+        mkdir(RW_DIR, 0700);
+        if (mount("tmpfs", RW_DIR, "tmpfs", 0, "mode=0700"))
+            fail(EXIT_SETUP, "cannot mount the tmpfs for overlays on " RW_DIR ": %s", strerror(errno));
+    }
+    char upper[64], work[64], dir[64];
+    snprintf(dir, sizeof dir, RW_DIR "/%d", count);
+    snprintf(upper, sizeof upper, RW_DIR "/%d/upper", count);
+    snprintf(work, sizeof work, RW_DIR "/%d/work", count);
+    count++;
+    /* the overlay's root takes the upper directory's mode and owner: copy them from below */
+    if (mkdir(dir, 0700) || mkdir(upper, st.st_mode & 07777) || mkdir(work, 0700) || chown(upper, st.st_uid, st.st_gid)
+        || chmod(upper, st.st_mode & 07777))
+        fail(EXIT_SETUP, "cannot prepare the overlay for %s in " RW_DIR ": %s", what, strerror(errno));
+    char opts[3 * PATH_MAX];
+    strcpy(opts, "lowerdir=");
+    overlay_escape(opts, sizeof opts, lower);
+    snprintf(opts + strlen(opts), sizeof opts - strlen(opts), ",upperdir=%s,workdir=%s", upper, work);
+    if (mount("overlay", target, "overlay", 0, opts))
+        fail(EXIT_SETUP, "cannot mount an overlay on %s: %s (module overlay loaded?)", what, strerror(errno));
+}
+
+static int wants_root_overlay(void)
+{
+    for (size_t i = 0; i < job.nmounts; i++)
+        if (job.mounts[i].kind == MOUNT_OVERLAY && !strcmp(job.mounts[i].path, "/")) return 1;
+    return 0;
+}
+
+static void mount_root(void)
+{
+    mkdir(NEWROOT, 0755);
+    unsigned long flags = job.root_rw ? 0 : MS_RDONLY;
+    /* with an overlay on "/", the virtio-fs root is only its lower layer */
+    int overlay = wants_root_overlay();
+    const char *at = overlay ? LOWER_DIR : NEWROOT;
+    mkdir(at, 0755);
+    /* virtio-fs devices are probed when the module loads; allow a moment in case that is deferred */
+    int tries = 0;
+    while (mount(job.root, at, "virtiofs", flags, NULL)) {
+        if (errno == EINVAL && ++tries < 20) {
+            sleep_ms(50);
+            continue;
+        }
+        const char *hint = errno == ENODEV ? " (no virtiofs in this kernel: module virtiofs missing or not loaded?)"
+                         : errno == EINVAL ? " (no virtio-fs device has this tag)" : "";
+        fail(EXIT_SETUP, "cannot mount the root file system, virtio-fs tag '%s': %s%s", job.root, strerror(errno), hint);
+    }
+    if (overlay) overlay_on(LOWER_DIR, NEWROOT, "/");
+    newroot_fd = open(NEWROOT, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (newroot_fd < 0) fail(EXIT_SETUP, "cannot open " NEWROOT ": %s", strerror(errno));
 }
 
 static void mount_tmpfs(const char *path)
@@ -478,7 +532,6 @@ static void mount_tmpfs(const char *path)
 
 static void mount_overlay(const char *path)
 {
-    static int count;
     char *target = in_newroot(path, 0);
     struct stat st;
     if (!target || stat(target, &st) || !S_ISDIR(st.st_mode)) {
@@ -486,33 +539,43 @@ static void mount_overlay(const char *path)
         free(target);
         return;
     }
-    if (count == 0) {
-        mkdir(RW_DIR, 0700);
-        if (mount("tmpfs", RW_DIR, "tmpfs", 0, "mode=0700"))
-            fail(EXIT_SETUP, "cannot mount the tmpfs for overlays on " RW_DIR ": %s", strerror(errno));
-    }
-    char upper[64], work[64], dir[64];
-    snprintf(dir, sizeof dir, RW_DIR "/%d", count);
-    snprintf(upper, sizeof upper, RW_DIR "/%d/upper", count);
-    snprintf(work, sizeof work, RW_DIR "/%d/work", count);
-    count++;
-    /* the overlay's root takes the upper directory's mode and owner: copy them from below */
-    if (mkdir(dir, 0700) || mkdir(upper, st.st_mode & 07777) || mkdir(work, 0700) || chown(upper, st.st_uid, st.st_gid)
-        || chmod(upper, st.st_mode & 07777))
-        fail(EXIT_SETUP, "cannot prepare the overlay for %s in " RW_DIR ": %s", path, strerror(errno));
-    char opts[3 * PATH_MAX];
-    strcpy(opts, "lowerdir=");
-    overlay_escape(opts, sizeof opts, target);
-    snprintf(opts + strlen(opts), sizeof opts - strlen(opts), ",upperdir=%s,workdir=%s", upper, work);
-    if (mount("overlay", target, "overlay", 0, opts))
-        fail(EXIT_SETUP, "cannot mount an overlay on %s: %s (module overlay loaded?)", path, strerror(errno));
+    overlay_on(target, target, path);
     free(target);
+}
+
+/* The longest proper prefix of guest path `path` that is a directory in the new root (at least "/"). */
+static char *existing_ancestor(const char *path)
+{
+    char *p = strdup(path);
+    for (char *slash; p && (slash = strrchr(p, '/')) && slash != p;) {
+        *slash = 0;
+        char *t = in_newroot(p, 0);
+        struct stat st;
+        int dir = t && stat(t, &st) == 0 && S_ISDIR(st.st_mode);
+        free(t);
+        if (dir) return p;
+    }
+    if (p) strcpy(p, "/");
+    return p;
 }
 
 static void mount_share(const struct job_mount *m)
 {
     char *target = in_newroot(m->path, 1);
-    if (!target) fail(EXIT_SETUP, "share '%s': cannot make the mount point %s: %s", m->tag, m->path, strerror(errno));
+    if (!target && errno == EROFS) {
+        /* no mount point in a read-only directory: make that directory an overlay, and the mount point in it */
+        char *dir = existing_ancestor(m->path);
+        if (dir && strcmp(dir, "/")) {
+            mount_overlay(dir);
+            target = in_newroot(m->path, 1);
+        } else {
+            errno = EROFS;
+        }
+        free(dir);
+    }
+    if (!target)
+        fail(EXIT_SETUP, "share '%s': cannot make the mount point %s: %s%s", m->tag, m->path, strerror(errno),
+             errno == EROFS ? " (the root is read-only: make the directory in it, or ask for an overlay on /)" : "");
     if (mount(m->tag, target, "virtiofs", m->readonly ? MS_RDONLY : 0, NULL)) {
         const char *hint = errno == EINVAL ? " (no virtio-fs device has this tag)" : "";
         fail(EXIT_SETUP, "cannot mount share '%s' on %s: %s%s", m->tag, m->path, strerror(errno), hint);
@@ -675,8 +738,11 @@ static int run_command(int in, int out, int err)
     if (tty) {
         /* the console is the command's now: kernel chatter would garble it, and init writes there directly */
         klogctl(8, NULL, 1);   /* SYSLOG_ACTION_CONSOLE_LEVEL: emergencies only */
-        console_fd = open(tty, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+        /* /dev/console, the kernel's fd 2 for init: unlike a file of the tty itself, it survives the
+           hangup the tty gets when the command (its session leader) exits */
+        console_fd = 2;
     }
+    info("running %s", job.argv[0]);
     int pipe_fds[2];
     if (pipe2(pipe_fds, O_CLOEXEC)) fail(EXIT_SETUP, "pipe: %s", strerror(errno));
     pid_t pid = fork();
@@ -753,7 +819,8 @@ int main(void)
     for (size_t i = 0; i < job.nmounts; i++) {
         const struct job_mount *m = &job.mounts[i];
         if (m->kind == MOUNT_TMPFS) mount_tmpfs(m->path);
-        else if (m->kind == MOUNT_OVERLAY) mount_overlay(m->path);
+        else if (m->kind == MOUNT_OVERLAY && strcmp(m->path, "/")) mount_overlay(m->path);
+        else if (m->kind == MOUNT_OVERLAY) continue;   /* done with the root */
         else mount_share(m);
     }
     move_api_mounts();

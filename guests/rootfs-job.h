@@ -16,8 +16,11 @@
  *   root-rw   once            "1": mount the root read-write ("0" or absent: read-only)
  *   tmpfs     repeated        path: an empty tmpfs there (mode and owner of the directory under it)
  *   overlay   repeated        path: that directory made writable, an overlayfs whose upper layer is
- *                             on a tmpfs (writes are discarded when the VM ends)
- *   share     repeated        tag NUL path NUL ("ro" | "rw"): another virtio-fs tag mounted at path
+ *                             on a tmpfs (writes are discarded when the VM ends); "/" makes the whole
+ *                             root such an overlay (mounted with the root, wherever the record is)
+ *   share     repeated        tag NUL path NUL ("ro" | "rw"): another virtio-fs tag mounted at path;
+ *                             a mount point missing in a read-only directory D (not "/") is made in
+ *                             an overlay put on D
  *             (tmpfs, overlay and share are mounted in the order they appear, after the root)
  *   hostname  once            text
  *   cwd       once            path (default "/"; if missing in the guest: "/" and a console note)

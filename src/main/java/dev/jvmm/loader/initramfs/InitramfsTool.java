@@ -15,7 +15,7 @@ import java.util.List;
  * <pre>
  * java -cp target/jvmm.jar dev.jvmm.loader.initramfs.InitramfsTool --kernel VMLINUZ --out FILE
  *     [--modules DIR] [--module NAME]... [--qemu-pci] [--cache DIR]
- *     [--root-tag TAG] [--rw] [--share TAG:GUEST_PATH[:ro]]... [--hostname NAME] [--cwd DIR]
+ *     [--root-tag TAG] [--rw | --root-overlay] [--share TAG:GUEST_PATH[:ro]]... [--hostname NAME] [--cwd DIR]
  *     [--user UID:GID] [--home DIR] [--env NAME=VALUE]... [--tty] [--no-ports] [-- COMMAND [ARG...]]
  * </pre>
  * Modules: {@link RootfsInit#MODULES} (or with --qemu-pci {@link RootfsInit#QEMU_PCI_MODULES}) plus
@@ -36,7 +36,7 @@ public final class InitramfsTool {
     static void run(String[] args) throws InitramfsException {
         Path kernel = null, modulesDir = null, out = null, cache = InitramfsBuilder.defaultCacheDir();
         List<String> modules = new ArrayList<>(), env = new ArrayList<>(), shares = new ArrayList<>(), command = new ArrayList<>();
-        boolean qemuPci = false, rw = false, tty = false, ports = true;
+        boolean qemuPci = false, rw = false, tty = false, ports = true, rootOverlay = false;
         String rootTag = RootfsInit.ROOT_TAG, hostname = "jvmm", cwd = null, user = null, home = "/root";
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
@@ -47,6 +47,7 @@ public final class InitramfsTool {
             switch (a) {
                 case "--qemu-pci" -> qemuPci = true;
                 case "--rw" -> rw = true;
+                case "--root-overlay" -> rootOverlay = true;
                 case "--tty" -> tty = true;
                 case "--no-ports" -> ports = false;
                 default -> {
@@ -83,7 +84,9 @@ public final class InitramfsTool {
         List<KernelModule> resolved = new ModuleResolver(modulesDir).resolve(wanted, RootfsInit.OPTIONAL_MODULES);
         Path base = new InitramfsBuilder(cache).base(RootfsInit.bundled(), resolved);
 
-        Job.Builder job = Job.builder(rootTag).rootWritable(rw).writableDefaults(home).hostname(hostname);
+        Job.Builder job = Job.builder(rootTag).rootWritable(rw).hostname(hostname);
+        if (rootOverlay) job.rootOverlay().tmpfs("/tmp").tmpfs("/run");
+        else job.writableDefaults(home);
         for (String s : shares) {
             String[] p = s.split(":", -1);
             if (p.length < 2 || p.length > 3 || (p.length == 3 && !p[2].equals("ro"))) {

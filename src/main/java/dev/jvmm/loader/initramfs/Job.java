@@ -28,10 +28,14 @@ public final class Job {
     /** An empty tmpfs at {@code path}, with the mode and owner of the directory it covers. */
     public record Tmpfs(String path) implements Mount { }
 
-    /** The directory at {@code path} made writable by an overlay with a tmpfs upper layer. */
+    /** The directory at {@code path} made writable by an overlay with a tmpfs upper layer ("/": the whole root). */
     public record Overlay(String path) implements Mount { }
 
-    /** Another virtio-fs device (by tag) mounted at {@code path}. */
+    /**
+     * Another virtio-fs device (by tag) mounted at {@code path}. A mount point missing in a read-only
+     * directory is made in an overlay the init puts on its deepest existing ancestor (not "/": for a
+     * new top-level directory, use {@link Builder#rootOverlay()} or create it in the root directory).
+     */
     public record Share(String tag, String path, boolean readOnly) implements Mount { }
 
     private final byte[] encoded;
@@ -88,6 +92,15 @@ public final class Job {
         /** Mount the root read-write (default: read-only). */
         public Builder rootWritable(boolean writable) {
             this.rootWritable = writable;
+            return this;
+        }
+
+        /**
+         * Make the whole root writable, an overlay over the (read-only) virtio-fs root whose writes
+         * are discarded: anything may be written, and share mount points need not exist in it.
+         */
+        public Builder rootOverlay() {
+            mounts.addFirst(new Overlay("/"));
             return this;
         }
 
