@@ -11,14 +11,21 @@
  *  3. reads /jvmm/job (format: rootfs-job.h) and opens the stdin/stdout/stderr virtio-serial ports
  *     it names, waiting up to 10 s for them to appear;
  *  4. mounts the root tag on /newroot (read-only unless root-rw; under an overlay if the job has one
- *     on "/"), then the job's tmpfs, overlay and share mounts in order (paths resolved inside the new
- *     root, so its absolute symlinks such as /var/run -> /run point where they should; a share's
- *     missing mount point in a read-only directory gets an overlay on that directory); moves /dev, /proc and /sys into it; frees the
- *     initramfs's files; moves /newroot onto / and chroots (switch_root: pivot_root cannot leave the
- *     initramfs rootfs);
+ *     on "/"), then the job's tmpfs, overlay and share mounts in order (paths resolved inside the
+ *     new root, so its absolute symlinks such as /var/run -> /run point where they should; a
+ *     share's missing mount point in a read-only directory gets an overlay on that directory);
+ *     moves /dev, /proc and /sys into it; frees the initramfs's files; moves /newroot onto / and
+ *     chroots (switch_root: pivot_root cannot leave the initramfs rootfs);
  *  5. sets the hostname, brings up lo, forks the command (new session; setgroups/setgid/setuid;
  *     chdir cwd, falling back to / with a console note), reaps every process until it ends;
  *  6. syncs, reports the status on the status port, powers off.
+ *
+ * Channels: the command's stdin, stdout and stderr are virtio-serial ports (one MULTIPORT
+ * virtio-console device, ports found by name in /sys/class/virtio-ports/vportNpM/name, opened as
+ * /dev/vportNpM): raw byte streams, never the kernel console's, and no tty (isatty() is false, no
+ * ONLCR or echo to undo, as with docker run without -t). The host ends stdin by closing its side
+ * (PORT_OPEN 0): reads then return 0. With console-tty, or no command, the command gets the
+ * console (/sys/class/tty/console/active's last entry, e.g. ttyS0) as its controlling terminal.
  *
  * Status port: `outl(status, 0x520)` (32-bit write to I/O port 0x520, after ioperm) once, just
  * before power-off, after sync(). status is the command's exit status 0-255, 128+N if signal N
@@ -30,10 +37,13 @@
  * systems are synced before it.
  *
  * Messages: init's own lines go to /dev/kmsg as "jvmm-init: ..." (errors at level 3, so they show
- * on the console even with `quiet`; notes, such as the final "exit status N", at 5; "running CMD"
- * at 6), so they reach the kernel console (ttyS0) in order
- * with the kernel's and never the command's stdout/stderr. A setup failure (125, 126, 127) is also
- * written to the stderr port, as the only thing the command's stderr will ever carry.
+ * on the console even with `quiet`; notes such as the final "exit status N" at 5; "running CMD" at
+ * 6), so they reach the kernel console (ttyS0) in order with the kernel's, and never the command's
+ * stdout or stderr. A failure to start the command (125, 126, 127) is also written to the stderr
+ * port: the command never ran, so that line is all its stderr carries.
+ *
+ * What the VMM must provide (devices, port protocol, modules): see
+ * dev.jvmm.loader.initramfs.RootfsInit.
  */
 #define _GNU_SOURCE
 #include "rootfs-job.h"

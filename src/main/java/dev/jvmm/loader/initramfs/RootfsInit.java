@@ -12,12 +12,26 @@ import java.util.List;
  * <p>What the VMM provides for it:
  * <ul>
  *   <li>a virtio-fs device whose tag is the job's root tag (and one per share);</li>
- *   <li>a virtio-console device with VIRTIO_CONSOLE_F_MULTIPORT offering ports named
- *       {@link #STDIN_PORT}, {@link #STDOUT_PORT} and {@link #STDERR_PORT} (those the job names):
- *       host-connected (VIRTIO_CONSOLE_PORT_OPEN 1) from the start, so that guest writes do not
- *       block; stdin's end is a PORT_OPEN 0 after its last byte;</li>
- *   <li>a 32-bit write-only I/O port {@link #STATUS_PORT}: the value is the run's exit status;</li>
- *   <li>ACPI S5 (or the reset routine) for the power-off that follows it.</li>
+ *   <li>a virtio-console device with VIRTIO_CONSOLE_F_MULTIPORT (config max_nr_ports &ge; the port
+ *       ids used; queues 0/1 port 0, 2/3 control receive/transmit, 2n+2/2n+3 port n &ge; 1)
+ *       answering the driver's DEVICE_READY with a PORT_ADD per port, each PORT_READY with a
+ *       PORT_NAME ({@link #STDIN_PORT}, {@link #STDOUT_PORT}, {@link #STDERR_PORT}: those the job
+ *       names; never CONSOLE_PORT, which would make it an hvc the init cannot open) and with
+ *       PORT_OPEN 1 (host connected: until then Linux blocks the guest's writes);</li>
+ *   <li>stdin: bytes only after the guest's own PORT_OPEN 1 for that port (Linux discards data a
+ *       closed port receives), then PORT_OPEN 0 once the last byte is in a used buffer: the
+ *       command's read then returns 0 (EOF). A guest PORT_OPEN 0 means the command closed stdin;</li>
+ *   <li>stdout and stderr: the ports' transmit queues, written as they come; a guest PORT_OPEN 0 is
+ *       their end (all the command's descriptors closed);</li>
+ *   <li>a 32-bit write-only I/O port {@link #STATUS_PORT}: the value is the run's exit status. The
+ *       init writes it after the command's last output reached the transmit queues and after
+ *       sync(); a VMM that handles queue notifications off the vCPU thread (ioeventfd) must drain
+ *       those queues before acting on it;</li>
+ *   <li>ACPI S5 (or the reset routine) for the power-off that follows it;</li>
+ *   <li>the modules {@link #MODULES} where the kernel has them as modules
+ *       ({@link ModuleResolver}), and on the command line {@code console=ttyS0} (the init's and
+ *       the kernel's messages) and {@code panic=-1} (an init that dies ends the run instead of
+ *       hanging: the VMM then has no status, which it should report as a failure).</li>
  * </ul>
  */
 public final class RootfsInit {
