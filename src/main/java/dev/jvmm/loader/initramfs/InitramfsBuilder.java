@@ -21,10 +21,11 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.zip.CRC32;
+import java.util.zip.CRC32C;
 import java.util.zip.GZIPInputStream;
 import java.util.zip.GZIPOutputStream;
 import org.apache.commons.compress.archivers.cpio.CpioArchiveEntry;
-import org.apache.commons.compress.archivers.cpio.CpioArchiveInputStream;
 import org.apache.commons.compress.archivers.cpio.CpioArchiveOutputStream;
 import org.apache.commons.compress.archivers.cpio.CpioConstants;
 import org.slf4j.Logger;
@@ -43,7 +44,7 @@ import org.slf4j.LoggerFactory;
  * Give the loader both files in that order (the Linux loader concatenates its initrd files).
  *
  * <p>The cache ({@link #defaultCacheDir()}) holds one base per set of inputs, named by a SHA-256 of
- * the init's bytes and each module's path, size and modification time; a base is written to a
+ * the init's length and CRCs and each module's path, size and modification time; a base is written to a
  * temporary file and renamed into place, so concurrent runs never see a partial one, and it is
  * checked (gzip CRC, cpio structure) before use, so a damaged one is rebuilt, not booted.
  */
@@ -169,8 +170,14 @@ public final class InitramfsBuilder {
     /** The cache key: what the base's bytes depend on, hashed (module contents by path, size and time). */
     static String cacheKey(byte[] init, List<KernelModule> modules) throws InitramfsException {
         MessageDigest md = sha256();
-        md.update(("jvmm initramfs base " + LAYOUT_VERSION + "\n").getBytes(StandardCharsets.UTF_8));
-        md.update(sha256().digest(init));
+        // the init by length and two CRCs: native code, where a cold JVM's SHA-256 of 700 KB takes 100 ms;
+        // this tells builds apart, which is all a cache key must do
+        CRC32 crc = new CRC32();
+        CRC32C crcc = new CRC32C();
+        crc.update(init);
+        crcc.update(init);
+        md.update(("jvmm initramfs base " + LAYOUT_VERSION + "\ninit " + init.length + " " + crc.getValue() + " "
+                + crcc.getValue()).getBytes(StandardCharsets.UTF_8));
         for (KernelModule m : modules) {
             try {
                 BasicFileAttributes a = Files.readAttributes(m.file(), BasicFileAttributes.class);
@@ -186,30 +193,40 @@ public final class InitramfsBuilder {
 
     /**
      * Why the base archive {@code file} cannot be used (truncated, corrupt, not what this class
-     * writes), or null if it is intact.
+     * writes), or null if it is intact: its gzip CRC-32 and length hold, and what they cover is a
+     * newc archive through to its trailer. (Cheap: no cpio parsing, which a cache hit would pay for
+     * in class loading.)
      */
     static String damage(Path file) {
         try {
             byte[] all = Files.readAllBytes(file);
             if (all.length == 0 || all.length % 4 != 0) return "its size, " + all.length + ", is not a multiple of 4";
+            byte[] head = new byte[6], tail = new byte[TAIL];
+            long total = 0;
             // GZIPInputStream checks the CRC-32 and length trailer and ignores the zero padding after it
-            try (InputStream gz = new LimitedInputStream(new GZIPInputStream(new ByteArrayInputStream(all)), MAX_BASE_UNCOMPRESSED);
-                 CpioArchiveInputStream cpio = new CpioArchiveInputStream(gz)) {
-                boolean init = false;
-                for (CpioArchiveEntry e; (e = cpio.getNextEntry()) != null; ) {
-                    if (e.getFormat() != CpioConstants.FORMAT_NEW) return "not a newc cpio archive";
-                    init |= e.getName().equals(INIT) && e.isRegularFile() && e.getSize() > 0;
-                    cpio.transferTo(OutputStream.nullOutputStream());
+            try (InputStream gz = new GZIPInputStream(new ByteArrayInputStream(all), 1 << 16)) {
+                byte[] buf = new byte[1 << 16];
+                for (int n; (n = gz.read(buf)) > 0; ) {
+                    if (total < head.length) System.arraycopy(buf, 0, head, (int) total, (int) Math.min(n, head.length - total));
+                    // keep the last TAIL bytes seen
+                    int keep = Math.min(n, TAIL);
+                    System.arraycopy(tail, keep, tail, 0, TAIL - keep);
+                    System.arraycopy(buf, n - keep, tail, TAIL - keep, keep);
+                    if ((total += n) > MAX_BASE_UNCOMPRESSED) return "more than " + (MAX_BASE_UNCOMPRESSED >> 20) + " MiB inflated";
                 }
-                if (!init) return "no /init in it";
-                // the reader stops at the trailer: the rest of the stream must be its block padding
-                if (gz.transferTo(OutputStream.nullOutputStream()) >= 512) return "data after the cpio trailer";
             }
+            if (!new String(head, StandardCharsets.US_ASCII).equals("070701")) return "not a newc cpio archive";
+            // the trailer entry is the last thing before the block padding (a block is 512 bytes)
+            String end = new String(tail, StandardCharsets.ISO_8859_1);
+            if (total % CpioConstants.BLOCK_SIZE != 0 || !end.contains("TRAILER!!!")) return "no cpio trailer at its end";
             return null;
         } catch (IOException | RuntimeException e) {
             return String.valueOf(e.getMessage());
         }
     }
+
+    /** The trailer entry (110-byte header, name, padding) and up to a block of padding fit in this. */
+    private static final int TAIL = 1024;
 
     private static void writeDurably(Path file, byte[] data) throws IOException {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
@@ -293,29 +310,6 @@ public final class InitramfsBuilder {
         @Override
         public void close() throws IOException {
             out.close();   // writes the TRAILER!!! entry, pads to the block size, closes the stream below
-        }
-    }
-
-    /** Reads at most {@code limit} bytes, then fails: a damaged archive must not inflate without end. */
-    private static final class LimitedInputStream extends java.io.FilterInputStream {
-        private long left;
-
-        LimitedInputStream(InputStream in, long limit) {
-            super(in);
-            this.left = limit;
-        }
-
-        @Override
-        public int read() throws IOException {
-            byte[] one = new byte[1];
-            return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
-        }
-
-        @Override
-        public int read(byte[] b, int off, int len) throws IOException {
-            int n = super.read(b, off, len);
-            if (n > 0 && (left -= n) < 0) throw new IOException("more than " + (MAX_BASE_UNCOMPRESSED >> 20) + " MiB inflated");
-            return n;
         }
     }
 }

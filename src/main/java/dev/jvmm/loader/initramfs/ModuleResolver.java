@@ -44,6 +44,10 @@ public final class ModuleResolver {
     private final Map<String, Path> files;
     /** name → dependencies from modules.dep; null when there is none (then .modinfo says) */
     private final Map<String, List<String>> depTable;
+    /** files came from modules.order: paths as listed there, to be {@link #locate}d */
+    private boolean fromOrder;
+    /** every module file, by name, once a walk was needed */
+    private Map<String, Path> walked;
 
     /**
      * Reads the index of {@code modulesDir}: modules.dep and modules.builtin if present, else a walk
@@ -59,7 +63,10 @@ public final class ModuleResolver {
             this.depTable = new HashMap<>();
             readDep(dep);
         } else {
-            this.files = walk(modulesDir);
+            // modules.order spares the walk of thousands of files (an unpacked package has one)
+            Map<String, Path> ordered = readOrder(modulesDir.resolve("modules.order"));
+            this.fromOrder = ordered != null;
+            this.files = fromOrder ? ordered : walk(modulesDir);
             this.depTable = null;
         }
     }
@@ -74,8 +81,8 @@ public final class ModuleResolver {
     }
 
     /** True if the directory has a file for module {@code name}. */
-    public boolean hasModule(String name) {
-        return files.containsKey(KernelModule.canonical(name));
+    public boolean hasModule(String name) throws InitramfsException {
+        return locate(KernelModule.canonical(name)) != null;
     }
 
     /** {@link #resolve(Collection, Collection)} without optional modules. */
@@ -93,7 +100,7 @@ public final class ModuleResolver {
         for (String name : required) r.visit(checkedName(name), null);
         for (String name : optional) {
             String n = checkedName(name);
-            if (files.containsKey(n)) r.visit(n, null);
+            if (locate(n) != null) r.visit(n, null);
         }
         return List.copyOf(r.order);
     }
@@ -118,7 +125,7 @@ public final class ModuleResolver {
                 cycle = cycle.subList(cycle.indexOf(name), cycle.size());
                 throw new InitramfsException(dir + ": module dependency cycle: " + String.join(" -> ", cycle) + " -> " + name);
             }
-            Path file = files.get(name);
+            Path file = locate(name);
             if (file == null) {
                 throw new InitramfsException(neededBy == null
                         ? dir + ": no module '" + name + "' (no module file, and not in modules.builtin)"
@@ -194,6 +201,45 @@ public final class ModuleResolver {
             }
             if (files.putIfAbsent(name, module) == null) depTable.put(name, deps);
         }
+    }
+
+    /**
+     * The index modules.order gives (every in-tree module, one path a line), or null if there is no
+     * modules.order. Its paths are uncompressed names ("kernel/fs/fuse/fuse.ko") even where the
+     * files are compressed: {@link #locate} finds the file.
+     */
+    private Map<String, Path> readOrder(Path file) throws InitramfsException {
+        if (!Files.isRegularFile(file)) return null;
+        Map<String, Path> map = new HashMap<>();
+        int n = 0;
+        for (String line : lines(file)) {
+            n++;
+            String s = line.strip();
+            if (s.isEmpty()) continue;
+            Path p = modulePath(file, n, s);
+            map.putIfAbsent(KernelModule.nameOf(p.getFileName().toString()), p);
+        }
+        return map;
+    }
+
+    /**
+     * The file of module {@code name}: from the index; for a modules.order entry, with whichever
+     * compression suffix exists; failing that (an out-of-date modules.order, an updates/ directory),
+     * from a walk of the tree. Null if there is none.
+     */
+    private Path locate(String name) throws InitramfsException {
+        Path p = files.get(name);
+        if (!fromOrder) return p;
+        if (p != null && !Files.isDirectory(dir.resolve("updates"))) {
+            String stem = p.getFileName().toString();
+            stem = stem.substring(0, stem.length() - KernelModule.Compression.of(stem).suffix.length());
+            for (KernelModule.Compression c : KernelModule.Compression.values()) {
+                Path candidate = p.resolveSibling(stem + c.suffix);
+                if (Files.isRegularFile(candidate)) return candidate;
+            }
+        }
+        if (walked == null) walked = walk(dir);
+        return walked.get(name);
     }
 
     /** A module path in modules.dep: relative to the directory (or absolute, as old depmods wrote). */

@@ -152,8 +152,10 @@ class InitramfsBuilderTest {
         Path p = b.base(INIT, modules);
         byte[] good = Files.readAllBytes(p);
         // truncated (to a multiple of 4 too), one byte flipped inside the deflate stream, replaced by junk
+        // and a sound gzip stream of something that is no cpio archive
         List<byte[]> damages = List.of(Arrays.copyOf(good, good.length / 2 & ~3), flip(good, good.length / 2), new byte[512],
-                Arrays.copyOf(good, good.length - 1));
+                Arrays.copyOf(good, good.length - 1), padded(TestModules.compress("x.gz", new byte[4096])),
+                padded(TestModules.compress("x.gz", Arrays.copyOf(gunzip(good), 8192))));
         for (byte[] d : damages) {
             Files.write(p, d);
             assertTrue(InitramfsBuilder.damage(p) != null);
@@ -161,6 +163,10 @@ class InitramfsBuilderTest {
             assertArrayEquals(good, Files.readAllBytes(p));
             assertNull(InitramfsBuilder.damage(p));
         }
+    }
+
+    private static byte[] padded(byte[] b) {
+        return Arrays.copyOf(b, (b.length + 3) & ~3);
     }
 
     private static byte[] flip(byte[] b, int at) {

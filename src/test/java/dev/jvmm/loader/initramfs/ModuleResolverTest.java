@@ -140,9 +140,27 @@ class ModuleResolverTest {
     }
 
     @Test
+    void modulesOrderIndexesWithoutAWalk() throws Exception {
+        // modules.order names the uncompressed file; the file is compressed; "extra" is not listed at all
+        TestModules.write(dir, "kernel/fs/fuse/virtiofs.ko.zst", "virtiofs", "fuse");
+        TestModules.write(dir, "kernel/fs/fuse/fuse.ko.xz", "fuse");
+        TestModules.write(dir, "extra/outoftree.ko", "outoftree", "fuse");
+        Files.writeString(dir.resolve("modules.order"), "kernel/fs/fuse/fuse.ko\nkernel/fs/fuse/virtiofs.ko\nkernel/gone.ko\n");
+        ModuleResolver r = new ModuleResolver(dir);
+        List<KernelModule> ms = r.resolve(List.of("virtiofs", "outoftree"));
+        assertEquals(List.of("fuse", "virtiofs", "outoftree"), names(ms));
+        assertEquals(dir.resolve("kernel/fs/fuse/virtiofs.ko.zst"), ms.get(1).file());
+        assertEquals(dir.resolve("extra/outoftree.ko"), ms.get(2).file());
+        assertFalse(r.hasModule("gone"));
+        assertTrue(r.hasModule("fuse"));
+    }
+
+    @Test
     void updatesDirectoryWinsADuplicateName() throws Exception {
         TestModules.write(dir, "kernel/fs/overlay.ko", "overlay");
         TestModules.write(dir, "updates/overlay.ko.xz", "overlay");
+        assertEquals(dir.resolve("updates/overlay.ko.xz"), new ModuleResolver(dir).resolve(List.of("overlay")).getFirst().file());
+        Files.writeString(dir.resolve("modules.order"), "kernel/fs/overlay.ko\n");   // does not know updates/
         assertEquals(dir.resolve("updates/overlay.ko.xz"), new ModuleResolver(dir).resolve(List.of("overlay")).getFirst().file());
     }
 
