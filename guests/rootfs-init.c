@@ -17,7 +17,8 @@
  *     moves /dev, /proc and /sys into it; frees the initramfs's files; moves /newroot onto / and
  *     chroots (switch_root: pivot_root cannot leave the initramfs rootfs);
  *  5. sets the hostname, brings up lo, forks the command (new session; setgroups/setgid/setuid;
- *     chdir cwd, falling back to / with a console note), reaps every process until it ends;
+ *     chdir cwd, falling back to / with a console note), reaps every process until it ends, then
+ *     kills what it left running;
  *  6. syncs, reports the status on the status port, powers off.
  *
  * Channels: the command's stdin, stdout and stderr are virtio-serial ports (one MULTIPORT
@@ -399,6 +400,8 @@ static int newroot_fd = -1;
  * in it are followed as the guest will see them, ".." stops at the new root. With create, missing
  * directories are made (mode 0755). NULL with errno on failure.
  */
+static char *in_newroot_plain(const char *path, int create);
+
 static char *in_newroot(const char *path, int create)
 {
     struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
@@ -406,6 +409,7 @@ static char *in_newroot(const char *path, int create)
     while (*rel == '/') rel++;
     if (!*rel) rel = ".";
     int fd = (int) syscall(SYS_openat2, newroot_fd, rel, &how, sizeof how);
+    if (fd < 0 && errno == ENOSYS) return in_newroot_plain(path, create);   /* a kernel before 5.6 */
     if (fd < 0 && errno == ENOENT && create) {
         /* make the missing components one by one, each parent resolved in the new root */
         char *prefix = strdup(rel);
@@ -452,6 +456,33 @@ static char *in_newroot(const char *path, int create)
     }
     resolved[n] = 0;
     return resolved;
+}
+
+/* in_newroot without openat2: "/newroot" + path, symlinks in it followed as the initramfs sees them. */
+static char *in_newroot_plain(const char *path, int create)
+{
+    char *p;
+    if (asprintf(&p, NEWROOT "%s", path) < 0) return NULL;
+    for (char *slash = p + strlen(NEWROOT) + 1; create; slash++) {
+        slash = strchr(slash, '/');
+        if (slash) *slash = 0;
+        if (mkdir(p, 0755) && errno != EEXIST) {
+            int saved = errno;
+            free(p);
+            errno = saved;
+            return NULL;
+        }
+        if (!slash) break;
+        *slash = '/';
+    }
+    struct stat st;
+    if (stat(p, &st)) {
+        int saved = errno;
+        free(p);
+        errno = saved;
+        return NULL;
+    }
+    return p;
 }
 
 /* Appends s to out with overlayfs's escapes for ',' ':' '\' (option and layer separators). */
@@ -746,6 +777,19 @@ static int run_command(int in, int out, int err)
     if (!job.envp) job.envp = empty_env;
     char *tty = job.console_tty ? console_tty() : NULL;
     if (tty) {
+        /* a terminal needs a TERM: vt100 is what any terminal emulator on the host's side can do */
+        int has_term = 0;
+        for (size_t i = 0; i < job.envc; i++) has_term |= !strncmp(job.envp[i], "TERM=", 5);
+        char **env = has_term ? NULL : malloc((job.envc + 2) * sizeof *env);
+        if (env) {
+            memcpy(env, job.envp, job.envc * sizeof *env);
+            env[job.envc] = "TERM=vt100";
+            env[job.envc + 1] = NULL;
+            job.envp = env;
+            job.envc++;
+        }
+    }
+    if (tty) {
         /* the console is the command's now: kernel chatter would garble it, and init writes there directly */
         klogctl(8, NULL, 1);   /* SYSLOG_ACTION_CONSOLE_LEVEL: emergencies only */
         /* /dev/console, the kernel's fd 2 for init: unlike a file of the tty itself, it survives the
@@ -809,6 +853,10 @@ static int run_command(int in, int out, int err)
         fail(f.status, "cannot run '%s': %s%s%s", job.argv[0], strerror(f.err), *f.what ? " " : "", f.what);
     }
     if (status < 0) fail(EXIT_SETUP, "lost the command: %s", strerror(errno));
+    /* the run ends with the command: what it left running must not write after the sync */
+    if (kill(-1, SIGKILL) == 0) {
+        while (waitpid(-1, NULL, 0) > 0 || errno == EINTR) { }
+    }
     return status;
 }
 

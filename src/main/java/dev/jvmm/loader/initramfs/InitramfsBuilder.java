@@ -19,8 +19,10 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Collection;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.stream.Collectors;
 import java.util.zip.CRC32;
 import java.util.zip.CRC32C;
 import java.util.zip.GZIPInputStream;
@@ -77,6 +79,31 @@ public final class InitramfsBuilder {
 
     public Path cacheDir() {
         return cacheDir;
+    }
+
+    /**
+     * The initrd files of one run, in the order to give the loader: the base for {@code kernel}
+     * (the bundled init and {@code modules}, with {@link RootfsInit#OPTIONAL_MODULES} where present,
+     * and their dependencies; cached) and the job archive, written to {@code jobFile}.
+     *
+     * @param modulesDir the kernel's /lib/modules/RELEASE directory, or null for the one
+     *                   {@link KernelRelease#modulesDirectory} finds
+     * @param modules    the modules to load unless built in (usually {@link RootfsInit#MODULES})
+     */
+    public List<Path> initrdFor(Path kernel, Path modulesDir, Collection<String> modules, Job job, Path jobFile)
+            throws InitramfsException {
+        if (modulesDir == null) {
+            KernelRelease release = KernelRelease.of(kernel);
+            modulesDir = release.modulesDirectory(kernel).orElseThrow(() -> new InitramfsException(kernel
+                    + ": no modules directory for release " + release + " (looked at "
+                    + release.modulesDirectoryCandidates(kernel).stream().map(Path::toString).collect(Collectors.joining(", "))
+                    + "); the guest needs its " + String.join(", ", modules) + " modules unless they are built in"));
+        }
+        List<KernelModule> resolved = new ModuleResolver(modulesDir).resolve(modules, RootfsInit.OPTIONAL_MODULES);
+        log.debug("initramfs modules from {}: {}", modulesDir, resolved.stream().map(KernelModule::name).toList());
+        Path base = base(RootfsInit.bundled(), resolved);
+        writeJobArchive(job, jobFile);
+        return List.of(base, jobFile);
     }
 
     /**

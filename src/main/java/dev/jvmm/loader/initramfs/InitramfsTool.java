@@ -73,17 +73,8 @@ public final class InitramfsTool {
         }
         if (kernel == null || out == null) throw new IllegalArgumentException("--kernel and --out are required");
 
-        KernelRelease release = KernelRelease.of(kernel);
-        if (modulesDir == null) {
-            Path k = kernel;
-            modulesDir = release.modulesDirectory(k).orElseThrow(() -> new InitramfsException(
-                    "no modules directory for " + release + " (looked at " + release.modulesDirectoryCandidates(k) + "); use --modules"));
-        }
         List<String> wanted = new ArrayList<>(qemuPci ? RootfsInit.QEMU_PCI_MODULES : RootfsInit.MODULES);
         wanted.addAll(modules);
-        List<KernelModule> resolved = new ModuleResolver(modulesDir).resolve(wanted, RootfsInit.OPTIONAL_MODULES);
-        Path base = new InitramfsBuilder(cache).base(RootfsInit.bundled(), resolved);
-
         Job.Builder job = Job.builder(rootTag).rootWritable(rw).hostname(hostname);
         if (rootOverlay) job.rootOverlay().tmpfs("/tmp").tmpfs("/run");
         else job.writableDefaults(home);
@@ -112,16 +103,16 @@ public final class InitramfsTool {
         job.args(command).consoleTty(tty);
         if (ports && !tty && !command.isEmpty()) job.ports(RootfsInit.STDIN_PORT, RootfsInit.STDOUT_PORT, RootfsInit.STDERR_PORT);
 
+        Path jobFile = out.resolveSibling(out.getFileName() + ".job");
+        List<Path> parts = new InitramfsBuilder(cache).initrdFor(kernel, modulesDir, wanted, job.build(), jobFile);
+        // one file for QEMU's -initrd: what jvmm's loader does with several
         try (OutputStream os = Files.newOutputStream(out)) {
-            Files.copy(base, os);
-            os.write(InitramfsBuilder.jobArchive(job.build()));
+            for (Path p : parts) Files.copy(p, os);
         } catch (IOException e) {
             throw new InitramfsException(out + ": cannot write: " + e.getMessage(), e);
         }
-        System.out.println("release=" + release);
-        System.out.println("modules-dir=" + modulesDir);
-        System.out.println("modules=" + String.join(" ", resolved.stream().map(KernelModule::name).toList()));
-        System.out.println("base=" + base);
+        System.out.println("base=" + parts.getFirst());
+        System.out.println("job=" + jobFile);
         System.out.println("initrd=" + out);
     }
 }

@@ -221,6 +221,34 @@ class InitramfsBuilderTest {
     }
 
     @Test
+    void initrdForAKernelBesideItsModules() throws Exception {
+        assumeTrue(RootfsInit.class.getResource(RootfsInit.RESOURCE) != null, "built without guests/ (no make?)");
+        Path kernel = Files.createDirectories(dir.resolve("pkg/boot")).resolve("vmlinuz-6.1.0-test");
+        Files.write(kernel, KernelReleaseTest.bzImage("6.1.0-test (someone@somewhere) #1", 0x1000));
+        Path mods = dir.resolve("pkg/lib/modules/6.1.0-test");
+        TestModules.write(mods, "kernel/drivers/virtio/virtio_mmio.ko", "virtio_mmio", "virtio", "virtio_ring");
+        TestModules.write(mods, "kernel/drivers/virtio/virtio.ko", "virtio", "virtio_ring");
+        TestModules.write(mods, "kernel/drivers/virtio/virtio_ring.ko", "virtio_ring");
+        TestModules.write(mods, "kernel/fs/fuse/virtiofs.ko", "virtiofs", "fuse", "virtio", "virtio_ring");
+        TestModules.write(mods, "kernel/fs/fuse/fuse.ko", "fuse");
+        TestModules.write(mods, "kernel/drivers/char/virtio_console.ko", "virtio_console", "virtio", "virtio_ring");
+        Files.writeString(mods.resolve("modules.builtin"), "kernel/fs/overlayfs/overlay.ko\n");
+        Job job = Job.builder("jvmm-root").arg("true").build();
+        List<Path> files = new InitramfsBuilder(cache).initrdFor(kernel, null, RootfsInit.MODULES, job, dir.resolve("job.cpio"));
+        assertEquals(dir.resolve("job.cpio"), files.get(1));
+        List<Entry> es = entries(gunzip(Files.readAllBytes(files.getFirst())));
+        String order = new String(es.stream().filter(e -> e.name().equals(InitramfsBuilder.MODULE_ORDER)).findFirst().orElseThrow().data());
+        assertEquals("virtio_ring.ko\nvirtio.ko\nvirtio_mmio.ko\nfuse.ko\nvirtiofs.ko\nvirtio_console.ko\n", order);
+        assertArrayEquals(RootfsInit.bundled(), es.getLast().data());
+        assertArrayEquals(InitramfsBuilder.jobArchive(job), Files.readAllBytes(files.get(1)));
+
+        Path lone = Files.write(dir.resolve("elsewhere-vmlinuz"), KernelReleaseTest.bzImage("9.9.9-none", 0x1000));
+        InitramfsException e = org.junit.jupiter.api.Assertions.assertThrows(InitramfsException.class,
+                () -> new InitramfsBuilder(cache).initrdFor(lone, null, RootfsInit.MODULES, job, dir.resolve("j")));
+        assertTrue(e.getMessage().startsWith(lone + ": no modules directory for release 9.9.9-none (looked at "), e.getMessage());
+    }
+
+    @Test
     void bundledInitIsThere() throws Exception {
         assumeTrue(RootfsInit.class.getResource(RootfsInit.RESOURCE) != null, "built without guests/ (no make?)");
         byte[] init = RootfsInit.bundled();
