@@ -416,6 +416,28 @@ class VirtioSerialTest {
         assertEquals(2, done[0], "nothing queued: at once");
     }
 
+    /** A chain the sink stopped in the middle of counts too, and so does every chain queued behind it. */
+    @Test
+    void drainOutputsWaitsForTheChainHalfSentAndThoseBehindIt() {
+        CollectingSink out = new CollectingSink(4);
+        VirtioSerial dev = commandPorts(out, new CollectingSink());
+        Guest g = new Guest(dev);
+        g.handshake(3);
+        g.write(1, "abc".getBytes());
+        g.write(1, "defg".getBytes());
+        g.d.kick(transmitQueue(1)); // "defg" is popped and waits for room
+        g.write(1, "h".getBytes());
+        int[] done = new int[1];
+        dev.drainOutputs(() -> done[0]++);
+        assertEquals(0, done[0]);
+        out.drain();
+        assertEquals("abcdefg", out.toString());
+        assertEquals(0, done[0], "'h' was queued before the drain was asked for");
+        out.drain();
+        assertEquals("abcdefgh", out.toString());
+        assertEquals(1, done[0]);
+    }
+
     @Test
     void drainOutputsServesInTurnsOfTheBudget() {
         CollectingSink out = new CollectingSink();
