@@ -70,6 +70,8 @@ public final class VhostUserDevice implements VirtioDevice {
     private final AtomicLong queuesStarted = new AtomicLong();
     private final boolean[] started;
 
+    /** Set once the run was told the back end failed: one line per device, and no more requests to a dead peer. */
+    private volatile boolean failedForGood;
     private VirtioAttachment attachment;
     private int[] kickFds;
     private int watchFd = -1;
@@ -220,6 +222,8 @@ public final class VhostUserDevice implements VirtioDevice {
 
     private void hungUp(int fd) {
         attachment.loop().unwatch(fd);
+        if (failedForGood) return;
+        failedForGood = true;
         String how = process == null ? "" : " (" + process.describeEnd() + ")";
         attachment.failure().failed(backEnd + ": hung up" + how);
     }
@@ -227,6 +231,8 @@ public final class VhostUserDevice implements VirtioDevice {
     /** Ends the run: the back end failed. The device lock may be held; failure() only requests a stop. */
     private void failed(VhostUserException e) {
         stats.errors.incrementAndGet();
+        if (failedForGood) return;
+        failedForGood = true;
         String how = process == null || e.kind() != VhostUserException.Kind.CLOSED ? "" : " (" + process.describeEnd() + ")";
         if (attachment != null) attachment.failure().failed(e.getMessage() + how);
     }
@@ -277,7 +283,7 @@ public final class VhostUserDevice implements VirtioDevice {
         for (int q = 0; q < queueCount; q++) {
             if (!started[q]) continue;
             started[q] = false;
-            if (backEnd.broken() != null) continue;
+            if (failedForGood || backEnd.broken() != null) continue;
             try {
                 backEnd.stopQueue(q);
             } catch (VhostUserException e) {
