@@ -7,6 +7,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -36,7 +37,19 @@ public final class VirtiofsdShare {
      * with a virtiofsd that cannot do it, wrapped in the private mount namespace (see the class comment).
      */
     public static List<String> command(Virtiofsd.Binary b, Path dir, boolean readOnly, Path socket) throws HelperProcess.HelperException {
-        if (!readOnly || b.readOnlySupported()) return Virtiofsd.command(b, dir, readOnly, socket);
+        return command(b, dir, readOnly, socket, rootIsInitramfs());
+    }
+
+    static List<String> command(Virtiofsd.Binary b, Path dir, boolean readOnly, Path socket, boolean initramfsRoot)
+            throws HelperProcess.HelperException {
+        List<String> virtiofsd = new ArrayList<>(Virtiofsd.command(b, dir, readOnly && b.readOnlySupported(), socket));
+        if (initramfsRoot) {
+            // virtiofsd's default sandbox pivot_roots into the shared directory, which the kernel
+            // refuses (EINVAL) while / is the initial ramfs: a system running from its initramfs
+            // (a VM's /init, like scripts/nested-kvm's) can only use its chroot sandbox
+            virtiofsd.addAll(b.flavor() == Virtiofsd.Flavor.QEMU_C ? List.of("-o", "sandbox=chroot") : List.of("--sandbox", "chroot"));
+        }
+        if (!readOnly || b.readOnlySupported()) return virtiofsd;
         Path unshare = onPath("unshare");
         if (unshare == null) {
             throw new HelperProcess.HelperException("cannot share " + dir + " read-only with " + b.path() + " (" + b.version()
@@ -44,8 +57,32 @@ public final class VirtiofsdShare {
         }
         List<String> cmd = new ArrayList<>(List.of(unshare.toString(), "--mount", "--propagation", "private", "--",
                 "/bin/sh", "-c", READ_ONLY_SCRIPT, "sh", dir.toAbsolutePath().toString()));
-        cmd.addAll(Virtiofsd.command(b, dir, false, socket));
+        cmd.addAll(virtiofsd);
         return cmd;
+    }
+
+    /** Whether this process's / is the initial ramfs ("rootfs" in /proc/self/mountinfo). */
+    static boolean rootIsInitramfs() {
+        try {
+            return "rootfs".equals(rootFsType(Files.readString(Path.of("/proc/self/mountinfo"))));
+        } catch (IOException e) {
+            return false; // cannot tell: virtiofsd's default sandbox, which works almost everywhere
+        }
+    }
+
+    /**
+     * The file system type mounted on / according to {@code mountinfo} (proc(5): "ID PARENT MAJ:MIN ROOT
+     * MOUNTPOINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPEROPTIONS"): the last mount on / is the one in use.
+     */
+    static String rootFsType(String mountinfo) {
+        String type = null;
+        for (String line : mountinfo.split("\n")) {
+            String[] f = line.trim().split(" ");
+            int dash = Arrays.asList(f).indexOf("-");
+            if (f.length < 5 || dash < 0 || dash + 1 >= f.length || !f[4].equals("/")) continue;
+            type = f[dash + 1];
+        }
+        return type;
     }
 
     /**
@@ -62,10 +99,11 @@ public final class VirtiofsdShare {
         } catch (IOException e) {
             throw new HelperProcess.HelperException("cannot share " + dir + ": " + e.getMessage(), e);
         }
-        command(b, real, readOnly, Path.of(Virtiofsd.SOCKET_NAME)); // refuse before starting anything
+        boolean initramfsRoot = rootIsInitramfs();
+        command(b, real, readOnly, Path.of(Virtiofsd.SOCKET_NAME), initramfsRoot); // refuse before starting anything
         HelperProcess h = HelperProcess.start("virtiofsd", d -> {
             try {
-                return command(b, real, readOnly, d.resolve(Virtiofsd.SOCKET_NAME));
+                return command(b, real, readOnly, d.resolve(Virtiofsd.SOCKET_NAME), initramfsRoot);
             } catch (HelperProcess.HelperException e) {
                 throw new UncheckedIOException(e); // checked just above: cannot happen
             }
