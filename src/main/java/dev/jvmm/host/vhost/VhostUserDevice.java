@@ -297,7 +297,12 @@ public final class VhostUserDevice implements VirtioDevice {
         return stats;
     }
 
-    /** The transport's counters, then the front end's: requests sent, activations, resets, queues started. */
+    /**
+     * The transport's counters, then the front end's: vhost-user requests sent, activations (DRIVER_OK),
+     * resets, queues started. The data path bypasses jvmm, so requests and bytes stay 0, notifications
+     * count only QueueNotify writes that missed the ioeventfd, and interrupts only those jvmm raised
+     * itself (configuration changes, DEVICE_NEEDS_RESET), not the back end's.
+     */
     @Override
     public Map<String, Long> counters() {
         Map<String, Long> m = stats.snapshot();
