@@ -79,6 +79,19 @@ class VirtiofsGuestTest {
     }
 
     @Test
+    void aBackEndSomeoneElseStartedServesTheGuest(@TempDir Path dir) throws IOException {
+        Files.writeString(dir.resolve("hello.txt"), HELLO + "\n");
+        try (HelperProcess theirs = Virtiofsd.start(Virtiofsd.find(), dir, false, java.time.Duration.ofSeconds(10))) {
+            Jvmm.Result r = Jvmm.run("run", "--share", "socket=" + Virtiofsd.socket(theirs) + ",tag=theirs",
+                    KvmSupport.guest("virtio-fs.elf").toString());
+            assertEquals(33, r.status(), r::toString);
+            assertTrue(r.stdout().contains("virtio-fs: tag theirs, request queues 1"), r::toString);
+            assertTrue(r.stdout().contains("virtio-fs: read: " + HELLO), r::toString);
+        }
+        assertEquals("written by the guest\n", Files.readString(dir.resolve("guest.txt")));
+    }
+
+    @Test
     void usageAndHostErrorsHaveTheirStatus(@TempDir Path dir) throws IOException {
         Path guest = KvmSupport.guest("virtio-fs.elf");
         Jvmm.Result r = Jvmm.run("run", "--share", dir.resolve("missing").toString(), guest.toString());
