@@ -1,16 +1,13 @@
-# Sourced by the benchmark scripts. pack_qemu DIR: copies the host's qemu-system-x86_64 (installing
-# Debian's qemu-system-x86 first when run as root and it is missing), every library ldd names
+# Sourced by the benchmark scripts. pack_qemu DIR: copies the host's qemu-system-x86_64 (see need_pkg
+# in scripts/lib/packages.sh for when a missing one is installed), every library ldd names
 # (under their sonames, in DIR/lib), the dynamic loader (DIR/ld-linux-x86-64.so.2) and the firmware
 # microvm and q35 open (DIR/share), so that it runs inside scripts/nested-kvm as
 #   DIR/ld-linux-x86-64.so.2 --library-path DIR/lib DIR/qemu-system-x86_64 -L DIR/share ...
 # Calls die (defined by the caller) on failure.
+. "$(dirname "${BASH_SOURCE[0]}")/packages.sh"
 pack_qemu() {
   local dir=$1 bin interp f
-  if ! command -v qemu-system-x86_64 >/dev/null; then
-    [ "$(id -u)" = 0 ] || die "qemu-system-x86_64 is missing: apt-get install qemu-system-x86"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends qemu-system-x86 >/dev/null 2>&1 ||
-      die "apt-get install qemu-system-x86 failed"
-  fi
+  need_pkg qemu-system-x86_64 qemu-system-x86
   bin=$(readlink -f "$(command -v qemu-system-x86_64)")
   mkdir -p "$dir/lib" "$dir/share"
   cp "$bin" "$dir/qemu-system-x86_64"

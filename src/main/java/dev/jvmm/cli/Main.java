@@ -1,9 +1,7 @@
 package dev.jvmm.cli;
 
-import ch.qos.logback.classic.Level;
 import dev.jvmm.vmm.ExitStatus;
 import dev.jvmm.vmm.RunGuard;
-import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -27,7 +25,14 @@ public final class Main implements Runnable {
     }
 
     public static void main(String[] args) {
-        int status = execute(args, System.out, System.err);
+        int status;
+        try {
+            status = execute(args, System.out, System.err);
+        } catch (Throwable t) { // an Error (out of memory, say) from anywhere: one line, not a stack trace
+            System.err.println("jvmm: internal error: " + t);
+            if (List.of(args).contains("-v") || List.of(args).contains("--verbose")) t.printStackTrace();
+            status = ExitStatus.VMM_ERROR;
+        }
         System.out.flush();
         System.exit(status);
     }
@@ -71,9 +76,7 @@ public final class Main implements Runnable {
     }
 
     static void configureLogging(boolean verbose) {
-        if (LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME) instanceof ch.qos.logback.classic.Logger root) {
-            root.setLevel(verbose ? Level.DEBUG : Level.WARN);
-        }
+        dev.jvmm.log.Log.verbose(verbose);
     }
 
     static final class Version implements CommandLine.IVersionProvider {

@@ -90,6 +90,10 @@ public final class RunCommand implements Callable<Integer> {
             + " output matches REGEX (status 16 if the guest stops first, 124 on --timeout).")
     String expect;
 
+    @Option(names = "--fail-on", paramLabel = "REGEX", description = "End the run with status 22 when a line of console"
+            + " output matches REGEX, e.g. 'WARNING:|BUG:|KASAN:' (repeatable). A kernel panic always ends it with 20.")
+    List<String> failOn = new ArrayList<>();
+
     @Option(names = "--disk", paramLabel = "PATH[,ro][,id=NAME][,lock=off]", description = "A virtio-blk disk over a raw image file;"
             + " ro makes it read-only, id sets its serial (default: the file name). The image is locked (exclusively, or"
             + " shared with ro) so no other VM writes it meanwhile; lock=off shares it anyway. Repeatable.")
@@ -161,6 +165,7 @@ public final class RunCommand implements Callable<Integer> {
                     .cpuFeatures(CpuFeatures.parse(cpuFeatures)).onReboot(VmConfig.OnReboot.parse(onReboot));
             if (timeout != null) b.timeout(Units.parseDuration(timeout));
             if (expect != null) b.expect(compile("--expect", expect));
+            for (String f : failOn) b.addFailOn(compile("--fail-on", f));
             for (String d : disks) b.addVirtio(VirtioSpec.Disk.parse(d));
             Set<String> taps = new HashSet<>();
             for (String n : nets) {

@@ -56,6 +56,7 @@ public final class ConsoleOutput implements ByteSink, AutoCloseable {
     private boolean released;
     private boolean failed;
     private boolean writing;
+    private String failedBecause;
 
     /**
      * @param destination what {@code out} is, for the failure message ("stdout", "--serial-log FILE")
@@ -111,6 +112,11 @@ public final class ConsoleOutput implements ByteSink, AutoCloseable {
         len += n;
         bytes += n;
         if (wasEmpty || len == buf.length) notifyAll(); // wake the writer: once per batch, or when full
+    }
+
+    /** Why the output could not be written, or null while it could. */
+    public synchronized String failure() {
+        return failedBecause;
     }
 
     /** Bytes the guest wrote to the console. */
@@ -173,8 +179,22 @@ public final class ConsoleOutput implements ByteSink, AutoCloseable {
                 }
             }
         }
-        if (failedNow) failure.failed("cannot write the guest's console output to " + destination + ": " + why);
-        if (chunk != null) for (Watcher w : watchers) w.accept(chunk, 0, n);
+        if (failedNow) {
+            String reason = "cannot write the guest's console output to " + destination + ": " + why;
+            synchronized (this) {
+                failedBecause = reason;
+            }
+            failure.failed(reason);
+        }
+        if (chunk != null) {
+            for (Watcher w : watchers) {
+                try {
+                    w.accept(chunk, 0, n);
+                } catch (RuntimeException e) { // a watcher's bug must not silence the console
+                    failure.failed("watching the console output failed: " + e);
+                }
+            }
+        }
     }
 
     /** The run is ending: producers waiting for room give up (their byte is dropped) instead of waiting. */

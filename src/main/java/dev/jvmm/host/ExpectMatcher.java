@@ -4,21 +4,33 @@ import java.nio.charset.StandardCharsets;
 import java.util.regex.Pattern;
 
 /**
- * --expect: watches the console output, line by line, for a regular expression. Runs on the event
- * loop when output is flushed, never on the vCPU exit path. A line is matched when it is complete and
- * also while it is still being written (so a prompt without a newline matches too). Lines longer
- * than {@link #MAX_LINE} are matched by their last {@code MAX_LINE} characters.
+ * Watches the console output, line by line, for a regular expression (--expect, --fail-on, a kernel
+ * panic), on the console's writer thread, never on the vCPU exit path. A line is matched when it is
+ * complete and, unless only whole lines are wanted, also while it is still being written (so a prompt
+ * without a newline matches too). Lines longer than {@link #MAX_LINE} are matched by their last
+ * {@code MAX_LINE} characters.
  */
 public final class ExpectMatcher {
     static final int MAX_LINE = 16 * 1024;
 
     private final Pattern pattern;
-    private final Runnable onMatch;
+    private final java.util.function.Consumer<String> onMatch;
     private final StringBuilder line = new StringBuilder();
+    private final boolean wholeLines;
     private boolean matched;
 
+    /** Matches lines, complete or still being written (--expect). */
     public ExpectMatcher(Pattern pattern, Runnable onMatch) {
+        this(pattern, false, line -> onMatch.run());
+    }
+
+    /**
+     * @param wholeLines match complete lines only (a report is named by its whole line)
+     * @param onMatch    gets the matching line (its last {@link #MAX_LINE} characters)
+     */
+    public ExpectMatcher(Pattern pattern, boolean wholeLines, java.util.function.Consumer<String> onMatch) {
         this.pattern = pattern;
+        this.wholeLines = wholeLines;
         this.onMatch = onMatch;
     }
 
@@ -33,7 +45,7 @@ public final class ExpectMatcher {
             line.setLength(0);
         }
         append(text, start, text.length());
-        test();
+        if (!wholeLines) test();
     }
 
     private void append(String text, int from, int to) {
@@ -46,7 +58,7 @@ public final class ExpectMatcher {
     private boolean test() {
         if (!matched && pattern.matcher(line).find()) {
             matched = true;
-            onMatch.run();
+            onMatch.accept(line.toString());
         }
         return matched;
     }

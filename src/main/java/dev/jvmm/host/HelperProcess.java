@@ -1,7 +1,6 @@
 package dev.jvmm.host;
 
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+import dev.jvmm.log.Log;
 
 import java.io.File;
 import java.io.IOException;
@@ -51,8 +50,6 @@ import java.util.stream.Stream;
  * removes those whose jvmm is gone.
  */
 public final class HelperProcess implements AutoCloseable {
-    private static final Logger log = LoggerFactory.getLogger(HelperProcess.class);
-
     /** How long {@link #close} waits after SIGTERM before SIGKILL. */
     public static final Duration TERM_GRACE = Duration.ofSeconds(2);
     /** Output kept for error messages: the last this many bytes. */
@@ -123,7 +120,7 @@ public final class HelperProcess implements AutoCloseable {
                     return null;
                 }
             }
-            log.warn("setpriv (util-linux) with --pdeathsig not found: helper processes are stopped when jvmm exits,"
+            Log.warn(HelperProcess.class, "setpriv (util-linux) with --pdeathsig not found: helper processes are stopped when jvmm exits,"
                     + " but not if jvmm is killed with SIGKILL");
             return null;
         }
@@ -214,12 +211,12 @@ public final class HelperProcess implements AutoCloseable {
                 boolean ownerRuns = ProcessHandle.of(pid).filter(ProcessHandle::isAlive).map(HelperProcess::ownerStamp)
                         .map(stamp::equals).orElse(false);
                 if (!ownerRuns) {
-                    log.debug("removing {}, left by jvmm pid {} which no longer runs", d, pid);
+                    Log.debug(HelperProcess.class, "removing {}, left by jvmm pid {} which no longer runs", d, pid);
                     deleteTree(d);
                 }
             }
         } catch (IOException e) {
-            log.debug("cannot look for stale helper directories in {}: {}", tmp, e.getMessage());
+            Log.debug(HelperProcess.class, "cannot look for stale helper directories in {}: {}", tmp, e.getMessage());
         }
     }
 
@@ -364,7 +361,7 @@ public final class HelperProcess implements AutoCloseable {
             process.destroy();
             try {
                 if (!process.waitFor(TERM_GRACE.toMillis(), TimeUnit.MILLISECONDS)) {
-                    log.warn("{} (pid {}) did not stop within {} ms of SIGTERM; killing it", name, pid(), TERM_GRACE.toMillis());
+                    Log.warn(HelperProcess.class, "{} (pid {}) did not stop within {} ms of SIGTERM; killing it", name, pid(), TERM_GRACE.toMillis());
                     process.destroyForcibly();
                     process.waitFor(TERM_GRACE.toMillis(), TimeUnit.MILLISECONDS);
                 }
@@ -382,7 +379,7 @@ public final class HelperProcess implements AutoCloseable {
         try (Stream<Path> walk = Files.walk(dir)) {
             for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
         } catch (IOException e) {
-            log.warn("cannot remove helper directory {}: {}", dir, e.getMessage());
+            Log.warn(HelperProcess.class, "cannot remove helper directory {}: {}", dir, e.getMessage());
         }
     }
 

@@ -1,12 +1,11 @@
 package dev.jvmm.host;
 
+import dev.jvmm.log.Log;
 import dev.jvmm.device.DeviceFailure;
 import dev.jvmm.event.EventLoop;
 import dev.jvmm.device.virtio.VirtioNet;
 import dev.jvmm.sys.LibC;
 import dev.jvmm.sys.Tun;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -25,8 +24,6 @@ import static java.lang.foreign.ValueLayout.JAVA_BYTE;
  * (and are finally dropped and counted) in the kernel's tap queue instead of costing CPU time here.
  */
 public final class TapLink implements VirtioNet.Backend {
-    private static final Logger log = LoggerFactory.getLogger(TapLink.class);
-
     static final int BACKLOG = 256;
     static final int BATCH = 64;
 
@@ -82,7 +79,7 @@ public final class TapLink implements VirtioNet.Backend {
         long n = tun.write(txBuf, len);
         if (n < 0 && !loggedTxError) {
             loggedTxError = true;
-            log.debug("tap {}: dropping guest packets: {} (further drops are only counted)", tun.name(),
+            Log.debug(TapLink.class, "tap {}: dropping guest packets: {} (further drops are only counted)", tun.name(),
                     dev.jvmm.sys.Errno.describe((int) -n));
         }
         return n < 0 ? -1 : (int) n;
@@ -90,7 +87,7 @@ public final class TapLink implements VirtioNet.Backend {
 
     private void readable(short revents) {
         if ((revents & LibC.POLLIN) == 0) { // POLLERR/POLLHUP/POLLNVAL alone: the tap is gone
-            log.warn("tap {}: poll reports 0x{}; no longer reading from it", tun.name(), Integer.toHexString(revents & 0xffff));
+            Log.warn(TapLink.class, "tap {}: poll reports 0x{}; no longer reading from it", tun.name(), Integer.toHexString(revents & 0xffff));
             unwatch();
             return;
         }
@@ -100,7 +97,7 @@ public final class TapLink implements VirtioNet.Backend {
             try {
                 n = tun.read(rxBuf, rxBuf.byteSize());
             } catch (RuntimeException e) {
-                log.warn("{}; no longer reading from the tap", e.getMessage());
+                Log.warn(TapLink.class, "{}; no longer reading from the tap", e.getMessage());
                 unwatch();
                 return;
             }

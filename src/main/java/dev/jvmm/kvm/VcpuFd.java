@@ -1,5 +1,6 @@
 package dev.jvmm.kvm;
 
+import dev.jvmm.sys.Ioctl;
 import dev.jvmm.sys.KvmApi;
 import dev.jvmm.sys.LibC;
 import dev.jvmm.sys.Signals;
@@ -46,33 +47,13 @@ public final class VcpuFd implements AutoCloseable {
         return run;
     }
 
-    public void getRegs(MemorySegment regs) {
-        KvmIoctl.call(fd, KvmApi.KVM_GET_REGS, regs);
-    }
-
-    public void setRegs(MemorySegment regs) {
-        KvmIoctl.call(fd, KvmApi.KVM_SET_REGS, regs);
-    }
-
-    public void getSregs(MemorySegment sregs) {
-        KvmIoctl.call(fd, KvmApi.KVM_GET_SREGS, sregs);
-    }
-
-    public void setSregs(MemorySegment sregs) {
-        KvmIoctl.call(fd, KvmApi.KVM_SET_SREGS, sregs);
-    }
-
-    public void getFpu(MemorySegment fpu) {
-        KvmIoctl.call(fd, KvmApi.KVM_GET_FPU, fpu);
-    }
-
-    public void setFpu(MemorySegment fpu) {
-        KvmIoctl.call(fd, KvmApi.KVM_SET_FPU, fpu);
-    }
-
-    /** {@code cpuid} is a {@code struct kvm_cpuid2} with its entries. */
-    public void setCpuid2(MemorySegment cpuid) {
-        KvmIoctl.call(fd, KvmApi.KVM_SET_CPUID2, cpuid);
+    /**
+     * A vCPU ioctl with a struct argument (KVM_GET_REGS, KVM_SET_SREGS, KVM_SET_CPUID2, ...): the
+     * layout of {@code arg} is the request's, see {@link KvmApi}. Returns the ioctl's result.
+     * @throws KvmException naming the request when it fails
+     */
+    public int call(Ioctl.Request request, MemorySegment arg) {
+        return KvmIoctl.call(fd, request, arg);
     }
 
     /** Sets MSRs from a {@code struct kvm_msrs}; fails unless all were accepted. */
@@ -85,14 +66,6 @@ public final class VcpuFd implements AutoCloseable {
                     + KvmApi.offset(KvmApi.KVM_MSR_ENTRY, "index"));
             throw new IllegalStateException("KVM_SET_MSRS accepted " + rc + " of " + n + " MSRs; refused MSR 0x" + Long.toHexString(index));
         }
-    }
-
-    public void getLapic(MemorySegment lapic) {
-        KvmIoctl.call(fd, KvmApi.KVM_GET_LAPIC, lapic);
-    }
-
-    public void setLapic(MemorySegment lapic) {
-        KvmIoctl.call(fd, KvmApi.KVM_SET_LAPIC, lapic);
     }
 
     public int getMpState() {

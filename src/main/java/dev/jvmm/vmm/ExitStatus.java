@@ -30,6 +30,10 @@ public final class ExitStatus {
     public static final int EXPECT_UNMATCHED = 16;
     /** The guest's output could not be written: stdout closed (EPIPE), --serial-log on a full disk (ENOSPC), ... */
     public static final int OUTPUT_FAILED = 18;
+    /** The guest kernel panicked (pvpanic, or its "Kernel panic - not syncing" line), even if it then rebooted. */
+    public static final int GUEST_PANIC = 20;
+    /** A --fail-on pattern matched a line of the console output. */
+    public static final int FAIL_ON_MATCHED = 22;
     /** --timeout passed before the guest stopped (the value timeout(1) uses). */
     public static final int TIMEOUT = 124;
     /** SIGINT / SIGTERM (128 + signal number). */
@@ -48,6 +52,8 @@ public final class ExitStatus {
             "  " + pad(VMM_ERROR) + "jvmm failed (a bug or an unexpected KVM error)",
             "  " + pad(EXPECT_UNMATCHED) + "--expect: the guest stopped before its output matched",
             "  " + pad(OUTPUT_FAILED) + "the guest's output could not be written (stdout closed, disk full)",
+            "  " + pad(GUEST_PANIC) + "the guest kernel panicked (even if it rebooted after)",
+            "  " + pad(FAIL_ON_MATCHED) + "--fail-on matched a line of the console output",
             "  " + pad(TIMEOUT) + "--timeout passed",
             "  " + pad(SIGINT) + "SIGINT, " + SIGTERM + " SIGTERM");
 

@@ -10,6 +10,7 @@ import dev.jvmm.device.legacy.DebugExit;
 import dev.jvmm.device.legacy.I8042;
 import dev.jvmm.device.legacy.I8254;
 import dev.jvmm.device.legacy.PortSink;
+import dev.jvmm.device.legacy.PvPanic;
 import dev.jvmm.device.legacy.SystemControlPortB;
 import dev.jvmm.device.legacy.Uart16550;
 import dev.jvmm.event.EventLoop;
@@ -20,7 +21,7 @@ import java.util.function.Consumer;
 /**
  * The PC's legacy devices on the port bus, at the ports {@link PcPlatform} names (which the MP and
  * ACPI tables describe): COM1, isa-debug-exit, the i8042 (its reset line), the CMOS RTC, the ACPI
- * power-management registers (with ACPI), jvmm's own i8254 when asked for (--pit user, its channel 0
+ * power-management registers and pvpanic (with ACPI), jvmm's own i8254 when asked for (--pit user, its channel 0
  * driven by event-loop timers), and a sink for POST codes at 0x80.
  */
 final class LegacyDevices {
@@ -48,6 +49,10 @@ final class LegacyDevices {
             pio.register("acpi-pm", AcpiPm.BASE_PORT, AcpiPm.LENGTH, new AcpiPm(
                     (s, why) -> stop.accept(new Stop(StopCause.POWER_OFF, s, why)),
                     () -> stop.accept(new Stop(StopCause.RESET, ExitStatus.OK, "the guest reset the machine (ACPI)"))));
+        }
+        if (config.acpi()) { // announced in the DSDT: only a kernel with ACPI finds it
+            pio.register("pvpanic", PvPanic.PORT, 1, new PvPanic(
+                    how -> stop.accept(new Stop(StopCause.GUEST_PANIC, ExitStatus.GUEST_PANIC, how))));
         }
         if (config.pit() == VmConfig.PitMode.USER) startUserPit(pio, irqs, loop);
         pio.register("post-code", PcPlatform.POST_PORT, 1, new PortSink());

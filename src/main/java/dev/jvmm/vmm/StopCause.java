@@ -16,6 +16,10 @@ public enum StopCause {
     TIMEOUT,
     /** SIGINT or SIGTERM. */
     SIGNAL,
+    /** The guest kernel panicked (pvpanic, or the panic line on its console). */
+    GUEST_PANIC,
+    /** A --fail-on pattern matched the console output. */
+    FAIL_ON,
     /** The guest triple-faulted or reported a crash. */
     GUEST_CRASH,
     /** KVM could not enter the guest. */

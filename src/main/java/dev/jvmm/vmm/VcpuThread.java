@@ -91,7 +91,7 @@ public final class VcpuThread implements Runnable {
     private void answerProbe(MemorySegment regs) {
         probeRequested = false;
         int mp = vcpu.getMpState();
-        vcpu.getRegs(regs);
+        vcpu.call(KvmApi.KVM_GET_REGS, regs);
         boolean interruptsOff = (regs.get(JAVA_LONG, REGS_RFLAGS) & RFLAGS_IF) == 0;
         dead = mp == KvmApi.KVM_MP_STATE_UNINITIALIZED
                 || (mp == KvmApi.KVM_MP_STATE_HALTED && interruptsOff);

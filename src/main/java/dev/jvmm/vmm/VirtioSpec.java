@@ -94,11 +94,7 @@ public sealed interface VirtioSpec {
 
         @Override
         public VirtioDevice create(Context context) throws VmmException {
-            try {
-                return new VirtioBlock(image, readOnly, id, lock);
-            } catch (IOException e) {
-                throw new VmmException(ExitStatus.BAD_IMAGE, e.getMessage());
-            }
+            return opened(ExitStatus.BAD_IMAGE, () -> new VirtioBlock(image, readOnly, id, lock));
         }
     }
 
@@ -207,11 +203,7 @@ public sealed interface VirtioSpec {
 
         @Override
         public VirtioDevice create(Context context) throws VmmException {
-            try {
-                return new VirtioNet(effectiveMac(), new TapLink(Tun.open(tap)));
-            } catch (Tun.TapException e) {
-                throw new VmmException(ExitStatus.HOST_UNSUITABLE, e.getMessage());
-            }
+            return opened(ExitStatus.HOST_UNSUITABLE, () -> new VirtioNet(effectiveMac(), new TapLink(Tun.open(tap))));
         }
 
         @Override
@@ -371,6 +363,19 @@ public sealed interface VirtioSpec {
             } catch (HelperProcess.HelperException | VhostUserException e) {
                 throw new VmmException(ExitStatus.HOST_UNSUITABLE, what() + ": " + e.getMessage());
             }
+        }
+    }
+
+    /** Opens a device's host side: an IOException (its message is one line) ends the run with {@code status}. */
+    interface Opener {
+        VirtioDevice open() throws IOException;
+    }
+
+    static VirtioDevice opened(int status, Opener opener) throws VmmException {
+        try {
+            return opener.open();
+        } catch (IOException e) {
+            throw new VmmException(status, e.getMessage());
         }
     }
 

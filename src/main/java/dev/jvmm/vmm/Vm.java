@@ -1,11 +1,10 @@
 package dev.jvmm.vmm;
 
+import dev.jvmm.log.Log;
 import dev.jvmm.event.EventLoop;
 import dev.jvmm.host.ConsoleInput;
 import dev.jvmm.sys.LibC;
 import dev.jvmm.sys.Terminal;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.time.Duration;
@@ -20,8 +19,6 @@ import java.util.concurrent.atomic.AtomicReference;
  * {@link #stop}; the first stop wins and decides the exit status.
  */
 public final class Vm implements VcpuThread.RunControl, AutoCloseable {
-    private static final Logger log = LoggerFactory.getLogger(Vm.class);
-
     /** The longest a stop may take to get every vCPU out of KVM_RUN before jvmm gives up on them. */
     static final long JOIN_TIMEOUT_MS = 500;
     /** How long the console's last output may take to drain at the end (a reader that never reads). */
@@ -76,6 +73,26 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
         return Duration.ofNanos(vcpusStoppedAt - stopRequestedAt);
     }
 
+    /** How long the rest of a panic report may take to arrive before the run ends. */
+    static final long FAILURE_GRACE_NANOS = 500_000_000L;
+
+    private volatile Stop guestFailure;
+
+    /**
+     * The guest failed in a way only its console shows (a kernel panic, a --fail-on match): that is
+     * the run's verdict even if the guest then resets or powers off; the run ends a moment later,
+     * so what the guest prints about the failure still reaches the output. Any thread.
+     */
+    void guestFailed(Stop failure) {
+        synchronized (this) {
+            if (guestFailure != null) return;
+            guestFailure = failure;
+        }
+        EventLoop l = p.loop;
+        if (l != null) l.execute(() -> l.schedule(FAILURE_GRACE_NANOS, () -> stop(failure)));
+        else stop(failure);
+    }
+
     static Stop expectStop(VmConfig config, String then) {
         return new Stop(StopCause.EXPECT_MATCHED, ExitStatus.OK, "the serial output matched --expect '" + config.expect().pattern() + "'"
                 + (then == null ? "" : " (then: " + then + ")"));
@@ -96,7 +113,7 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
                         () -> stop(new Stop(StopCause.POWER_OFF, ExitStatus.OK, "user quit with Ctrl-A x"))).start();
             }
             HaltWatch.start(vcpus, p.loop, this::stop);
-            log.debug("starting {} vCPU(s), {} MiB", config.cpus(), config.memBytes() >> 20);
+            Log.debug(Vm.class, "starting {} vCPU(s), {} MiB", config.cpus(), config.memBytes() >> 20);
             for (VcpuThread v : vcpus) v.start();
             p.loop.run(this::stopping);
         } catch (InterruptedException e) {
@@ -108,9 +125,18 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
         p.console.release(); // a vCPU waiting for console room must not hold up the stop
         stopVcpus();
         vcpusStoppedAt = System.nanoTime();
-        if (!p.console.close(OUTPUT_DRAIN_MS)) log.debug("the console output did not drain within {} ms", OUTPUT_DRAIN_MS);
+        if (!p.console.close(OUTPUT_DRAIN_MS)) Log.debug(Vm.class, "the console output did not drain within {} ms", OUTPUT_DRAIN_MS);
         if (terminal != null) terminal.restore();
         Stop s = stop.get();
+        Stop failed = guestFailure;
+        if (failed != null && s != failed && s.cause() != StopCause.SIGNAL && s.cause() != StopCause.VMM_ERROR) {
+            s = new Stop(failed.cause(), failed.exitStatus(), failed.reason() + " (then: " + s.reason() + ")");
+        }
+        String lost = p.console.failure();
+        if (lost != null && s.cause() != StopCause.OUTPUT_FAILED) {
+            // output written at the very end failed: whatever the guest said, its output is lost
+            s = new Stop(StopCause.OUTPUT_FAILED, ExitStatus.OUTPUT_FAILED, lost + " (then: " + s.reason() + ")");
+        }
         if (p.expect != null && p.expect.matched() && !s.expectMatched()) {
             s = expectStop(config, s.reason()); // the match came in the output written at the very end: it still counts
         }
@@ -138,7 +164,7 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
                     return;
                 }
             }
-            if (v.thread().isAlive()) log.warn("{} did not leave KVM_RUN within {} ms", v.thread().getName(), JOIN_TIMEOUT_MS);
+            if (v.thread().isAlive()) Log.warn(Vm.class, "{} did not leave KVM_RUN within {} ms", v.thread().getName(), JOIN_TIMEOUT_MS);
         }
     }
 
@@ -159,7 +185,7 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
             try {
                 p.consoleStream.close();
             } catch (IOException e) {
-                log.warn("closing the serial log: {}", e.getMessage());
+                Log.warn(Vm.class, "closing the serial log: {}", e.getMessage());
             }
         }
         boolean vcpusGone = true;

@@ -40,6 +40,9 @@ import java.util.List;
 public final class VmBuilder {
     private VmBuilder() { }
 
+    /** Linux's panic() line on the console ("Kernel panic - not syncing: ..."). */
+    static final java.util.regex.Pattern KERNEL_PANIC = java.util.regex.Pattern.compile("Kernel panic - not syncing");
+
     /** The pieces of a VM as they are made, so a failure halfway can release them in order. */
     static final class Parts {
         Kvm kvm;
@@ -56,6 +59,7 @@ public final class VmBuilder {
         LegacyDevices legacy;
         ConsoleEndpoint consoleInput;
         ExpectMatcher expect;
+        ExpectMatcher panic;
     }
 
     public static Vm build(VmConfig config, BootImage image) throws VmmException {
@@ -178,6 +182,16 @@ public final class VmBuilder {
             p.expect = new ExpectMatcher(config.expect(), () -> vm.stop(Vm.expectStop(config, null)));
             p.console.watch(p.expect::accept);
         }
+        // A kernel that panics is never a success, whatever it does next (panic=-1 reboots): the
+        // run ends with its own status, a moment later so the rest of the panic report is written too.
+        p.panic = new ExpectMatcher(KERNEL_PANIC, true, line -> vm.guestFailed(
+                new Stop(StopCause.GUEST_PANIC, ExitStatus.GUEST_PANIC, "the guest kernel panicked: " + line.strip())));
+        p.console.watch(p.panic::accept);
+        for (java.util.regex.Pattern f : config.failOn()) {
+            ExpectMatcher m = new ExpectMatcher(f, true, line -> vm.guestFailed(new Stop(StopCause.FAIL_ON, ExitStatus.FAIL_ON_MATCHED,
+                    "the console output matched --fail-on '" + f.pattern() + "': " + line.strip())));
+            p.console.watch(m::accept);
+        }
     }
 
     private static void createVcpus(Parts p, VmConfig config, BootImage image) {
@@ -186,7 +200,7 @@ public final class VmBuilder {
             for (int i = 0; i < config.cpus(); i++) {
                 VcpuFd fd = p.vmFd.createVcpu(i);
                 p.vcpuFds.add(fd);
-                fd.setCpuid2(CpuSetup.cpuidFor(cpuid, arena, i, config.cpus()));
+                fd.call(KvmApi.KVM_SET_CPUID2, CpuSetup.cpuidFor(cpuid, arena, i, config.cpus()));
                 CpuSetup.applyPlatformState(fd);
                 if (i == 0) CpuSetup.applyEntry(fd, image.entry());
             }

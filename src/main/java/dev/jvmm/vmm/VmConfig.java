@@ -25,10 +25,11 @@ import java.util.regex.Pattern;
  * @param expect       end the run with status 0 when a line of console output matches this, or null
  * @param virtio       virtio devices, in slot order
  * @param onReboot     what a guest reset does
+ * @param failOn       end the run with {@link ExitStatus#FAIL_ON_MATCHED} when a console line matches one of these
  */
 public record VmConfig(int cpus, long memBytes, Path serialLog, Duration timeout, boolean stdin, String kvmPath,
                        boolean acpi, PitMode pit, List<CpuFeatures.Edit> cpuFeatures, Pattern expect,
-                       List<VirtioSpec> virtio, OnReboot onReboot) {
+                       List<VirtioSpec> virtio, OnReboot onReboot, List<Pattern> failOn) {
     /** The smallest guest jvmm builds: the boot structures and tables live in the first MiB. */
     public static final long MIN_MEM = 1L << 20;
     /** The longest --timeout: a duration this long is a mistake, and longer ones overflow nanoseconds. */
@@ -63,6 +64,7 @@ public record VmConfig(int cpus, long memBytes, Path serialLog, Duration timeout
     public VmConfig {
         cpuFeatures = List.copyOf(cpuFeatures);
         virtio = List.copyOf(virtio);
+        failOn = List.copyOf(failOn);
     }
 
     public static Builder builder() {
@@ -71,7 +73,7 @@ public record VmConfig(int cpus, long memBytes, Path serialLog, Duration timeout
 
     public Builder toBuilder() {
         return new Builder().cpus(cpus).memBytes(memBytes).serialLog(serialLog).timeout(timeout).stdin(stdin)
-                .kvmPath(kvmPath).acpi(acpi).pit(pit).cpuFeatures(cpuFeatures).expect(expect).virtio(virtio).onReboot(onReboot);
+                .kvmPath(kvmPath).acpi(acpi).pit(pit).cpuFeatures(cpuFeatures).expect(expect).virtio(virtio).onReboot(onReboot).failOn(failOn);
     }
 
     /** A VM with defaults for everything but its size: console on stdout, no stdin, ACPI, in-kernel PIT. */
@@ -93,6 +95,7 @@ public record VmConfig(int cpus, long memBytes, Path serialLog, Duration timeout
         private Pattern expect;
         private final List<VirtioSpec> virtio = new ArrayList<>();
         private OnReboot onReboot = OnReboot.EXIT;
+        private final List<Pattern> failOn = new ArrayList<>();
 
         private Builder() { }
 
@@ -109,6 +112,8 @@ public record VmConfig(int cpus, long memBytes, Path serialLog, Duration timeout
         public Builder virtio(List<VirtioSpec> specs) { virtio.clear(); virtio.addAll(specs); return this; }
         public Builder addVirtio(VirtioSpec spec) { virtio.add(spec); return this; }
         public Builder onReboot(OnReboot r) { this.onReboot = r; return this; }
+        public Builder failOn(List<Pattern> patterns) { failOn.clear(); failOn.addAll(patterns); return this; }
+        public Builder addFailOn(Pattern p) { failOn.add(p); return this; }
 
         /** @throws IllegalArgumentException naming the option that is out of range */
         public VmConfig build() {
@@ -132,7 +137,8 @@ public record VmConfig(int cpus, long memBytes, Path serialLog, Duration timeout
             if (virtio.size() > Layout.VIRTIO_MAX_DEVICES) {
                 throw new IllegalArgumentException("at most " + Layout.VIRTIO_MAX_DEVICES + " virtio devices (" + virtio.size() + " asked for)");
             }
-            return new VmConfig(cpus, memBytes, serialLog, timeout, stdin, kvmPath, acpi, pit, cpuFeatures, expect, virtio, onReboot);
+            return new VmConfig(cpus, memBytes, serialLog, timeout, stdin, kvmPath, acpi, pit, cpuFeatures, expect, virtio, onReboot,
+                    failOn);
         }
     }
 }

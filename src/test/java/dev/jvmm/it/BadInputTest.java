@@ -2,18 +2,26 @@ package dev.jvmm.it;
 
 import dev.jvmm.vmm.ExitStatus;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Bad user input: one line on stderr, no stack trace, a documented status. */
+/**
+ * Bad user input: one line on stderr, no stack trace, a documented status. Each case runs through the
+ * CLI's entry point in this JVM (none of them gets as far as running a VM).
+ */
 class BadInputTest {
     @TempDir
     Path tmp;
@@ -29,21 +37,42 @@ class BadInputTest {
         assertEquals("", r.stdout(), "nothing on stdout");
     }
 
+    /** Usage errors: status 2 and one line naming what is wrong. */
+    static Stream<Arguments> usageErrors() {
+        return Stream.of(
+                Arguments.of("--mem 0 is too small", List.of("run", "--mem", "0", "x.bin")),
+                Arguments.of("invalid size '12Q'", List.of("run", "--mem", "12Q", "x.bin")),
+                Arguments.of("more than this host's", List.of("run", "--mem", "64T", "x.bin")),
+                Arguments.of("--smp must be at least 1", List.of("run", "--smp", "0", "x.bin")),
+                Arguments.of("invalid duration 'soon'", List.of("run", "--timeout", "soon", "x.bin")),
+                Arguments.of("--frobnicate", List.of("run", "--frobnicate", "x.bin")),
+                Arguments.of("unknown --format 'pe'", List.of("run", "--format", "pe", "x.bin")),
+                Arguments.of("--mem 1025K is not a whole number of 4 KiB pages", List.of("run", "--mem", "1025K", "x.bin")),
+                Arguments.of("is longer than jvmm supports", List.of("run", "--timeout", "3000000h", "x.bin")),
+                Arguments.of("--out /dev/full is not a directory", List.of("dump-acpi", "--out", "/dev/full")));
+    }
+
+    @ParameterizedTest(name = "{1}")
+    @MethodSource("usageErrors")
+    void usageError(String expected, List<String> args) {
+        assertOneLineError(Jvmm.inProcess(args.toArray(String[]::new)), ExitStatus.USAGE, expected);
+    }
+
     @Test
     void missingKernel() {
         Path k = tmp.resolve("nope.bin");
-        assertOneLineError(Jvmm.run("run", k.toString()), ExitStatus.BAD_IMAGE, k.toString());
+        assertOneLineError(Jvmm.inProcess("run", k.toString()), ExitStatus.BAD_IMAGE, k.toString());
     }
 
     @Test
     void emptyKernel() throws IOException {
         Path k = Files.createFile(tmp.resolve("empty.bin"));
-        assertOneLineError(Jvmm.run("run", k.toString()), ExitStatus.BAD_IMAGE, "empty");
+        assertOneLineError(Jvmm.inProcess("run", k.toString()), ExitStatus.BAD_IMAGE, "empty");
     }
 
     @Test
     void kernelThatIsADirectory() {
-        assertOneLineError(Jvmm.run("run", tmp.toString()), ExitStatus.BAD_IMAGE, tmp.toString());
+        assertOneLineError(Jvmm.inProcess("run", tmp.toString()), ExitStatus.BAD_IMAGE, tmp.toString());
     }
 
     @Test
@@ -54,7 +83,7 @@ class BadInputTest {
         assertTrue(header >= 0 && header + 64 < full.length, "mbhello.elf has a multiboot header before its end");
         // keep the headers (so it is still recognised as multiboot) but cut the loadable segment short
         Files.write(k, Arrays.copyOf(full, header + 64));
-        Jvmm.Result r = Jvmm.run("run", k.toString());
+        Jvmm.Result r = Jvmm.inProcess("run", k.toString());
         assertOneLineError(r, ExitStatus.BAD_IMAGE, k.toString());
     }
 
@@ -71,55 +100,20 @@ class BadInputTest {
     void kernelLargerThanGuestMemory() throws IOException {
         Path k = tmp.resolve("big.bin");
         Files.write(k, new byte[3 << 20]);
-        assertOneLineError(Jvmm.run("run", "--mem", "2M", k.toString()), ExitStatus.BAD_IMAGE, k.toString());
-    }
-
-    @Test
-    void zeroMemory() {
-        assertOneLineError(Jvmm.run("run", "--mem", "0", "x.bin"), ExitStatus.USAGE, "--mem 0 is too small");
-    }
-
-    @Test
-    void unknownSizeUnit() {
-        assertOneLineError(Jvmm.run("run", "--mem", "12Q", "x.bin"), ExitStatus.USAGE, "invalid size '12Q'");
-    }
-
-    @Test
-    void moreMemoryThanTheHost() {
-        assertOneLineError(Jvmm.run("run", "--mem", "64T", "x.bin"), ExitStatus.USAGE, "more than this host's");
-    }
-
-    @Test
-    void zeroCpus() {
-        assertOneLineError(Jvmm.run("run", "--smp", "0", "x.bin"), ExitStatus.USAGE, "--smp must be at least 1");
+        assertOneLineError(Jvmm.inProcess("run", "--mem", "2M", k.toString()), ExitStatus.BAD_IMAGE, k.toString());
     }
 
     @Test
     void tooManyCpus() {
         KvmSupport.requireKvm();
-        assertOneLineError(Jvmm.run("run", "--smp", "5000", KvmSupport.guest("hello.bin").toString()),
+        assertOneLineError(Jvmm.inProcess("run", "--smp", "5000", KvmSupport.guest("hello.bin").toString()),
                 ExitStatus.USAGE, "at most");
-    }
-
-    @Test
-    void badDuration() {
-        assertOneLineError(Jvmm.run("run", "--timeout", "soon", "x.bin"), ExitStatus.USAGE, "invalid duration 'soon'");
-    }
-
-    @Test
-    void unknownOption() {
-        assertOneLineError(Jvmm.run("run", "--frobnicate", "x.bin"), ExitStatus.USAGE, "--frobnicate");
-    }
-
-    @Test
-    void unknownFormat() {
-        assertOneLineError(Jvmm.run("run", "--format", "pe", "x.bin"), ExitStatus.USAGE, "unknown --format 'pe'");
     }
 
     @Test
     void noKvmDevice() {
         Path missing = tmp.resolve("kvm");
-        Jvmm.Result r = Jvmm.run("run", "--kvm", missing.toString(), KvmSupport.guest("hello.bin").toString());
+        Jvmm.Result r = Jvmm.inProcess("run", "--kvm", missing.toString(), KvmSupport.guest("hello.bin").toString());
         assertOneLineError(r, ExitStatus.HOST_UNSUITABLE, "does not exist");
     }
 
@@ -127,15 +121,39 @@ class BadInputTest {
     void kvmDeviceWithoutPermission() throws IOException {
         // root opens anything, so make the open fail the same way with a file that is not a KVM device
         Path notKvm = Files.writeString(tmp.resolve("kvm"), "");
-        Jvmm.Result r = Jvmm.run("run", "--kvm", notKvm.toString(), KvmSupport.guest("hello.bin").toString());
+        Jvmm.Result r = Jvmm.inProcess("run", "--kvm", notKvm.toString(), KvmSupport.guest("hello.bin").toString());
         assertEquals(ExitStatus.HOST_UNSUITABLE, r.status(), r::toString);
         assertFalse(r.stderr().contains("Exception"), r::toString);
     }
 
     @Test
     void checkWithoutKvm() {
-        Jvmm.Result r = Jvmm.run("check", "--kvm", tmp.resolve("kvm").toString());
+        Jvmm.Result r = Jvmm.inProcess("check", "--kvm", tmp.resolve("kvm").toString());
         assertEquals(ExitStatus.HOST_UNSUITABLE, r.status(), r::toString);
         assertTrue(r.stderr().contains("does not exist"), r::toString);
+    }
+
+    /** The guest's output cannot be written: one line with the reason (not a bug's status 14), once. */
+    @Test
+    void aSerialLogOnAFullDisk() {
+        KvmSupport.requireKvm();
+        Jvmm.Result r = Jvmm.run("run", "--serial-log", "/dev/full", KvmSupport.guest("hello.bin").toString());
+        assertOneLineError(r, ExitStatus.OUTPUT_FAILED, "cannot write the guest's console output to --serial-log /dev/full: No space left on device");
+    }
+
+    @Test
+    void stdoutClosedByItsReader() throws Exception {
+        KvmSupport.requireKvm();
+        // stdout is a pipe whose reader is gone (`jvmm run ... | true`): EPIPE on the first write
+        java.util.List<String> cmd = Jvmm.command("run", KvmSupport.guest("hello.bin").toString()).command();
+        StringBuilder sh = new StringBuilder("exec 3>&1; { ");
+        for (String c : cmd) sh.append(" '").append(c.replace("'", "'\\''")).append('\'');
+        sh.append(" 2>&3; echo \"status $?\" >&3; } | true");
+        Process p = new ProcessBuilder("sh", "-c", sh.toString()).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        assertTrue(p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS));
+        assertTrue(out.contains("status " + ExitStatus.OUTPUT_FAILED), out);
+        assertEquals(1, out.lines().filter(l -> l.startsWith("jvmm: ")).count(), "one line: " + out);
+        assertTrue(out.contains("jvmm: cannot write the guest's console output to stdout: Broken pipe"), out);
     }
 }

@@ -124,4 +124,32 @@ class RunControlTest {
         for (int i = s.indexOf(what); i >= 0; i = s.indexOf(what, i + 1)) n++;
         return n;
     }
+
+    /** A kernel panic is never a success, even when the guest then reboots (panic=-1): pvpanic. */
+    @Test
+    void aPanicReportedThroughPvpanicEndsTheRunWith20() {
+        Jvmm.Result r = Jvmm.run("p".getBytes(StandardCharsets.US_ASCII), 60, "run", "--timeout", "30s",
+                KvmSupport.guest("panic.bin").toString());
+        assertEquals(ExitStatus.GUEST_PANIC, r.status(), r::toString);
+        assertTrue(r.stderr().contains("the guest kernel panicked (pvpanic)"), r::toString);
+    }
+
+    /** ... and through the panic line, for kernels without the pvpanic driver. */
+    @Test
+    void aPanicLineOnTheConsoleEndsTheRunWith20() {
+        Jvmm.Result r = Jvmm.run("l".getBytes(StandardCharsets.US_ASCII), 60, "run", "--timeout", "30s",
+                KvmSupport.guest("panic.bin").toString());
+        assertEquals(ExitStatus.GUEST_PANIC, r.status(), r::toString);
+        assertTrue(r.stderr().contains("Attempted to kill init!"), r::toString);
+        assertTrue(r.stdout().contains("Kernel panic - not syncing"), "the panic line is still in the output: " + r);
+    }
+
+    @Test
+    void failOnEndsTheRunWith22() {
+        Jvmm.Result r = Jvmm.run("run", "--fail-on", "BUG:", "--fail-on", "fr[o]m a jvmm", KvmSupport.guest("hello.bin").toString());
+        assertEquals(ExitStatus.FAIL_ON_MATCHED, r.status(), r::toString);
+        assertTrue(r.stderr().contains("matched --fail-on 'fr[o]m a jvmm'"), r::toString);
+        Jvmm.Result clean = Jvmm.run("run", "--fail-on", "BUG:", KvmSupport.guest("hello.bin").toString());
+        assertEquals(33, clean.status(), clean::toString);
+    }
 }

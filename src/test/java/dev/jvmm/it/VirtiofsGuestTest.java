@@ -117,8 +117,10 @@ class VirtiofsGuestTest {
         var out = Jvmm.drain(p.getInputStream());
         long deadline = System.nanoTime() + 10_000_000_000L;
         List<ProcessHandle> helpers = List.of();
+        // the one serving the share has a socket path (jvmm also runs virtiofsd --help to identify it)
         while (helpers.isEmpty() && System.nanoTime() < deadline) {
-            helpers = p.toHandle().descendants().filter(h -> h.info().command().orElse("").contains("virtiofsd")).toList();
+            helpers = p.toHandle().descendants().filter(h -> h.info().command().orElse("").contains("virtiofsd")
+                    && String.join(" ", h.info().arguments().orElse(new String[0])).contains("--socket-path")).toList();
             Thread.sleep(20);
         }
         assertFalse(helpers.isEmpty(), "virtiofsd was started");

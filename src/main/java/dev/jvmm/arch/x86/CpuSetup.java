@@ -70,7 +70,7 @@ public final class CpuSetup {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment sregs = arena.allocate(KvmApi.KVM_SREGS);
             MemorySegment regs = arena.allocate(KvmApi.KVM_REGS);
-            vcpu.getSregs(sregs);
+            vcpu.call(KvmApi.KVM_GET_SREGS, sregs);
             regs.set(JAVA_LONG, REGS_RFLAGS, 2L);
             switch (entry) {
                 case EntryState.RealMode rm -> {
@@ -117,8 +117,8 @@ public final class CpuSetup {
                     regs.set(JAVA_LONG, REGS_RBP, Layout.BOOT_STACK);
                 }
             }
-            vcpu.setSregs(sregs);
-            vcpu.setRegs(regs);
+            vcpu.call(KvmApi.KVM_SET_SREGS, sregs);
+            vcpu.call(KvmApi.KVM_SET_REGS, regs);
         }
     }
 
@@ -264,15 +264,15 @@ public final class CpuSetup {
     public static void applyPlatformState(VcpuFd vcpu) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment lapic = arena.allocate(KvmApi.KVM_LAPIC_STATE);
-            vcpu.getLapic(lapic);
+            vcpu.call(KvmApi.KVM_GET_LAPIC, lapic);
             setLvtMode(lapic, LAPIC_LVT_LINT0, APIC_MODE_EXTINT);
             setLvtMode(lapic, LAPIC_LVT_LINT1, APIC_MODE_NMI);
-            vcpu.setLapic(lapic);
+            vcpu.call(KvmApi.KVM_SET_LAPIC, lapic);
 
             MemorySegment fpu = arena.allocate(KvmApi.KVM_FPU);
             fpu.set(JAVA_SHORT, KvmApi.offset(KvmApi.KVM_FPU, "fcw"), (short) 0x37f);
             fpu.set(JAVA_INT, KvmApi.offset(KvmApi.KVM_FPU, "mxcsr"), 0x1f80);
-            vcpu.setFpu(fpu);
+            vcpu.call(KvmApi.KVM_SET_FPU, fpu);
 
             long[][] msrs = {{MSR_IA32_SYSENTER_CS, 0}, {MSR_IA32_SYSENTER_ESP, 0}, {MSR_IA32_SYSENTER_EIP, 0},
                     {MSR_STAR, 0}, {MSR_CSTAR, 0}, {MSR_KERNEL_GS_BASE, 0}, {MSR_SYSCALL_MASK, 0}, {MSR_LSTAR, 0},
@@ -295,13 +295,18 @@ public final class CpuSetup {
         lapic.set(JAVA_INT, reg, (v & ~0x700) | (mode << 8));
     }
 
+    /** A register struct of {@code layout} read from the vCPU with {@code get}. */
+    private static MemorySegment registers(VcpuFd vcpu, Arena arena, java.lang.foreign.MemoryLayout layout, dev.jvmm.sys.Ioctl.Request get) {
+        MemorySegment s = arena.allocate(layout);
+        vcpu.call(get, s);
+        return s;
+    }
+
     /** A register dump for error reports: general registers, segments, control registers. */
     public static String dumpRegisters(VcpuFd vcpu) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment regs = arena.allocate(KvmApi.KVM_REGS);
-            MemorySegment sregs = arena.allocate(KvmApi.KVM_SREGS);
-            vcpu.getRegs(regs);
-            vcpu.getSregs(sregs);
+            MemorySegment regs = registers(vcpu, arena, KvmApi.KVM_REGS, KvmApi.KVM_GET_REGS);
+            MemorySegment sregs = registers(vcpu, arena, KvmApi.KVM_SREGS, KvmApi.KVM_GET_SREGS);
             StringBuilder sb = new StringBuilder();
             String[] names = {"rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp", "r8", "r9", "r10", "r11",
                     "r12", "r13", "r14", "r15", "rip", "rflags"};
@@ -331,10 +336,8 @@ public final class CpuSetup {
     /** Guest-physical address of CS:RIP, for showing the instruction bytes an emulation failure stopped at. */
     public static long codeAddress(VcpuFd vcpu) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment regs = arena.allocate(KvmApi.KVM_REGS);
-            MemorySegment sregs = arena.allocate(KvmApi.KVM_SREGS);
-            vcpu.getRegs(regs);
-            vcpu.getSregs(sregs);
+            MemorySegment regs = registers(vcpu, arena, KvmApi.KVM_REGS, KvmApi.KVM_GET_REGS);
+            MemorySegment sregs = registers(vcpu, arena, KvmApi.KVM_SREGS, KvmApi.KVM_GET_SREGS);
             long csBase = sregs.get(JAVA_LONG, KvmApi.offset(KvmApi.KVM_SREGS, "cs"));
             return csBase + regs.get(JAVA_LONG, REGS_RIP);
         }

@@ -18,6 +18,8 @@ public final class PcPlatform {
     public static final int PIT_PORT = 0x40, PIT_IRQ = 0, PORT_B = 0x61;
     /** The CMOS RTC (index and data ports) and its interrupt. */
     public static final int RTC_PORT = 0x70, RTC_IRQ = 8;
+    /** QEMU's pvpanic ISA device (ACPI id QEMU0001): a guest kernel reports a panic here. */
+    public static final int PVPANIC_PORT = 0x505;
     /** POST diagnostic codes; guests write here to delay. */
     public static final int POST_PORT = 0x80;
     /**

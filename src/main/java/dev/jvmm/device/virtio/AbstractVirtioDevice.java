@@ -84,9 +84,15 @@ public abstract class AbstractVirtioDevice implements VirtioDevice {
         this.receiveListener = listener == null ? () -> { } : listener;
     }
 
-    /** Call from {@link #notify} when the driver notified the receive queue. */
-    protected void receiveBuffersAdded() {
+    /**
+     * For {@link #notify}: whether the notified queue is {@code receiveQueue} (the guest added receive
+     * buffers, so the listener runs) or not live; either way there is nothing more to serve.
+     */
+    protected boolean receiveNotified(int queueIndex, int receiveQueue) {
+        if (queue(queueIndex) == null) return true;
+        if (queueIndex != receiveQueue) return false;
         receiveListener.run();
+        return true;
     }
 
     /** The next receive chain of queue {@code receiveQueue}, or null: not active, broken, or none available. */

@@ -74,13 +74,7 @@ public final class VirtioConsole extends AbstractVirtioDevice implements Console
 
     @Override
     public synchronized void notify(int queueIndex) throws VirtqueueException {
-        SplitVirtqueue q = queue(queueIndex);
-        if (q == null) return;
-        if (queueIndex == RECEIVEQ) {
-            receiveBuffersAdded();
-            return;
-        }
-        transmit(q);
+        if (!receiveNotified(queueIndex, RECEIVEQ)) transmit(queue(queueIndex));
     }
 
     private void transmit(SplitVirtqueue q) throws VirtqueueException {

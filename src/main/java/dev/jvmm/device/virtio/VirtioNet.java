@@ -158,13 +158,7 @@ public final class VirtioNet extends AbstractVirtioDevice {
 
     @Override
     public synchronized void notify(int queueIndex) throws VirtqueueException {
-        SplitVirtqueue q = queue(queueIndex);
-        if (q == null) return;
-        if (queueIndex == RECEIVEQ) {
-            receiveBuffersAdded();
-            return;
-        }
-        if (queueIndex != TRANSMITQ) return;
+        if (receiveNotified(queueIndex, RECEIVEQ) || queueIndex != TRANSMITQ) return;
         serve(TRANSMITQ, chain -> {
             long total = chain.readableLength();
             if (total < MIN_PACKET || total > MAX_PACKET) {

@@ -22,12 +22,13 @@ public final class TestDriver {
     static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
-    public record Buf(long gpa, int len, boolean write) {
-        public static Buf r(long gpa, int len) {
+    /** A buffer of up to 4 GiB - 1 (a descriptor's length is a u32). */
+    public record Buf(long gpa, long len, boolean write) {
+        public static Buf r(long gpa, long len) {
             return new Buf(gpa, len, false);
         }
 
-        public static Buf w(long gpa, int len) {
+        public static Buf w(long gpa, long len) {
             return new Buf(gpa, len, true);
         }
     }
@@ -49,7 +50,7 @@ public final class TestDriver {
         this(device, memory());
     }
 
-    /** A driver over {@code mem}, which must start at guest address 0 and hold at least {@link #MEM_SIZE} bytes. */
+    /** A driver whose rings and small buffers live in the first {@link #MEM_SIZE} bytes of {@code mem}. */
     public TestDriver(VirtioDevice device, GuestMemory mem) {
         this.mem = mem;
         this.ram = mem.slice(0, MEM_SIZE);
@@ -136,10 +137,10 @@ public final class TestDriver {
         return a;
     }
 
-    void writeDesc(long table, int i, long addr, int len, int flags, int next) {
+    void writeDesc(long table, int i, long addr, long len, int flags, int next) {
         long b = table + 16L * i;
         ram.set(U64, b, addr);
-        ram.set(U32, b + 8, len);
+        ram.set(U32, b + 8, (int) len);
         ram.set(U16, b + 12, (short) flags);
         ram.set(U16, b + 14, (short) next);
     }

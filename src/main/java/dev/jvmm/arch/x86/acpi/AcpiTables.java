@@ -179,7 +179,7 @@ public final class AcpiTables {
 
     static final int RTC_PORT = PcPlatform.RTC_PORT, RTC_IRQ = PcPlatform.RTC_IRQ;
 
-    /** DSDT: {@code \_SB_} with COM1, the RTC and one LNRO0005 device per virtio-mmio slot; {@code \_S5_}. */
+    /** DSDT: {@code \_SB_} with COM1, the RTC, pvpanic and one LNRO0005 device per virtio-mmio slot; {@code \_S5_}. */
     static byte[] dsdt(AcpiConfig config) {
         List<byte[]> devices = new ArrayList<>();
         devices.add(Aml.device("COM1",
@@ -194,6 +194,10 @@ public final class AcpiTables {
                 Aml.name("_CRS", Aml.resourceTemplate(
                         Aml.io(RTC_PORT, RTC_PORT, 0, 2),
                         Aml.irqNoFlags(RTC_IRQ)))));
+        // pvpanic, as QEMU announces it: Linux's pvpanic driver binds QEMU0001 and reports panics there
+        devices.add(Aml.device("PEVT",
+                Aml.name("_HID", Aml.string("QEMU0001")),
+                Aml.name("_CRS", Aml.resourceTemplate(Aml.io(PcPlatform.PVPANIC_PORT, PcPlatform.PVPANIC_PORT, 1, 1)))));
         List<VirtioMmioSlot> slots = config.virtioSlots();
         if (slots.size() > 0x1000) throw new IllegalArgumentException("at most 4096 virtio-mmio slots");
         for (int i = 0; i < slots.size(); i++) {

@@ -1,0 +1,74 @@
+package dev.jvmm.vmm;
+
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Path;
+import java.time.Duration;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Each option's syntax, parsed where it is defined: no VM, no CLI. */
+class VirtioSpecTest {
+    private static String refused(Runnable r) {
+        return assertThrows(IllegalArgumentException.class, r::run).getMessage();
+    }
+
+    @Test
+    void disks() {
+        VirtioSpec.Disk d = VirtioSpec.Disk.parse("/images/root.img");
+        assertEquals(Path.of("/images/root.img"), d.image());
+        assertFalse(d.readOnly());
+        assertEquals("root.img", d.id());
+        assertTrue(d.lock());
+        VirtioSpec.Disk ro = VirtioSpec.Disk.parse("a.img,ro,id=data,lock=off");
+        assertTrue(ro.readOnly());
+        assertEquals("data", ro.id());
+        assertFalse(ro.lock());
+        assertTrue(refused(() -> VirtioSpec.Disk.parse(",ro")).contains("the image path is missing"));
+        assertTrue(refused(() -> VirtioSpec.Disk.parse("a.img,rw")).contains("unknown option 'rw'"));
+        assertTrue(refused(() -> VirtioSpec.Disk.parse("a.img,id=" + "x".repeat(21))).contains("longer than virtio's 20 bytes"));
+    }
+
+    @Test
+    void nets() {
+        VirtioSpec.Net n = VirtioSpec.Net.parse("tap=tap0,mac=52:54:00:12:34:56");
+        assertEquals("tap0", n.tap());
+        assertArrayEquals(new byte[] {0x52, 0x54, 0, 0x12, 0x34, 0x56}, n.effectiveMac());
+        VirtioSpec.Net d = VirtioSpec.Net.parse("tap=tap1");
+        assertNull(d.mac());
+        assertArrayEquals(VirtioSpec.Net.defaultMac("tap1"), d.effectiveMac());
+        assertEquals(0x52, d.effectiveMac()[0]);
+        assertTrue(refused(() -> VirtioSpec.Net.parse("mac=52:54:00:12:34:56")).contains("the tap device is missing"));
+        assertTrue(refused(() -> VirtioSpec.Net.parse("tap=a,tap=b")).contains("tap= is given twice"));
+        assertTrue(refused(() -> VirtioSpec.Net.parse("tap=a,mac=01:00:00:00:00:01")).contains("multicast"));
+        assertTrue(refused(() -> VirtioSpec.Net.parse("tap=a,mac=00:00:00:00:00:00")).contains("all zeros"));
+        assertTrue(refused(() -> VirtioSpec.Net.parse("tap=a,mac=52:54:00:12:34")).contains("invalid MAC address"));
+        assertTrue(refused(() -> VirtioSpec.Net.parse("tap=a b")).contains("a space"));
+        assertTrue(refused(() -> VirtioSpec.Net.parse("tap=a,queues=2")).contains("unknown option 'queues=2'"));
+    }
+
+    @Test
+    void vmConfigChecksItsRanges() {
+        VmConfig c = VmConfig.builder().cpus(2).memBytes(64L << 20).timeout(Duration.ofSeconds(5))
+                .onReboot(VmConfig.OnReboot.parse("restart")).pit(VmConfig.PitMode.parse("USER")).build();
+        assertEquals(2, c.cpus());
+        assertEquals(VmConfig.OnReboot.RESTART, c.onReboot());
+        assertEquals(VmConfig.PitMode.USER, c.pit());
+        assertEquals(c, c.toBuilder().build(), "a builder made from a config makes the same config");
+        assertTrue(refused(() -> VmConfig.builder().cpus(0).build()).contains("at least 1"));
+        assertTrue(refused(() -> VmConfig.builder().cpus(256).build()).contains("at most 255"));
+        assertTrue(refused(() -> VmConfig.builder().memBytes(1025 * 1024).build()).contains("multiple of the 4 KiB page size"));
+        assertTrue(refused(() -> VmConfig.builder().timeout(Duration.ofHours(3_000_000)).build()).contains("longer than jvmm supports"));
+        assertTrue(refused(() -> VmConfig.builder().timeout(Duration.ZERO).build()).contains("longer than 0"));
+        assertTrue(refused(() -> VmConfig.OnReboot.parse("halt")).contains("use exit or restart"));
+        assertTrue(refused(() -> VmConfig.PitMode.parse("hpet")).contains("use kernel or user"));
+        VmConfig.Builder many = VmConfig.builder();
+        for (int i = 0; i < 19; i++) many.addVirtio(new VirtioSpec.Rng());
+        assertTrue(refused(many::build).contains("at most 18 virtio devices"));
+    }
+}
