@@ -104,6 +104,16 @@ public final class RunCommand implements Callable<Integer> {
             + " from the tap name). Repeatable.")
     List<String> nets = new ArrayList<>();
 
+    @Option(names = "--share", paramLabel = "DIR[,tag=TAG][,ro]", description = "Share host directory DIR with the guest"
+            + " (virtio-fs through a virtiofsd jvmm starts and stops; the guest mounts it with mount -t virtiofs TAG /mnt);"
+            + " tag defaults to DIR's name (at most 36 bytes), ro makes it read-only. socket=PATH,tag=TAG uses a vhost-user"
+            + " back end already listening at PATH instead. Repeatable; tags must differ. Needs root (virtiofsd does).")
+    List<String> shares = new ArrayList<>();
+
+    @Option(names = "--virtiofsd", paramLabel = "PATH", description = "The virtiofsd program for --share (default: virtiofsd"
+            + " on PATH, /usr/libexec/virtiofsd, /usr/lib/qemu/virtiofsd).")
+    Path virtiofsd;
+
     @Option(names = "--rng", description = "A virtio-rng device: entropy from the host for /dev/hwrng.")
     boolean rng;
 
@@ -163,6 +173,10 @@ public final class RunCommand implements Callable<Integer> {
                 if (!taps.add(net.tap())) throw new IllegalArgumentException("--net '" + n + "': tap device " + net.tap() + " is already used by another --net");
                 b.addVirtio(net);
             }
+            List<VirtioSpec.Share> shareSpecs = new ArrayList<>();
+            for (String sh : shares) shareSpecs.add(VirtioSpec.Share.parse(sh).withVirtiofsd(virtiofsd));
+            VirtioSpec.Share.checkTagsUnique(shareSpecs);
+            shareSpecs.forEach(b::addVirtio);
             if (rng) b.addVirtio(new VirtioSpec.Rng());
             switch (consoleKind.toLowerCase(Locale.ROOT)) {
                 case "serial" -> { }

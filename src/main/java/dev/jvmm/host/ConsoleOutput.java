@@ -216,20 +216,15 @@ public final class ConsoleOutput implements ByteSink, AutoCloseable {
                 out.flush();
             } catch (IOException e) {
                 why = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
-                synchronized (this) {
+                synchronized (this) { // reason and flag together: close() returns as soon as it sees the flag
                     failedNow = !failed;
+                    if (failedNow) failedBecause = "cannot write " + what + " to " + destination + ": " + why;
                     failed = true;
                     notifyAll();
                 }
             }
         }
-        if (failedNow) {
-            String reason = "cannot write " + what + " to " + destination + ": " + why;
-            synchronized (this) {
-                failedBecause = reason;
-            }
-            failure.failed(reason);
-        }
+        if (failedNow) failure.failed(failure());
         if (chunk != null) {
             for (Watcher w : watchers) {
                 try {

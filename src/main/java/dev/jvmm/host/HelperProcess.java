@@ -302,6 +302,20 @@ public final class HelperProcess implements AutoCloseable {
     }
 
     /**
+     * How the helper ended, for the message that reports its connection dropping: "virtiofsd exited
+     * with status 1; its last output: ..." or "virtiofsd (pid N) is still running; ...". Waits up to
+     * {@code wait} for a helper that is going away (its socket closes a moment before it exits).
+     */
+    public String describeEnd(Duration wait) {
+        try {
+            process.waitFor(wait.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return (process.isAlive() ? name + " (pid " + pid() + ") is still running" : name + " " + exitDescription()) + "; " + lastWords();
+    }
+
+    /**
      * Waits until the helper has created the UNIX socket {@code socket}, or fails when it exits first
      * (with its own last output) or does not do it within {@code timeout}.
      */

@@ -260,6 +260,25 @@ public final class UnixSocket implements AutoCloseable {
         return new UnixSocket(s, description + " (accepted)");
     }
 
+    /** fcntl(2) command: a new descriptor for the same socket, close-on-exec. */
+    public static final int F_DUPFD_CLOEXEC = 1030;
+
+    /**
+     * A second descriptor (close-on-exec) for this socket, which the caller owns and closes: for
+     * watching it with poll(2) while this object may close its own at any time, so the watched number
+     * can never be reused for another file meanwhile.
+     */
+    public int duplicate() {
+        int d;
+        try {
+            d = (int) Calls.FCNTL.invokeExact(LibC.capture(), liveFd(), F_DUPFD_CLOEXEC, 0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        if (d < 0) throw new SyscallException("fcntl(F_DUPFD_CLOEXEC) on " + description, LibC.errno());
+        return d;
+    }
+
     public void setNonBlocking(boolean on) {
         try {
             int flags = (int) Calls.FCNTL.invokeExact(LibC.capture(), liveFd(), F_GETFL, 0);

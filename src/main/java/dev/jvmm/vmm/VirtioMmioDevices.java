@@ -99,7 +99,7 @@ public final class VirtioMmioDevices implements AutoCloseable {
                     vm.ioeventfd(queueFds[q], s.base() + VirtioMmioTransport.QUEUE_NOTIFY, 4, false, (long) q);
                 }
                 device.attach(new VirtioAttachment(loop, queueFds, transport::notify, transport::resume,
-                        why -> failure.failed(name + ": " + why)));
+                        why -> failure.failed(name + ": " + why), irqfd, memory));
                 slots.add(new Slot(name, s.base(), s.gsi(), transport));
             }
         } catch (RuntimeException e) {

@@ -7,10 +7,17 @@ import dev.jvmm.device.legacy.CommandStatusPort;
 import dev.jvmm.device.virtio.VirtioBlock;
 import dev.jvmm.device.virtio.VirtioConsole;
 import dev.jvmm.device.virtio.VirtioDevice;
+import dev.jvmm.device.virtio.VirtioFs;
 import dev.jvmm.device.virtio.VirtioNet;
 import dev.jvmm.device.virtio.VirtioRng;
 import dev.jvmm.event.EventLoop;
+import dev.jvmm.host.HelperProcess;
 import dev.jvmm.host.TapLink;
+import dev.jvmm.host.Virtiofsd;
+import dev.jvmm.host.VirtiofsdShare;
+import dev.jvmm.host.vhost.VhostUserDevice;
+import dev.jvmm.host.vhost.VhostUserException;
+import dev.jvmm.host.vhost.VhostUserFrontend;
 import dev.jvmm.sys.Tun;
 
 import java.io.FileDescriptor;
@@ -18,9 +25,14 @@ import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.HexFormat;
+import java.util.List;
+import java.util.Set;
 import java.util.zip.CRC32;
 
 /**
@@ -70,6 +82,14 @@ public sealed interface VirtioSpec {
 
     /** The device's short name in stats and logs. */
     String kind();
+
+    /**
+     * Whether the device's guest memory must be shared with another process (a vhost-user back end maps
+     * it): then the VM's RAM is allocated as shared memory (a memfd) instead of anonymous memory.
+     */
+    default boolean needsSharedMemory() {
+        return false;
+    }
 
     /**
      * Opens the device's host side (a file, a tap) and makes the device.
@@ -260,6 +280,150 @@ public sealed interface VirtioSpec {
         @Override
         public String toString() {
             return "Net[tap=" + tap + ", mac=" + (mac == null ? "default" : formatMac(mac)) + "]";
+        }
+    }
+
+    /**
+     * {@code --share HOSTDIR[,tag=TAG][,ro]}: a virtio-fs device sharing a host directory through a
+     * virtiofsd that jvmm starts (and stops); the guest mounts it with {@code mount -t virtiofs TAG DIR}.
+     * {@code --share socket=PATH,tag=TAG}: a virtio-fs device on a vhost-user back end someone else
+     * started, listening at PATH. The tag defaults to the directory's name; at most 36 bytes of UTF-8.
+     *
+     * @param directory the shared directory (absolute), or null for {@code socket=}
+     * @param readOnly  share it read-only (only with a directory)
+     * @param socket    the back end's socket, or null to start virtiofsd
+     * @param virtiofsd the virtiofsd to run ({@code --virtiofsd}), or null to look for one
+     */
+    record Share(Path directory, String tag, boolean readOnly, Path socket, Path virtiofsd) implements VirtioSpec {
+        public Share {
+            if ((directory == null) == (socket == null)) throw new IllegalArgumentException("a share has a directory or a socket");
+            String bad = VirtioFs.checkTag(tag);
+            if (bad != null) throw new IllegalArgumentException(bad);
+            if (readOnly && socket != null) throw new IllegalArgumentException("ro is the back end's business with socket=");
+        }
+
+        /** "DIR[,tag=TAG][,ro]" or "socket=PATH,tag=TAG" */
+        public static Share parse(String spec) {
+            String[] parts = spec.split(",", -1);
+            Path dir = null;
+            Path socket = null;
+            String tag = null;
+            boolean ro = false;
+            int first = 0;
+            if (!parts[0].startsWith("socket=") && !parts[0].startsWith("tag=") && !parts[0].equals("ro")) {
+                if (parts[0].isEmpty()) throw new IllegalArgumentException("--share '" + spec + "': the directory is missing");
+                dir = path(spec, parts[0]).toAbsolutePath().normalize();
+                first = 1;
+            }
+            for (int i = first; i < parts.length; i++) {
+                String p = parts[i];
+                if (p.equals("ro")) {
+                    ro = true;
+                } else if (p.startsWith("tag=")) {
+                    if (tag != null) throw new IllegalArgumentException("--share '" + spec + "': tag= is given twice");
+                    tag = p.substring(4);
+                } else if (p.startsWith("socket=")) {
+                    if (socket != null) throw new IllegalArgumentException("--share '" + spec + "': socket= is given twice");
+                    if (p.length() == 7) throw new IllegalArgumentException("--share '" + spec + "': socket= needs a path");
+                    socket = path(spec, p.substring(7));
+                } else {
+                    throw new IllegalArgumentException("--share '" + spec + "': unknown option '" + p + "' (use DIR[,tag=TAG][,ro] or socket=PATH,tag=TAG)");
+                }
+            }
+            if (socket != null && dir != null) {
+                throw new IllegalArgumentException("--share '" + spec + "': give a directory or socket=PATH, not both");
+            }
+            if (socket != null && ro) {
+                throw new IllegalArgumentException("--share '" + spec + "': ro cannot be used with socket=: the back end at "
+                        + socket + " decides whether the share is writable");
+            }
+            if (socket != null && tag == null) throw new IllegalArgumentException("--share '" + spec + "': socket= needs tag=TAG");
+            if (socket == null && dir == null) throw new IllegalArgumentException("--share '" + spec + "': the directory is missing");
+            if (tag == null) {
+                if (dir.getFileName() == null) throw new IllegalArgumentException("--share '" + spec + "': " + dir + " has no name to use as tag; give tag=TAG");
+                tag = dir.getFileName().toString();
+            }
+            String bad = VirtioFs.checkTag(tag);
+            if (bad != null) throw new IllegalArgumentException("--share '" + spec + "': " + bad + (spec.contains("tag=") ? "" : " (the directory's name; give tag=TAG)"));
+            return new Share(dir, tag, ro, socket, null);
+        }
+
+        private static Path path(String spec, String text) {
+            try {
+                return Path.of(text);
+            } catch (java.nio.file.InvalidPathException e) {
+                throw new IllegalArgumentException("--share '" + spec + "': invalid path '" + text + "': " + e.getReason());
+            }
+        }
+
+        /** The same share, started with {@code program} (--virtiofsd) instead of the virtiofsd found on the system. */
+        public Share withVirtiofsd(Path program) {
+            return new Share(directory, tag, readOnly, socket, program);
+        }
+
+        /** @throws IllegalArgumentException when two shares have the same tag (the guest could mount only one) */
+        public static void checkTagsUnique(List<Share> shares) {
+            Set<String> tags = new HashSet<>();
+            for (Share s : shares) {
+                if (!tags.add(s.tag())) {
+                    throw new IllegalArgumentException("--share: tag '" + s.tag() + "' is used twice; give each share its own tag=TAG");
+                }
+            }
+        }
+
+        @Override
+        public boolean needsSharedMemory() {
+            return true;
+        }
+
+        @Override
+        public String kind() {
+            return "virtio-fs";
+        }
+
+        private String what() {
+            return "--share " + (socket != null ? "socket=" + socket : directory) + " (tag " + tag + ")";
+        }
+
+        @Override
+        public VirtioDevice create(Context context) throws VmmException {
+            try {
+                if (socket != null) {
+                    return VhostUserDevice.virtioFs(tag, VhostUserFrontend.connect(socket, VhostUserFrontend.DEFAULT_TIMEOUT), null);
+                }
+                if (!Files.isDirectory(directory)) throw new VmmException(ExitStatus.USAGE, what() + ": " + directory + " is not a directory");
+                Virtiofsd.Binary binary;
+                if (virtiofsd != null) {
+                    if (!Files.isRegularFile(virtiofsd) || !Files.isExecutable(virtiofsd)) {
+                        throw new VmmException(ExitStatus.USAGE, "--virtiofsd " + virtiofsd + " is not an executable file");
+                    }
+                    binary = Virtiofsd.identify(virtiofsd);
+                } else {
+                    binary = Virtiofsd.find();
+                }
+                HelperProcess h = VirtiofsdShare.start(binary, directory, readOnly, VirtiofsdShare.START_TIMEOUT);
+                VhostUserDevice.BackEndProcess process = new VhostUserDevice.BackEndProcess() {
+                    @Override
+                    public String describeEnd() {
+                        return h.describeEnd(Duration.ofMillis(500));
+                    }
+
+                    @Override
+                    public void close() {
+                        h.close();
+                    }
+                };
+                VhostUserFrontend frontEnd;
+                try {
+                    frontEnd = VhostUserFrontend.connect(Virtiofsd.socket(h), VhostUserFrontend.DEFAULT_TIMEOUT);
+                } catch (VhostUserException | RuntimeException e) {
+                    h.close();
+                    throw e;
+                }
+                return VhostUserDevice.virtioFs(tag, frontEnd, process);
+            } catch (HelperProcess.HelperException | VhostUserException e) {
+                throw new VmmException(ExitStatus.HOST_UNSUITABLE, what() + ": " + e.getMessage());
+            }
         }
     }
 

@@ -140,8 +140,12 @@ public final class VmBuilder {
         }
     }
 
+    /** Anonymous memory, or shared memory (a memfd) when a device's back end maps guest RAM too. */
     private static GuestMemory allocateMemory(VmConfig config) throws VmmException {
         try {
+            if (config.virtio().stream().anyMatch(VirtioSpec::needsSharedMemory)) {
+                return GuestMemory.allocateShared(Layout.ramRanges(config.memBytes()));
+            }
             return GuestMemory.allocate(Layout.ramRanges(config.memBytes()));
         } catch (IllegalStateException e) {
             throw new VmmException(ExitStatus.HOST_UNSUITABLE, e.getMessage());

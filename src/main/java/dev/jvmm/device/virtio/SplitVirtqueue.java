@@ -105,6 +105,24 @@ public final class SplitVirtqueue {
         return nextAvail;
     }
 
+    /**
+     * The descriptor table in host memory. With the rings below, what a device whose queue another
+     * process serves (vhost-user) hands over: their addresses in this process.
+     */
+    public MemorySegment descriptorTable() {
+        return desc;
+    }
+
+    /** The available ring (flags, idx, ring, used_event) in host memory. */
+    public MemorySegment availableRing() {
+        return avail;
+    }
+
+    /** The used ring (flags, idx, ring, avail_event) in host memory. */
+    public MemorySegment usedRing() {
+        return used;
+    }
+
     private VirtqueueException fail(String message) {
         broken = message;
         return new VirtqueueException(message);

@@ -2,6 +2,7 @@ package dev.jvmm.device.virtio;
 
 import dev.jvmm.device.DeviceFailure;
 import dev.jvmm.event.EventLoop;
+import dev.jvmm.memory.GuestMemory;
 import dev.jvmm.sys.LibC;
 
 import java.lang.foreign.Arena;
@@ -21,11 +22,21 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * @param resumeQueue     serves queue n again when the device stopped with work left (not counted as a
  *                        notification)
  * @param failure         ends the run when the device's host side fails for good
+ * @param interruptFd     the device's irqfd: a write to it interrupts the guest (KVM injects it with no
+ *                        exit to jvmm); a back-end process can be given it to signal used buffers
+ *                        itself; -1 when there is none (tests)
+ * @param memory          guest RAM (shared memory when the device's spec asked for it), or null
  */
 public record VirtioAttachment(EventLoop loop, int[] queueEventFds, IntConsumer notifyQueue, IntConsumer resumeQueue,
-                               DeviceFailure failure) {
+                               DeviceFailure failure, int interruptFd, GuestMemory memory) {
     public VirtioAttachment {
         queueEventFds = queueEventFds.clone();
+    }
+
+    /** An attachment without an irqfd or memory for the device (devices that need neither). */
+    public VirtioAttachment(EventLoop loop, int[] queueEventFds, IntConsumer notifyQueue, IntConsumer resumeQueue,
+                            DeviceFailure failure) {
+        this(loop, queueEventFds, notifyQueue, resumeQueue, failure, -1, null);
     }
 
     @Override

@@ -42,6 +42,26 @@ public interface VirtioDevice extends AutoCloseable {
     /** Device-specific feature bits offered; the transport adds VERSION_1, INDIRECT_DESC and EVENT_IDX. */
     long deviceFeatures();
 
+    /**
+     * The transport's own features ({@link VirtioMmioTransport#TRANSPORT_FEATURES}: VERSION_1, and the
+     * ring features its queue code implements) that the transport may add to {@link #deviceFeatures}.
+     * A device whose rings another process serves returns 0 and offers in {@link #deviceFeatures}
+     * only what that process supports, VERSION_1 included.
+     */
+    default long transportFeatures() {
+        return VirtioMmioTransport.TRANSPORT_FEATURES;
+    }
+
+    /**
+     * Whether another process (a vhost-user back end) signals the device's used buffers straight into
+     * its irqfd, so the transport never learns of them: while the device is active the transport then
+     * reports INT_USED_BUFFER in InterruptStatus at every read (a driver checks its rings on that bit;
+     * a spurious one costs it a look), and it never reads the rings itself after activation.
+     */
+    default boolean interruptsFromBackEnd() {
+        return false;
+    }
+
     int queueCount();
 
     /** The largest queue size (a power of 2, at most 32768) for queue {@code queue}. */

@@ -31,6 +31,11 @@ import java.util.ArrayDeque;
  * DRIVER_OK, writing 0 to QueueReady is ignored (only a device reset stops a queue). A malformed chain
  * in an active queue also sets DEVICE_NEEDS_RESET and sends a configuration-change interrupt.
  *
+ * <p><b>Back-end devices.</b> For a device whose rings another process serves
+ * ({@link VirtioDevice#interruptsFromBackEnd()}), the transport still decodes the registers and
+ * validates the rings the driver sets up, but that process raises the irqfd itself: InterruptStatus
+ * then always has INT_USED_BUFFER set while the device is active.
+ *
  * <p><b>Threads.</b> Every entry point synchronises on the device object, so vCPU threads (registers)
  * and the event loop ({@link #notify(int)}) are serialised; device I/O runs under that lock.
  */
@@ -159,7 +164,7 @@ public final class VirtioMmioTransport implements BusDevice {
         this.device = device;
         this.memory = memory;
         this.irq = irq;
-        this.offered = device.deviceFeatures() | TRANSPORT_FEATURES;
+        this.offered = device.deviceFeatures() | (device.transportFeatures() & TRANSPORT_FEATURES);
         if (device.configSize() < 0 || device.configSize() > WINDOW_SIZE - CONFIG) {
             throw new IllegalArgumentException("device configuration of " + device.configSize() + " bytes does not fit the MMIO window");
         }
@@ -269,7 +274,7 @@ public final class VirtioMmioTransport implements BusDevice {
             case QUEUE_NUM_MAX -> q == null ? 0 : q.max;
             case QUEUE_NUM -> q == null ? 0 : q.num;
             case QUEUE_READY -> q != null && q.ready ? 1 : 0;
-            case INTERRUPT_STATUS -> interruptStatus;
+            case INTERRUPT_STATUS -> active && device.interruptsFromBackEnd() ? interruptStatus | INT_USED_BUFFER : interruptStatus;
             case STATUS -> status;
             case QUEUE_DESC_LOW -> q == null ? 0 : (int) q.desc;
             case QUEUE_DESC_HIGH -> q == null ? 0 : (int) (q.desc >>> 32);
@@ -403,6 +408,7 @@ public final class VirtioMmioTransport implements BusDevice {
 
     private void signalUsed(int queue) {
         if (queue < 0 || queue >= queues.length || queues[queue].queue == null) return;
+        if (device.interruptsFromBackEnd()) return; // the back end owns the rings and the interrupt
         if (queues[queue].queue.takeNotification()) interrupt(INT_USED_BUFFER);
     }
 

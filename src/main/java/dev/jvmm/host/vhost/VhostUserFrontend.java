@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
 
 import static dev.jvmm.host.vhost.VhostUserProtocol.FLAG_NEED_REPLY;
 import static dev.jvmm.host.vhost.VhostUserProtocol.PROTOCOL_F_CONFIG;
@@ -43,6 +44,8 @@ public final class VhostUserFrontend implements AutoCloseable {
     private boolean protocolFeaturesNegotiated;
     private String broken;
     private boolean closed;
+    /** Requests sent, for statistics: read without the lock (a request in progress holds it). */
+    private final AtomicLong requestsSent = new AtomicLong();
 
     private VhostUserFrontend(UnixSocket socket, String name, Duration timeout) {
         if (timeout.isNegative() || timeout.isZero()) throw new IllegalArgumentException("timeout " + timeout);
@@ -72,6 +75,24 @@ public final class VhostUserFrontend implements AutoCloseable {
 
     public String name() {
         return name;
+    }
+
+    /** How many requests were sent (any thread, never blocks). */
+    public long requestsSent() {
+        return requestsSent.get();
+    }
+
+    /** Why the connection is unusable (the first failure that broke it, or "closed"), or null while it works. */
+    public synchronized String broken() {
+        return closed ? "closed" : broken;
+    }
+
+    /**
+     * A descriptor for the connection's socket that the caller owns and must close: poll it (events 0)
+     * to learn of the back end hanging up, without reading anything the front end expects.
+     */
+    public synchronized int duplicateSocket() {
+        return socket.duplicate();
     }
 
     /** The protocol features both sides agreed on (0 before {@link #setProtocolFeatures}). */
@@ -339,6 +360,7 @@ public final class VhostUserFrontend implements AutoCloseable {
         boolean ack = replyBytes < 0 && has(protocolFeatures, PROTOCOL_F_REPLY_ACK);
         int flags = VERSION | (ack ? FLAG_NEED_REPLY : 0);
         long deadline = System.nanoTime() + timeout.toNanos();
+        requestsSent.incrementAndGet();
         try {
             socket.sendAll(VhostUserMessage.encode(request.code(), flags, payload), fds, deadline);
         } catch (UnixSocketException e) {

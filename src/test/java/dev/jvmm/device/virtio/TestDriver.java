@@ -10,34 +10,37 @@ import java.util.List;
 
 import static dev.jvmm.device.virtio.VirtioMmioTransport.*;
 
-/** The driver side of virtio-mmio for tests: register-level initialisation and ring writes in plain memory. */
-final class TestDriver {
-    static final long MEM_SIZE = 4 << 20;
-    static final long DATA_BASE = 0x100000;
+/**
+ * The driver side of virtio-mmio for tests: register-level initialisation and ring writes in plain memory.
+ * Public for the tests of devices outside this package (vhost-user ones).
+ */
+public final class TestDriver {
+    public static final long MEM_SIZE = 4 << 20;
+    public static final long DATA_BASE = 0x100000;
 
     static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     /** A buffer of up to 4 GiB - 1 (a descriptor's length is a u32). */
-    record Buf(long gpa, long len, boolean write) {
-        static Buf r(long gpa, long len) {
+    public record Buf(long gpa, long len, boolean write) {
+        public static Buf r(long gpa, long len) {
             return new Buf(gpa, len, false);
         }
 
-        static Buf w(long gpa, long len) {
+        public static Buf w(long gpa, long len) {
             return new Buf(gpa, len, true);
         }
     }
 
-    final GuestMemory mem;
-    final MemorySegment ram;
-    final VirtioMmioTransport t;
+    public final GuestMemory mem;
+    public final MemorySegment ram;
+    public final VirtioMmioTransport t;
     int qsize;
     final int[] nextDesc = new int[8];
     final int[] availIdx = new int[8];
     long dataNext = DATA_BASE;
-    int interrupts;
+    public int interrupts;
 
     static GuestMemory memory() {
         return GuestMemory.wrap(List.of(new GuestMemory.Region(0, MEM_SIZE, Arena.ofAuto().allocate(MEM_SIZE))));
@@ -48,39 +51,39 @@ final class TestDriver {
     }
 
     /** A driver whose rings and small buffers live in the first {@link #MEM_SIZE} bytes of {@code mem}. */
-    TestDriver(VirtioDevice device, GuestMemory mem) {
+    public TestDriver(VirtioDevice device, GuestMemory mem) {
         this(device, mem, null);
     }
 
     /** A driver whose transport hands a device's unfinished work to {@code later} (the event loop's turns). */
-    TestDriver(VirtioDevice device, GuestMemory mem, java.util.concurrent.Executor later) {
+    public TestDriver(VirtioDevice device, GuestMemory mem, java.util.concurrent.Executor later) {
         this.mem = mem;
         this.ram = mem.slice(0, MEM_SIZE);
         this.t = new VirtioMmioTransport(device, mem, () -> interrupts++, later);
     }
 
-    int r(int off) {
+    public int r(int off) {
         return (int) t.read(off, 4);
     }
 
-    void w(int off, int v) {
+    public void w(int off, int v) {
         t.write(off, 4, v);
     }
 
-    static long descAddr(int q) {
+    public static long descAddr(int q) {
         return 0x10000L + q * 0x10000L;
     }
 
-    static long availAddr(int q) {
+    public static long availAddr(int q) {
         return descAddr(q) + 0x4000;
     }
 
-    static long usedAddr(int q) {
+    public static long usedAddr(int q) {
         return descAddr(q) + 0x8000;
     }
 
     /** Offers features {@code features & offered}, FEATURES_OK; returns the status read back. */
-    int negotiate(long features) {
+    public int negotiate(long features) {
         w(STATUS, 0);
         w(STATUS, STATUS_ACKNOWLEDGE);
         w(STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER);
@@ -97,7 +100,7 @@ final class TestDriver {
         return r(STATUS);
     }
 
-    void setupQueue(int q, int size) {
+    public void setupQueue(int q, int size) {
         w(QUEUE_SEL, q);
         w(QUEUE_NUM, size);
         w(QUEUE_DESC_LOW, (int) descAddr(q));
@@ -110,7 +113,7 @@ final class TestDriver {
     }
 
     /** Full initialisation: negotiation, every queue at {@code size}, DRIVER_OK. */
-    TestDriver init(long features, int size) {
+    public TestDriver init(long features, int size) {
         this.qsize = size;
         int s = negotiate(features);
         if ((s & STATUS_FEATURES_OK) == 0) throw new AssertionError("FEATURES_OK refused");
@@ -126,14 +129,14 @@ final class TestDriver {
         return init(1L << F_VERSION_1, 16);
     }
 
-    long alloc(int len) {
+    public long alloc(int len) {
         long a = dataNext;
         dataNext += (len + 15) & ~15L;
         if (dataNext > MEM_SIZE) throw new AssertionError("test data area full");
         return a;
     }
 
-    long put(byte[] data) {
+    public long put(byte[] data) {
         long a = alloc(data.length);
         mem.write(a, data);
         return a;
@@ -179,25 +182,25 @@ final class TestDriver {
         ram.set(U16, availAddr(q) + 2, (short) availIdx[q]);
     }
 
-    int submit(int q, Buf... bufs) {
+    public int submit(int q, Buf... bufs) {
         int head = chain(q, bufs);
         publish(q, head);
         return head;
     }
 
-    void kick(int q) {
+    public void kick(int q) {
         t.notify(q);
     }
 
-    int usedIdx(int q) {
+    public int usedIdx(int q) {
         return Short.toUnsignedInt(ram.get(U16, usedAddr(q) + 2));
     }
 
-    int usedId(int q, int i) {
+    public int usedId(int q, int i) {
         return ram.get(U32, usedAddr(q) + 4 + 8L * (i % qsize));
     }
 
-    int usedLen(int q, int i) {
+    public int usedLen(int q, int i) {
         return ram.get(U32, usedAddr(q) + 4 + 8L * (i % qsize) + 4);
     }
 
@@ -213,7 +216,7 @@ final class TestDriver {
         ram.set(U16, availAddr(q), (short) v);
     }
 
-    void ackAll() {
+    public void ackAll() {
         w(INTERRUPT_ACK, r(INTERRUPT_STATUS));
     }
 }

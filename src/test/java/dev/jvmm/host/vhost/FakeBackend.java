@@ -105,6 +105,11 @@ final class FakeBackend implements AutoCloseable {
         return this;
     }
 
+    /** Closes the back end's side only: the front end sees the back end hang up. */
+    void hangUp() {
+        socket.close();
+    }
+
     /** Waits for the script to end and rethrows what went wrong in it. */
     void finish() throws Throwable {
         thread.join(TimeUnit.SECONDS.toMillis(10));
