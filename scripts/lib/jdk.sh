@@ -2,7 +2,7 @@
 # Order: $JAVA_HOME, then the newest under /usr/lib/jvm, then java on PATH.
 jdk_major() { # prints the major version of $1/bin/java, or 0
   local v
-  v=$("$1/bin/java" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1)
+  v=$("$1/bin/java" -version 2>&1 | sed -n '1s/.*version "\([0-9]*\).*/\1/p')
   echo "${v:-0}"
 }
 find_jdk() {
