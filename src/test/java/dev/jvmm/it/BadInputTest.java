@@ -75,6 +75,30 @@ class BadInputTest {
     }
 
     @Test
+    void extractVmlinuxOfAFileOverTwoGib() throws IOException {
+        Path big = tmp.resolve("big.bzImage");
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(big.toFile(), "rw")) {
+            f.setLength(3L << 30);   // sparse: no disk space
+        }
+        assertOneLineError(Jvmm.run("extract-vmlinux", big.toString(), tmp.resolve("out").toString()),
+                ExitStatus.BAD_IMAGE, big.toString());
+    }
+
+    @Test
+    void elfThatIsNoKernelIsNotRunAsAFlatBinary() throws IOException {
+        // an i386 ELF executable without a multiboot header: one PT_LOAD of 16 bytes at 1 MiB
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(0x100).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        b.put(new byte[] {0x7f, 'E', 'L', 'F', 1, 1, 1});
+        b.position(16);
+        b.putShort((short) 2).putShort((short) 3).putInt(1).putInt(0x100000).putInt(52).putInt(0).putInt(0);
+        b.putShort((short) 52).putShort((short) 32).putShort((short) 1).putShort((short) 40).putInt(0);
+        b.position(52);
+        b.putInt(1).putInt(0x80).putInt(0x100000).putInt(0x100000).putInt(16).putInt(16).putInt(5).putInt(0x1000);
+        Path k = Files.write(tmp.resolve("plain.elf"), b.array());
+        assertOneLineError(Jvmm.run("run", "--timeout", "10s", k.toString()), ExitStatus.BAD_IMAGE, "--format flat");
+    }
+
+    @Test
     void zeroMemory() {
         assertOneLineError(Jvmm.run("run", "--mem", "0", "x.bin"), ExitStatus.USAGE, "--mem 0 is too small");
     }

@@ -120,6 +120,7 @@ final class LinuxImages {
         int setup = ((h.setupSects() == 0 ? 4 : h.setupSects()) + 1) * 512;
         ByteBuffer b = Images.le(setup + PAYLOAD_OFFSET + payload.length + 64);
         b.put(0x1f1, (byte) h.setupSects());
+        b.putInt(0x1f4, (b.capacity() - setup + 15) / 16);   // syssize: the protected-mode part in paragraphs
         b.putShort(0x1fa, (short) 0xffff);           // vid_mode
         b.putShort(0x1fe, (short) 0xaa55);
         b.put(0x200, (byte) 0xeb).put(0x201, (byte) HDR_LEN_BYTE);
