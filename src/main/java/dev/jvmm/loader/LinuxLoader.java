@@ -111,6 +111,10 @@ public final class LinuxLoader {
             rip = elf.physicalEntry(inner);
             LinuxPlacement.copySegments(inner, vmlinux, elf, chunks);
         } else {
+            if (h.pmSize() <= STARTUP_64_OFFSET) {   // the entry would be past the loaded bytes, in zeros
+                throw new LoadException(file + ": truncated bzImage: its " + h.pmSize() + "-byte protected-mode kernel"
+                        + " ends before the 64-bit entry point at offset " + Bytes.hex(STARTUP_64_OFFSET));
+            }
             long span = Math.max(h.initSize(), h.pmSize());
             long load = LinuxPlacement.bzImageLoadAddress(file, h, span, lowRam);
             ImageFiles.requireHeap(file, "kernel", h.pmSize());

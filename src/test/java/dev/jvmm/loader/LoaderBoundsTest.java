@@ -301,6 +301,19 @@ class LoaderBoundsTest {
         }
     }
 
+    /** A bzImage whose 0x1e0-byte protected-mode part (syssize and payload consistent) ends before 0x200. */
+    static byte[] shortProtectedModeKernel() {
+        byte[] bz = Arrays.copyOf(LinuxImages.bzImage(Hdr.standard(), new byte[] {0x1f, (byte) 0x8b, 8, 0}), 1024 + 0x1e0);
+        Bytes.put32(bz, 0x1f4, 0x1e0 / 16);
+        return bz;
+    }
+
+    @Test
+    void protectedModeKernelMustHoldTheEntryPoint() throws Exception {
+        refused(write("short", shortProtectedModeKernel()), null, opts(64 * MIB, List.of(), false), "short",
+                "ends before the 64-bit entry point");
+    }
+
     // ---- 6. an ELF that no loader takes is not run as real-mode code ----
 
     @Test
