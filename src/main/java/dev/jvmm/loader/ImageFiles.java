@@ -49,12 +49,15 @@ final class ImageFiles {
         return size;
     }
 
+    /** The largest file {@link #readAll} reads: what one Java array holds. */
+    static final int MAX_FILE = Integer.MAX_VALUE - 16;
+
     /** Reads a whole file of at most {@code limit} bytes (checked before reading). */
     static byte[] readAll(Path file, String what, long limit, boolean emptyOk) throws LoadException {
         long size = size(file, what, emptyOk);
-        if (size > limit || size > MAX_PIECE) {
+        if (size > limit || size > MAX_FILE) {
             throw new LoadException(file + ": " + what + " is too large for guest memory (" + size + " bytes, at most "
-                    + Math.max(0, Math.min(limit, MAX_PIECE)) + " bytes available)");
+                    + Math.max(0, Math.min(limit, MAX_FILE)) + " bytes available)");
         }
         return readRange(file, what, 0, (int) size, size);
     }

@@ -123,7 +123,10 @@ public final class PayloadDecompressor {
 
     private static LoadException corrupt(Path file, Compression c, Exception e) {
         String msg = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage().replace('\n', ' ');
-        return new LoadException(file + ": corrupt " + c.label + "-compressed kernel payload: " + msg, e);
+        // aircompressor decodes zstd windows of at most 8 MiB; the kernel build's zstd -22 uses larger ones
+        String hint = c == Compression.ZSTD && msg.contains("Window size too large")
+                ? " (jvmm's zstd decoder handles windows up to 8 MiB; boot it with --no-host-decompress)" : "";
+        return new LoadException(file + ": corrupt " + c.label + "-compressed kernel payload: " + msg + hint, e);
     }
 
     private static InputStream open(Compression c, InputStream in) throws IOException {
