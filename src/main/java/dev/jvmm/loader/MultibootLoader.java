@@ -45,13 +45,12 @@ public final class MultibootLoader {
         long ramEnd = Math.min(Layout.lowRamSize(opts.memSize()), Layout.MMIO_HOLE_START);
         List<Chunk> chunks = new ArrayList<>();
         long entry;
-        long kernelEnd;
         if (header.aoutKludge()) {
             entry = loadAout(file, image, header, ramEnd, chunks);
         } else {
             entry = loadElf(file, image, ramEnd, chunks);
         }
-        kernelEnd = chunks.stream().mapToLong(Chunk::end).max().orElseThrow();
+        long kernelEnd = chunks.stream().mapToLong(Chunk::end).max().orElseThrow();
 
         // Every module's size and place first, so that nothing is read unless all of them fit.
         int n = opts.modules().size();
@@ -63,8 +62,8 @@ public final class MultibootLoader {
             sizes[i] = ImageFiles.size(mod, "module", true);
             starts[i] = cursor;
             if (sizes[i] > ramEnd - cursor) {
-                throw new LoadException(mod + ": module does not fit in guest memory (" + sizes[i] + " bytes at "
-                        + Bytes.hex(cursor) + ", RAM ends at " + Bytes.hex(ramEnd) + "): too large for guest memory");
+                throw new LoadException(mod + ": module is too large: it does not fit in guest memory (" + sizes[i]
+                        + " bytes at " + Bytes.hex(cursor) + ", RAM ends at " + Bytes.hex(ramEnd) + ")");
             }
             long end = cursor + sizes[i];
             cursor = sizes[i] == 0 ? cursor : alignUp(end);

@@ -60,9 +60,10 @@ class MmioTransportFuzzTest {
         HOST.fill((byte) 0);
         HOST.asSlice(MEM, GUARD).fill((byte) 0xa5);
         VirtioMmioTransport t = new VirtioMmioTransport(device, MEMORY, InterruptLine.NONE);
+        Driver driver = new Driver(t.queueCount());
         int id = device.deviceId();
         for (int op = 0; op < 64 && d.remainingBytes() > 0; op++) {
-            switch (d.consumeInt(0, 6)) {
+            switch (d.consumeInt(0, 7)) {
                 case 0 -> t.write(offset(d), size(d), d.consumeLong());
                 case 1 -> {
                     int size = size(d);
@@ -75,8 +76,9 @@ class MmioTransportFuzzTest {
                     MEMORY.write(at, b);
                 }
                 case 3 -> t.notify(d.consumeInt(-1, t.queueCount()));
-                case 4 -> setUp(d, t);
+                case 4 -> setUp(d, t, driver);
                 case 5 -> hostEvent.accept(d);
+                case 6 -> driver.submit(d, t);
                 default -> t.write(STATUS, 4, d.consumeInt(0, 0xff));
             }
             assertEquals(MAGIC, (int) t.read(MAGIC_VALUE, 4));
@@ -99,7 +101,7 @@ class MmioTransportFuzzTest {
     }
 
     /** The usual driver initialisation with fuzzer-chosen features and queue sizes: reaches DRIVER_OK quickly. */
-    static void setUp(FuzzedDataProvider d, VirtioMmioTransport t) {
+    static void setUp(FuzzedDataProvider d, VirtioMmioTransport t, Driver driver) {
         t.write(STATUS, 4, 0);
         t.write(STATUS, 4, STATUS_ACKNOWLEDGE | STATUS_DRIVER);
         long offered = 0;
@@ -115,7 +117,10 @@ class MmioTransportFuzzTest {
         t.write(STATUS, 4, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK);
         for (int q = 0; q < t.queueCount(); q++) {
             t.write(QUEUE_SEL, 4, q);
-            t.write(QUEUE_NUM, 4, 1 << d.consumeInt(0, 8));
+            driver.size[q] = 1 << d.consumeInt(0, 8);
+            driver.avail[q] = 0;
+            driver.next[q] = 0;
+            t.write(QUEUE_NUM, 4, driver.size[q]);
             long base = queueBase(q);
             t.write(QUEUE_DESC_LOW, 4, base);
             t.write(QUEUE_DRIVER_LOW, 4, base + 0x2000);
@@ -125,6 +130,54 @@ class MmioTransportFuzzTest {
         t.write(STATUS, 4, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK);
     }
 
+    /**
+     * A driver's view of the queues {@link #setUp} made: it writes chains of fuzzer-chosen buffers in
+     * the data area (so the device models see well-formed requests often, not only garbage rings),
+     * makes them available and notifies.
+     */
+    static final class Driver {
+        static final long DATA = 0x30000;
+        final int[] size;
+        final int[] avail;
+        final int[] next;
+
+        Driver(int queues) {
+            size = new int[queues];
+            avail = new int[queues];
+            next = new int[queues];
+        }
+
+        void submit(FuzzedDataProvider d, VirtioMmioTransport t) {
+            if (size.length == 0) return;
+            int q = d.consumeInt(0, size.length - 1);
+            int n = size[q];
+            if (n == 0) return;   // not set up
+            long base = queueBase(q);
+            int count = Math.min(n, d.consumeInt(1, 4));
+            int head = next[q];
+            for (int i = 0; i < count; i++) {
+                int idx = (head + i) % n;
+                byte[] content = d.consumeBytes(d.consumeInt(0, 64));
+                long addr = DATA + d.consumeInt(0, 0x3ff) * 64L;
+                MEMORY.write(addr, content);
+                int len = d.consumeBoolean() ? content.length : d.consumeInt(0, 0x20000);
+                boolean write = d.consumeBoolean();
+                MemorySegment desc = MEMORY.slice(base + 16L * idx, 16);
+                desc.set(TestDriver.U64, 0, addr);
+                desc.set(TestDriver.U32, 8, (int) Math.min(len, MEM - addr));
+                desc.set(TestDriver.U16, 12, (short) ((write ? SplitVirtqueue.DESC_F_WRITE : 0)
+                        | (i + 1 < count ? SplitVirtqueue.DESC_F_NEXT : 0)));
+                desc.set(TestDriver.U16, 14, (short) ((idx + 1) % n));
+            }
+            next[q] = (head + count) % n;
+            MemorySegment ring = MEMORY.slice(base + 0x2000, 6 + 2L * n);
+            ring.set(TestDriver.U16, 4 + 2L * (avail[q] % n), (short) head);
+            avail[q] = (avail[q] + 1) & 0xffff;
+            ring.set(TestDriver.U16, 2, (short) avail[q]);
+            t.notify(q);
+        }
+    }
+
     @FuzzTest(maxDuration = "30s")
     void rng(FuzzedDataProvider d) {
         session(d, new VirtioRng(), x -> { });
@@ -132,9 +185,14 @@ class MmioTransportFuzzTest {
 
     @FuzzTest(maxDuration = "30s")
     void block(FuzzedDataProvider d) throws IOException {
-        try (VirtioBlock blk = new VirtioBlock(DISK, d.consumeBoolean(), "fuzz")) {
+        boolean readOnly = d.consumeBoolean();
+        byte[] before = Files.readAllBytes(DISK);
+        try (VirtioBlock blk = new VirtioBlock(DISK, readOnly, "fuzz")) {
             session(d, blk, x -> { });
         }
+        byte[] after = Files.readAllBytes(DISK);
+        assertEquals(before.length, after.length, "the guest changed the image's size");
+        if (readOnly) assertTrue(java.util.Arrays.equals(before, after), "a read-only image was written");
     }
 
     @FuzzTest(maxDuration = "30s")
