@@ -99,6 +99,32 @@ class BadInputTest {
     }
 
     @Test
+    void initrdTooLargeForGuestMemoryIsNamedWithItsSize() throws IOException {
+        Path rd = tmp.resolve("huge.cpio");
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(rd.toFile(), "rw")) {
+            f.setLength(100L << 20);   // sparse
+        }
+        assertOneLineError(Jvmm.run("run", "--mem", "64M", "--initrd", rd.toString(),
+                KvmSupport.guest("hello64.elf").toString()), ExitStatus.BAD_IMAGE, rd + ": initrd of 104857600 bytes");
+    }
+
+    @Test
+    void kernelLargerThanTheJavaHeapIsOneLine() throws Exception {
+        Path k = tmp.resolve("big.bin");
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(k.toFile(), "rw")) {
+            f.setLength(200L << 20);   // sparse: a 200 MiB flat binary
+        }
+        ProcessBuilder pb = Jvmm.command("run", "--mem", "512M", k.toString());
+        pb.command().add(1, "-Xmx64m");   // a heap the kernel does not fit in
+        pb.redirectOutput(ProcessBuilder.Redirect.DISCARD);
+        Process p = pb.start();
+        p.getOutputStream().close();
+        String err = new String(p.getErrorStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS));
+        assertOneLineError(new Jvmm.Result(p.exitValue(), "", err, 0), ExitStatus.BAD_IMAGE, "-Xmx");
+    }
+
+    @Test
     void zeroMemory() {
         assertOneLineError(Jvmm.run("run", "--mem", "0", "x.bin"), ExitStatus.USAGE, "--mem 0 is too small");
     }
