@@ -24,7 +24,11 @@ public final class Main implements Runnable {
         throw new CommandLine.ParameterException(spec.commandLine(), "a command is required: run or check");
     }
 
+    /** Whether this JVM was started to run jvmm (main), rather than jvmm running inside another program (tests). */
+    static volatile boolean standalone;
+
     public static void main(String[] args) {
+        standalone = true;
         int status;
         try {
             status = execute(args, System.out, System.err);
