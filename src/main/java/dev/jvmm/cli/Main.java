@@ -2,6 +2,7 @@ package dev.jvmm.cli;
 
 import dev.jvmm.vmm.ExitStatus;
 import dev.jvmm.vmm.RunGuard;
+import dev.jvmm.vmm.Timeline;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -25,6 +26,7 @@ public final class Main implements Runnable {
     }
 
     public static void main(String[] args) {
+        Timeline.mainEntered();
         int status;
         try {
             status = execute(args, System.out, System.err);

@@ -27,11 +27,21 @@ public final class RunReport {
     /** Accesses to one port or MMIO address, with the device that owns it ("unclaimed" if none). */
     public record Hotspot(String kind, long address, String device, long count) { }
 
+    private final Timeline timeline;
     private Stop stop;
     private final List<VcpuSummary> vcpus = new ArrayList<>();
     private final List<Hotspot> hotspots = new ArrayList<>();
     private long unclaimedPio, unclaimedMmio, consoleBytes, wallNanos;
     private final Map<String, Map<String, Long>> devices = new java.util.LinkedHashMap<>();
+
+    /** @param timeline the run's milestones; the report shows them as they are when it is printed */
+    public RunReport(Timeline timeline) {
+        this.timeline = timeline;
+    }
+
+    public Timeline timeline() {
+        return timeline;
+    }
 
     void finish(Stop stop, List<VcpuThread> threads, Bus pio, Bus mmio, Map<String, Map<String, Long>> devices,
                 long consoleBytes, long wallNanos) {
@@ -92,6 +102,7 @@ public final class RunReport {
             v.exits().forEach((k, c) -> sb.append(' ').append(k).append('=').append(c));
             out.printf("  vCPU %d: %d exits:%s%n", v.id(), v.total(), sb);
         }
+        out.println("  timeline, ms since process start: " + timeline.line());
         out.printf("  unclaimed accesses: %d port, %d MMIO; console bytes: %d%n", unclaimedPio, unclaimedMmio, consoleBytes);
         devices.forEach((name, counters) -> {
             StringBuilder sb = new StringBuilder();
@@ -111,6 +122,7 @@ public final class RunReport {
         sb.append("  \"reason\": ").append(quote(stop.reason())).append(",\n");
         sb.append("  \"ended_by\": ").append(quote(stop.cause().jsonName())).append(",\n");
         sb.append(String.format("  \"wall_seconds\": %.6f,%n", wallNanos / 1e9));
+        sb.append("  \"timeline_ms\": ").append(timeline.json()).append(",\n");
         sb.append("  \"console_bytes\": ").append(consoleBytes).append(",\n");
         sb.append("  \"unclaimed\": {\"pio\": ").append(unclaimedPio).append(", \"mmio\": ").append(unclaimedMmio).append("},\n");
         sb.append("  \"vcpus\": [");

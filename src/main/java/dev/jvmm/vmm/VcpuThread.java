@@ -48,6 +48,7 @@ public final class VcpuThread implements Runnable {
     private volatile boolean dead;
     private volatile long probeAnswers;
     private volatile boolean finished;
+    private volatile long readyAt;
 
     public VcpuThread(VcpuFd vcpu, Bus pio, Bus mmio, GuestMemory memory, RunControl host) {
         this.vcpu = vcpu;
@@ -72,6 +73,11 @@ public final class VcpuThread implements Runnable {
 
     public boolean finished() {
         return finished;
+    }
+
+    /** When this thread was about to enter KVM_RUN the first time ({@link System#nanoTime()}; 0 before). */
+    public long readyAt() {
+        return readyAt;
     }
 
     /** Asks this vCPU whether it is halted for good; see {@link #probeAnswers()} and {@link #dead()}. */
@@ -112,6 +118,7 @@ public final class VcpuThread implements Runnable {
             Signals.blockInThisThread(kickSet);
             vcpu.setSignalMaskAllowing(Signals.KICK_SIGNAL);
             pthread = Signals.pthreadSelf();
+            readyAt = System.nanoTime();
             ready.countDown();
             loop(arena, kickSet, zeroTimeout);
         } catch (Throwable t) { // an Error too: it must end the run, not just this thread
