@@ -41,7 +41,7 @@ public final class VcpuThread implements Runnable {
     private final IoExits io;
     private final CountDownLatch ready = new CountDownLatch(1);
     private final Thread thread;
-    private volatile long pthread;
+    private volatile long tid;
     /** Set by the VM's halt probe; the vCPU answers at its next exit from KVM_RUN (the probe kicks it). */
     private volatile boolean probeRequested;
     /** The last probe's answer: halted (or never started) with interrupts off, so only INIT/NMI could wake it. */
@@ -106,8 +106,8 @@ public final class VcpuThread implements Runnable {
 
     /** Makes KVM_RUN return now (or immediately when next entered). Any thread. */
     public void kick() {
-        long p = pthread;
-        if (p != 0 && !finished) Signals.pthreadKill(p, Signals.KICK_SIGNAL);
+        long t = tid;
+        if (t != 0 && !finished) Signals.kill(t, Signals.KICK_SIGNAL);
     }
 
     @Override
@@ -117,7 +117,7 @@ public final class VcpuThread implements Runnable {
             MemorySegment zeroTimeout = arena.allocate(16, 8);
             Signals.blockInThisThread(kickSet);
             vcpu.setSignalMaskAllowing(Signals.KICK_SIGNAL);
-            pthread = Signals.pthreadSelf();
+            tid = Signals.currentThreadId();
             readyAt = System.nanoTime();
             ready.countDown();
             loop(arena, kickSet, zeroTimeout);
