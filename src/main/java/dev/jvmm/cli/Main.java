@@ -46,15 +46,20 @@ public final class Main implements Runnable {
         }
     }
 
+    /** The subcommands, in the order the help lists them. */
+    static final List<String> SUBCOMMANDS = List.of("run", "check", "extract-vmlinux", "dump-acpi");
+
     private static int executeGuarded(String[] args, PrintStream out, PrintStream err) {
-        CommandLine cl = new CommandLine(new Main());
-        cl.addSubcommand("run", new RunCommand(err));
-        List<String> footer = new ArrayList<>(List.of("", "Exit codes:"));
-        footer.addAll(ExitStatus.HELP);
-        cl.getSubcommands().get("run").getCommandSpec().usageMessage().footer(footer.toArray(String[]::new));
-        cl.addSubcommand("check", new CheckCommand());
-        cl.addSubcommand("extract-vmlinux", new ExtractVmlinuxCommand());
-        cl.addSubcommand("dump-acpi", new DumpAcpiCommand());
+        // The models come from the annotations at build time (the generated *Cli classes), so no
+        // reflection runs; a run builds only its own subcommand's model. Anything else (help, --version,
+        // a mistyped command) gets all of them, so picocli's help and suggestions see every command.
+        CommandLine cl = new CommandLine(MainCli.spec(new Main()));
+        String first = args.length > 0 ? args[0] : "";
+        boolean all = !SUBCOMMANDS.contains(first);
+        if (all) MainCli.addSubcommands(cl);
+        for (String name : SUBCOMMANDS) {
+            if (all || name.equals(first)) cl.addSubcommand(name, new CommandLine(subcommand(name, err)));
+        }
         cl.setOut(new PrintWriter(out, true));
         cl.setErr(new PrintWriter(err, true));
         cl.setParameterExceptionHandler((ex, a) -> {
@@ -68,6 +73,22 @@ public final class Main implements Runnable {
             return ExitStatus.VMM_ERROR;
         });
         return cl.execute(args);
+    }
+
+    private static CommandLine.Model.CommandSpec subcommand(String name, PrintStream err) {
+        return switch (name) {
+            case "run" -> {
+                CommandLine.Model.CommandSpec run = RunCommandCli.spec(new RunCommand(err));
+                List<String> footer = new ArrayList<>(List.of("", "Exit codes:"));
+                footer.addAll(ExitStatus.HELP);
+                run.usageMessage().footer(footer.toArray(String[]::new));
+                yield run;
+            }
+            case "check" -> CheckCommandCli.spec(new CheckCommand());
+            case "extract-vmlinux" -> ExtractVmlinuxCommandCli.spec(new ExtractVmlinuxCommand());
+            case "dump-acpi" -> DumpAcpiCommandCli.spec(new DumpAcpiCommand());
+            default -> throw new IllegalArgumentException(name);
+        };
     }
 
     private static boolean verbose(CommandLine.ParseResult pr) {
