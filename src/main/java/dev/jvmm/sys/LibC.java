@@ -9,7 +9,6 @@ import java.lang.foreign.StructLayout;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 import java.lang.ref.Reference;
-import java.lang.invoke.VarHandle;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -30,7 +29,7 @@ public final class LibC {
     static final Linker LINKER = Linker.nativeLinker();
     static final SymbolLookup LOOKUP = LINKER.defaultLookup();
     private static final StructLayout CAPTURE_LAYOUT = Linker.Option.captureStateLayout();
-    private static final VarHandle ERRNO = CAPTURE_LAYOUT.varHandle(MemoryLayout.PathElement.groupElement("errno"));
+    private static final long ERRNO = CAPTURE_LAYOUT.byteOffset(MemoryLayout.PathElement.groupElement("errno"));
     private static final Linker.Option CAPTURE_ERRNO = Linker.Option.captureCallState("errno");
 
     /** One errno capture buffer per thread: the downcall writes it, the same thread reads it. */
@@ -73,12 +72,12 @@ public final class LibC {
 
     /** The errno of this thread's last failing errno-capturing call. */
     public static int errno() {
-        return (int) ERRNO.get(CAPTURE.get(), 0L);
+        return CAPTURE.get().get(JAVA_INT, ERRNO);
     }
 
     /** errno read from an explicit capture buffer (the vCPU loop keeps its own to avoid the thread-local). */
     public static int errno(MemorySegment capture) {
-        return (int) ERRNO.get(capture, 0L);
+        return capture.get(JAVA_INT, ERRNO);
     }
 
     public static MemorySegment newCapture(Arena arena) {
