@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
-import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLongArray;
 
@@ -100,14 +99,14 @@ public final class Timeline {
     /** One line for --stats: {@code main 41.2, kernel_loaded 60.0, ...}. */
     public String line() {
         StringBuilder sb = new StringBuilder();
-        reached().forEach((k, ms) -> sb.append(sb.isEmpty() ? "" : ", ").append(k.json).append(' ').append(String.format(Locale.ROOT, "%.1f", ms)));
+        reached().forEach((k, ms) -> sb.append(sb.isEmpty() ? "" : ", ").append(k.json).append(' ').append(RunReport.decimal(ms, 1)));
         return sb.toString();
     }
 
     /** A JSON object: {@code {"process_start": 0, "main": 41.2, ...}}. */
     public String json() {
         StringBuilder sb = new StringBuilder("{\"process_start\": 0");
-        reached().forEach((k, ms) -> sb.append(", \"").append(k.json).append("\": ").append(String.format(Locale.ROOT, "%.3f", ms)));
+        reached().forEach((k, ms) -> sb.append(", \"").append(k.json).append("\": ").append(RunReport.decimal(ms, 3)));
         return sb.append('}').toString();
     }
 
