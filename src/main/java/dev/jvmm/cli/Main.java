@@ -1,5 +1,6 @@
 package dev.jvmm.cli;
 
+import dev.jvmm.sys.LibC;
 import dev.jvmm.vmm.ExitStatus;
 import dev.jvmm.vmm.RunGuard;
 import dev.jvmm.vmm.Timeline;
@@ -27,6 +28,7 @@ public final class Main implements Runnable {
 
     public static void main(String[] args) {
         Timeline.mainEntered();
+        LibC.linkInBackground();
         int status;
         try {
             status = execute(args, System.out, System.err);

@@ -84,6 +84,21 @@ public final class LibC {
         return arena.allocate(CAPTURE_LAYOUT);
     }
 
+    /**
+     * Links the system call handle on a thread of its own, so the 20-50 ms it takes overlaps what the
+     * caller does meanwhile (parsing options, reading the kernel) instead of delaying the first call.
+     * A thread that needs the handle before it is ready waits for it (class initialization).
+     */
+    public static void linkInBackground() {
+        Thread.ofPlatform().name("jvmm link").daemon(true).start(() -> {
+            try {
+                Sys.SYSCALL.type();
+            } catch (Throwable t) {
+                // the first real call reports it
+            }
+        });
+    }
+
     private static final class Sys {
         static final MethodHandle SYSCALL = withErrno("syscall", FunctionDescriptor.of(JAVA_LONG,
                 JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG), Linker.Option.firstVariadicArg(1));
