@@ -28,7 +28,7 @@ public final class Main implements Runnable {
 
     public static void main(String[] args) {
         Timeline.mainEntered();
-        LibC.linkInBackground();
+        LibC.Background.link();
         // picocli looks up converters for java.sql and java.time types by reflection for every command
         // line; jvmm has no such options: 80 classes fewer to load (and to keep in the AOT cache)
         if (System.getProperty("picocli.converters.excludes") == null) {

@@ -85,18 +85,26 @@ public final class LibC {
     }
 
     /**
-     * Links the system call handle on a thread of its own, so the 20-50 ms it takes overlaps what the
-     * caller does meanwhile (parsing options, reading the kernel) instead of delaying the first call.
-     * A thread that needs the handle before it is ready waits for it (class initialization).
+     * Links the system call handle on a thread of its own, so the 20-50 ms it takes (the FFM linker's
+     * start-up and this one downcall shape) overlaps what the caller does meanwhile (parsing options,
+     * reading the kernel) instead of delaying the first call. A thread that needs the handle before it
+     * is ready waits for it (class initialization). Call it as {@code LibC.Background.link()}: that
+     * does not initialize LibC on the calling thread, which is part of the work.
      */
-    public static void linkInBackground() {
-        Thread.ofPlatform().name("jvmm link").daemon(true).start(() -> {
+    public static final class Background {
+        private Background() { }
+
+        public static void link() {
+            Thread.ofPlatform().name("jvmm link").daemon(true).start(Background::run);
+        }
+
+        private static void run() {
             try {
                 Sys.SYSCALL.type();
             } catch (Throwable t) {
                 // the first real call reports it
             }
-        });
+        }
     }
 
     private static final class Sys {
