@@ -5,7 +5,8 @@ declare -A seen=()
 modfiles=()
 modfile() { # NAME -> path of NAME.ko[.xz|.zst|.gz] in the package, or nothing
   local n=${1//-/_} f
-  f=$(find "$kmods/kernel" -type f \( -name "$n.ko*" -o -name "${n//_/-}.ko*" \) | head -n1)
+  # -quit, not '| head': a find still writing when head exits dies of SIGPIPE, and pipefail makes that fatal
+  f=$(find "$kmods/kernel" -type f \( -name "$n.ko*" -o -name "${n//_/-}.ko*" \) -print -quit)
   printf '%s' "$f"
 }
 modinfo_depends() { # FILE

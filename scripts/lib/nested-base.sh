@@ -34,7 +34,7 @@ build_nested_base() {
     # the host libraries the runtime needs (glibc and friends), at their host paths
     libs=(/lib64/ld-linux-x86-64.so.2)
     for l in libc.so.6 libm.so.6 libdl.so.2 libpthread.so.0 librt.so.1 libz.so.1; do
-      p=$(ldconfig -p 2>/dev/null | awk -v l="$l" '$1 == l && /x86-64/ {print $NF; exit}')
+      p=$(ldconfig -p 2>/dev/null | awk -v l="$l" '$1 == l && /x86-64/ && !found {print $NF; found = 1}')
       [ -n "$p" ] || p=/lib/x86_64-linux-gnu/$l
       [ -e "$p" ] && libs+=("$p")
     done

@@ -29,16 +29,10 @@ public final class ExtractVmlinuxCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         var err = spec.commandLine().getErr();
-        byte[] image;
-        try {
-            image = Files.readAllBytes(bzImage);
-        } catch (IOException e) {
-            err.println("jvmm: cannot read " + bzImage + ": " + e.getMessage());
-            return ExitStatus.BAD_IMAGE;
-        }
         byte[] vmlinux;
         try {
-            vmlinux = LinuxLoader.extractVmlinux(bzImage, image);
+            // checks the file and its header first and reads only the payload, within bounds
+            vmlinux = LinuxLoader.extractVmlinux(bzImage);
         } catch (LoadException e) {
             err.println("jvmm: " + e.getMessage());
             return ExitStatus.BAD_IMAGE;

@@ -9,7 +9,10 @@ import dev.jvmm.loader.KernelLoader;
 import dev.jvmm.loader.LoadException;
 import dev.jvmm.loader.LoadOptions;
 import dev.jvmm.vmm.ExitStatus;
+import dev.jvmm.vmm.RootfsRun;
 import dev.jvmm.vmm.RunGuard;
+import dev.jvmm.vmm.StopCause;
+import dev.jvmm.loader.initramfs.RootfsInit;
 import dev.jvmm.vmm.RunReport;
 import dev.jvmm.vmm.Stop;
 import dev.jvmm.vmm.Timeline;
@@ -46,6 +49,8 @@ public final class RunCommand implements Callable<Integer> {
     CommandLine.Model.CommandSpec spec;
 
     private final PrintStream err;
+    private List<VirtioSpec.Share> shareSpecs = List.of();
+    private RootfsRun rootfsRun;
 
     RunCommand(PrintStream err) {
         this.err = err;
@@ -144,8 +149,25 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = {"-v", "--verbose"}, description = "Log what jvmm does; show stack traces on errors.")
     boolean verbose;
 
-    @Parameters(index = "0", paramLabel = "KERNEL", description = "Kernel image: flat binary or multiboot ELF.")
+    @Option(names = "--rootfs", paramLabel = "DIR[,rw]", description = "Run COMMAND in the guest with host directory DIR"
+            + " as its root file system (virtio-fs; read-only with writable overlays on /tmp, /run, /etc, /var and home;"
+            + " rw: writable). jvmm makes the initramfs (its own init and the kernel's modules). The command's stdout and"
+            + " stderr are jvmm's, its exit status jvmm's; without COMMAND, a shell on the console.")
+    String rootfs;
+
+    @Option(names = "--modules", paramLabel = "DIR", description = "With --rootfs: the kernel's /lib/modules/VERSION"
+            + " directory (default: lib/modules/VERSION beside the kernel's directory, or /lib/modules/VERSION).")
+    Path modules;
+
+    @Option(names = "--user", description = "With --rootfs: run COMMAND as the calling user's uid and gid instead of root.")
+    boolean asCaller;
+
+    @Parameters(index = "0", paramLabel = "KERNEL", description = "Kernel image: flat, multiboot, bzImage or ELF vmlinux.")
     Path kernel;
+
+    @Parameters(index = "1..*", paramLabel = "COMMAND", description = "With --rootfs: the command to run and its arguments"
+            + " (after --).")
+    List<String> command = new ArrayList<>();
 
     private CommandLine.ParameterException usage(String message) {
         return new CommandLine.ParameterException(spec.commandLine(), message);
@@ -176,6 +198,20 @@ public final class RunCommand implements Callable<Integer> {
             for (String sh : shares) shareSpecs.add(VirtioSpec.Share.parse(sh).withVirtiofsd(virtiofsd));
             VirtioSpec.Share.checkTagsUnique(shareSpecs);
             shareSpecs.forEach(b::addVirtio);
+            this.shareSpecs = shareSpecs;
+            if (rootfs != null) {
+                rootfsRun = RootfsRun.parse(rootfs, modules, command, asCaller, shareSpecs);
+                if (!initrds.isEmpty()) throw new IllegalArgumentException("--rootfs makes its own initramfs: --initrd cannot be given too");
+                if (!command.isEmpty()) {
+                    b.stdin(false); // the command's stdin, not the console's
+                    // the kernel's console is not the command's output: to --serial-log, stderr with -v, else nowhere
+                    if (serialLog == null) b.serialLog(Path.of(verbose ? "/dev/stderr" : "/dev/null"));
+                }
+                b.addVirtio(new VirtioSpec.CommandPorts(!noStdin && !command.isEmpty()));
+            } else {
+                if (!command.isEmpty()) throw new IllegalArgumentException("a COMMAND (" + command.getFirst() + ") needs --rootfs");
+                if (modules != null || asCaller) throw new IllegalArgumentException((modules != null ? "--modules" : "--user") + " needs --rootfs");
+            }
             if (rng) b.addVirtio(new VirtioSpec.Rng());
             switch (consoleKind.toLowerCase(Locale.ROOT)) {
                 case "serial" -> { }
@@ -201,17 +237,19 @@ public final class RunCommand implements Callable<Integer> {
         }
     }
 
-    private LoadOptions loadOptions(VmConfig config) {
+    private LoadOptions loadOptions(VmConfig config, RootfsRun.Plan plan) {
         LoadOptions.BootProtocol protocol = switch (boot == null ? "" : boot.toLowerCase(Locale.ROOT)) {
             case "" -> LoadOptions.BootProtocol.DEFAULT;
             case "64" -> LoadOptions.BootProtocol.LONG64;
             case "pvh" -> LoadOptions.BootProtocol.PVH;
             default -> throw usage("unknown --boot '" + boot + "': use 64 or pvh");
         };
-        String fullCmdline = config.virtio().isEmpty() ? cmdline
-                : (cmdline.isEmpty() ? "" : cmdline + " ") + VirtioMmioDevices.cmdlineDevices(config.virtio());
-        return new LoadOptions(config.memBytes(), fullCmdline, initrds, protocol, !noHostDecompress,
-                config.acpi() ? Layout.ACPI_RSDP : 0);
+        List<String> words = new ArrayList<>();
+        if (plan != null) words.add(plan.cmdline());
+        if (!cmdline.isEmpty()) words.add(cmdline);
+        if (!config.virtio().isEmpty()) words.add(VirtioMmioDevices.cmdlineDevices(config.virtio()));
+        return new LoadOptions(config.memBytes(), String.join(" ", words), plan != null ? plan.initrds() : initrds, protocol,
+                !noHostDecompress, config.acpi() ? Layout.ACPI_RSDP : 0);
     }
 
     private KernelFormat forcedFormat() {
@@ -231,7 +269,25 @@ public final class RunCommand implements Callable<Integer> {
         Main.configureLogging(verbose);
         VmConfig config = config();
         KernelFormat forced = forcedFormat();
-        LoadOptions options = loadOptions(config);
+        RootfsRun.Plan plan = null;
+        if (rootfsRun != null) {
+            try {
+                plan = rootfsRun.plan(kernel, Path.of("").toAbsolutePath(), System.getenv("TERM"), virtiofsd);
+            } catch (LoadException e) {
+                return fail(ExitStatus.BAD_IMAGE, e.getMessage(), e);
+            }
+            // the root share first: the guest's root device; then the others in command-line order
+            List<VirtioSpec> devices = new ArrayList<>(List.of(plan.root()));
+            devices.addAll(config.virtio());
+            config = config.toBuilder().virtio(devices).build();
+        }
+        try (RootfsRun.Plan cleanup = plan) {
+            return run(config, forced, plan);
+        }
+    }
+
+    private int run(VmConfig config, KernelFormat forced, RootfsRun.Plan plan) {
+        LoadOptions options = loadOptions(config, plan);
         // --timeout counts from the start of the jvmm process, as timeout(1) would: JVM start-up included
         long deadline = config.timeout() == null ? 0 : timeline.processStart() + config.timeout().toNanos();
         RunGuard guard = RunGuard.current();
@@ -270,6 +326,12 @@ public final class RunCommand implements Callable<Integer> {
         report.timeline().mark(Timeline.Mark.EXIT);
         Stop stop = report.stop();
         int status = stop.exitStatus();
+        if (rootfsRun != null && stop.cause() != StopCause.COMMAND_EXITED && status == ExitStatus.OK) {
+            // the guest stopped without the command's status: the init or the kernel failed
+            err.println("jvmm: the guest stopped (" + stop.reason() + ") before the command's exit status came");
+            err.flush();
+            return RootfsInit.EXIT_SETUP_FAILED;
+        }
         if (config.expect() != null && !stop.expectMatched() && status == ExitStatus.OK) {
             status = ExitStatus.EXPECT_UNMATCHED;
             err.println("jvmm: the guest stopped (" + stop.reason() + ") before its output matched --expect '" + expect + "'");

@@ -11,4 +11,12 @@ public interface ConsoleEndpoint {
 
     /** Runs {@code listener} (quick, any thread) when input refused by {@link #offer} may fit now. */
     void onInputSpace(Runnable listener);
+
+    /**
+     * The host input ended (stdin reached EOF) after {@link #offer} took every byte given so far. A
+     * UART has no way to tell the guest, so the default does nothing; a virtio-serial port tells the
+     * guest's reader (its read then returns 0).
+     */
+    default void endOfInput() {
+    }
 }

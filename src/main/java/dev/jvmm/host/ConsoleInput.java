@@ -62,8 +62,7 @@ public final class ConsoleInput {
 
     private void readInput(short revents) {
         if ((revents & LibC.POLLNVAL) != 0) {
-            eof = true;
-            setWatching(false);
+            ended();
             return;
         }
         long n = LibC.read(fd, readBuf, readBuf.byteSize());
@@ -72,9 +71,8 @@ public final class ConsoleInput {
             if (errno == Errno.EAGAIN || errno == Errno.EINTR) return;
             n = 0;
         }
-        if (n == 0) { // end of input: the guest simply gets no more
-            eof = true;
-            setWatching(false);
+        if (n == 0) { // end of input: the guest gets no more, and the endpoint may tell it so
+            ended();
             return;
         }
         pendingOff = 0;
@@ -97,6 +95,13 @@ public final class ConsoleInput {
             pending[pendingLen++] = (byte) b;
         }
         drain();
+    }
+
+    /** Stdin is done. Reads stop only once everything read was taken, so the endpoint has it all now. */
+    private void ended() {
+        eof = true;
+        setWatching(false);
+        sink.endOfInput();
     }
 
     private void drain() {

@@ -42,10 +42,13 @@ public final class ConsoleOutput implements ByteSink, AutoCloseable {
     }
 
     private final OutputStream out;
+    private final String what;
     private final String destination;
     private final Failure failure;
     private final List<Watcher> watchers = new CopyOnWriteArrayList<>();
     private final List<Runnable> spaceListeners = new CopyOnWriteArrayList<>();
+    /** Waiting for everything offered so far to be written ({@link #whenWritten}); guarded by this. */
+    private final List<Runnable> writtenListeners = new java.util.ArrayList<>();
     private final Thread writer;
     private byte[] buf = new byte[CAPACITY];
     private byte[] spare = new byte[CAPACITY];
@@ -63,11 +66,49 @@ public final class ConsoleOutput implements ByteSink, AutoCloseable {
      * @param destination what {@code out} is, for the failure message ("stdout", "--serial-log FILE")
      */
     public ConsoleOutput(OutputStream out, String destination, Failure failure) {
+        this(out, "the guest's console output", destination, failure, "console output");
+    }
+
+    /**
+     * @param what        what the bytes are, for the failure message and the writer thread's name
+     *                    ("the command's stdout")
+     * @param destination what {@code out} is ("stdout")
+     */
+    public ConsoleOutput(OutputStream out, String what, String destination, Failure failure) {
+        this(out, what, destination, failure, "output: " + what);
+    }
+
+    private ConsoleOutput(OutputStream out, String what, String destination, Failure failure, String threadName) {
         this.out = out;
+        this.what = what;
         this.destination = destination;
         this.failure = failure;
-        this.writer = Thread.ofPlatform().name("console output").daemon(true).unstarted(this::writeLoop);
+        this.writer = Thread.ofPlatform().name(threadName).daemon(true).unstarted(this::writeLoop);
         writer.start();
+    }
+
+    /**
+     * Runs {@code done} once everything offered so far has been written (or can no longer be: the
+     * output failed): at once on this thread when nothing is waiting, else on the writer thread. It
+     * must be quick. The end of a command's run waits for this, so its last output is not cut off by
+     * {@link #close}'s bounded wait when the reader is slow.
+     */
+    public void whenWritten(Runnable done) {
+        synchronized (this) {
+            if (!failed && (len > 0 || writing)) {
+                writtenListeners.add(done);
+                return;
+            }
+        }
+        done.run();
+    }
+
+    /** The listeners due now that the buffer is empty or the output failed; called with the lock held. */
+    private List<Runnable> takeWrittenListeners() {
+        if (writtenListeners.isEmpty() || (!failed && (len > 0 || writing))) return List.of();
+        List<Runnable> due = List.copyOf(writtenListeners);
+        writtenListeners.clear();
+        return due;
     }
 
     /** Also shows every written chunk to {@code w}, on the writer thread. */
@@ -160,10 +201,13 @@ public final class ConsoleOutput implements ByteSink, AutoCloseable {
             }
             if (notifySpace) for (Runnable r : spaceListeners) r.run();
             write(chunk, n);
+            List<Runnable> written;
             synchronized (this) {
                 writing = false;
                 notifyAll(); // close() waits for the last write
+                written = takeWrittenListeners();
             }
+            for (Runnable r : written) r.run();
         }
     }
 
@@ -181,7 +225,7 @@ public final class ConsoleOutput implements ByteSink, AutoCloseable {
                 why = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
                 synchronized (this) { // reason and flag together: close() returns as soon as it sees the flag
                     failedNow = !failed;
-                    if (failedNow) failedBecause = "cannot write the guest's console output to " + destination + ": " + why;
+                    if (failedNow) failedBecause = "cannot write " + what + " to " + destination + ": " + why;
                     failed = true;
                     notifyAll();
                 }

@@ -15,8 +15,9 @@ import java.util.List;
  *
  * <p>Read-only: the Rust virtiofsd does it itself ({@code --readonly}). QEMU's C virtiofsd has no such
  * option, so it is run in a private mount namespace ({@code unshare --mount --propagation private},
- * util-linux) in which the directory is bind-mounted onto itself and remounted read-only before
- * virtiofsd is exec'ed: every write then fails with EROFS in the host kernel, whatever virtiofsd
+ * util-linux) in which the directory is bind-mounted onto itself (recursively, with every mount in
+ * the copy remounted read-only; virtiofsd's lock directory gets a tmpfs when it is inside the tree)
+ * before virtiofsd is exec'ed: every write then fails with EROFS in the host kernel, whatever virtiofsd
  * does. virtiofsd's own bind mount of its source (its sandbox) copies the read-only flag. The private
  * propagation keeps the mount out of the host's namespace, and the namespace goes with the process.
  */
@@ -30,7 +31,25 @@ public final class VirtiofsdShare {
      * Run by {@code sh -c} inside the new mount namespace, with $1 the directory and the rest virtiofsd's
      * command line: positional parameters, so no path is ever parsed by the shell.
      */
-    static final String READ_ONLY_SCRIPT = "mount --bind \"$1\" \"$1\" && mount -o remount,bind,ro \"$1\" && shift && exec \"$@\"";
+    static final String READ_ONLY_SCRIPT = String.join("\n",
+            "set -e",
+            // $2: the directory of virtiofsd's socket, which must stay writable even inside the tree
+            "dir=$1; keep=$2; shift 2",
+            // virtiofsd keeps a lock file here, which must stay writable too (it may be inside the tree)
+            "lock=/var/run/virtiofsd",
+            "mkdir -p \"$lock\" 2>/dev/null || true",
+            "mount --bind \"$keep\" \"$keep\"",
+            "mount --bind \"$lock\" \"$lock\" 2>/dev/null || true",
+            // a recursive copy of the tree, so mounts below it (a separate /home, /boot) are shared too ...
+            "mount --rbind \"$dir\" \"$dir\"",
+            // ... and every mount in the copy read-only but those two (mountinfo's 5th field is the mount point)
+            "awk -v d=\"$dir\" '{ p = $5; gsub(/\\\\040/, \" \", p); if (p != d && index(p, (d == \"/\" ? \"/\" : d \"/\")) == 1) print p }'"
+                    + " /proc/self/mountinfo | while IFS= read -r m; do",
+            "  case $m in \"$keep\"|\"$lock\") ;; *) mount -o remount,bind,ro \"$m\" 2>/dev/null || true ;; esac",
+            "done",
+            "mount -o remount,bind,ro \"$dir\"",
+            "[ -w \"$lock\" ] || mount -t tmpfs -o mode=0755 tmpfs \"$lock\"",
+            "exec \"$@\"");
 
     /**
      * The command line that shares {@code dir} over {@code socket}: virtiofsd's own, or for read-only
@@ -56,7 +75,8 @@ public final class VirtiofsdShare {
                     + "): it has no read-only option, and unshare (util-linux), which jvmm uses instead, is not on PATH");
         }
         List<String> cmd = new ArrayList<>(List.of(unshare.toString(), "--mount", "--propagation", "private", "--",
-                "/bin/sh", "-c", READ_ONLY_SCRIPT, "sh", dir.toAbsolutePath().toString()));
+                "/bin/sh", "-c", READ_ONLY_SCRIPT, "sh", dir.toAbsolutePath().toString(),
+                socket.toAbsolutePath().getParent().toString()));
         cmd.addAll(virtiofsd);
         return cmd;
     }

@@ -54,6 +54,7 @@ public record Elf32(long entry, List<Segment> segments) {
         long phoff = Bytes.u32u(image, 28);
         int phentsize = Bytes.u16(image, 42);
         int phnum = Bytes.u16(image, 44);
+        ElfChecks.checkCount(file, phnum);
         if (phnum > 0 && phentsize < PHDR_SIZE) {
             throw new LoadException(file + ": bad ELF program header size " + phentsize);
         }
@@ -90,6 +91,9 @@ public record Elf32(long entry, List<Segment> segments) {
         if (segments.isEmpty()) {
             throw new LoadException(file + ": ELF file has no loadable segments");
         }
+        // paddr + memsz < 2^33: no overflow; ranges past 4 GiB are refused by the loader's RAM check
+        ElfChecks.checkNoOverlap(file, segments.stream()
+                .map(s -> new long[] {s.index(), s.paddr(), s.paddr() + s.memSize()}).toArray(long[][]::new));
         return new Elf32(entry, segments);
     }
 }

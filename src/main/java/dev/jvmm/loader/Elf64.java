@@ -74,6 +74,7 @@ public record Elf64(long entry, List<Segment> segments, OptionalLong pvhEntry) {
         int phnum = Bytes.u16(image, 56);
         int shentsize = Bytes.u16(image, 58);
         int shnum = Bytes.u16(image, 60);
+        ElfChecks.checkCount(file, phnum);
         if (phnum > 0 && phentsize < PHDR_SIZE) {
             throw new LoadException(file + ": bad ELF program header size " + phentsize);
         }
@@ -81,6 +82,7 @@ public record Elf64(long entry, List<Segment> segments, OptionalLong pvhEntry) {
         List<Segment> segments = new ArrayList<>();
         OptionalLong pvh = OptionalLong.empty();
         boolean sawNoteSegment = false;
+        int[] noteBudget = {ElfChecks.MAX_NOTES};
         for (int i = 0; i < phnum; i++) {
             int ph = (int) (phoff + (long) i * phentsize);
             int ptype = Bytes.u32(image, ph);
@@ -97,7 +99,7 @@ public record Elf64(long entry, List<Segment> segments, OptionalLong pvhEntry) {
             if (ptype == PT_NOTE) {
                 sawNoteSegment = true;
                 if (pvh.isEmpty()) {
-                    pvh = findPvhNote(file, image, (int) offset, (int) filesz);
+                    pvh = findPvhNote(file, image, (int) offset, (int) filesz, noteBudget);
                 }
                 continue;
             }
@@ -120,6 +122,8 @@ public record Elf64(long entry, List<Segment> segments, OptionalLong pvhEntry) {
         if (segments.isEmpty()) {
             throw new LoadException(file + ": ELF file has no loadable segments");
         }
+        ElfChecks.checkNoOverlap(file, segments.stream()
+                .map(s -> new long[] {s.index(), s.paddr(), s.paddrEnd()}).toArray(long[][]::new));
         if (pvh.isEmpty() && !sawNoteSegment && shnum > 0 && shoff != 0) {
             if (shentsize < SHDR_SIZE) {
                 throw new LoadException(file + ": bad ELF section header size " + shentsize);
@@ -136,7 +140,7 @@ public record Elf64(long entry, List<Segment> segments, OptionalLong pvhEntry) {
                     throw new LoadException(file + ": truncated ELF file: note section " + i
                             + " extends beyond the end of the file");
                 }
-                pvh = findPvhNote(file, image, (int) offset, (int) size);
+                pvh = findPvhNote(file, image, (int) offset, (int) size, noteBudget);
             }
         }
         return new Elf64(entry, segments, pvh);
@@ -153,11 +157,15 @@ public record Elf64(long entry, List<Segment> segments, OptionalLong pvhEntry) {
         }
     }
 
-    /** Walks the notes in [off, off + size) for the Xen PHYS32_ENTRY note. */
-    private static OptionalLong findPvhNote(Path file, byte[] image, int off, int size) throws LoadException {
+    /**
+     * Walks the notes in [off, off + size) for the Xen PHYS32_ENTRY note, examining at most
+     * {@code budget[0]} notes (shared by all calls for one file, so a file of many tiny notes stays fast).
+     */
+    private static OptionalLong findPvhNote(Path file, byte[] image, int off, int size, int[] budget)
+            throws LoadException {
         int p = off;
         int end = off + size;
-        while (end - p >= 12) {
+        while (end - p >= 12 && budget[0]-- > 0) {
             long namesz = Bytes.u32u(image, p);
             long descsz = Bytes.u32u(image, p + 4);
             int type = Bytes.u32(image, p + 8);

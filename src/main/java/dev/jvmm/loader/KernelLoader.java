@@ -1,7 +1,5 @@
 package dev.jvmm.loader;
 
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Optional;
 
@@ -13,7 +11,8 @@ import java.util.Optional;
  * 4-byte-aligned offset within its first 8192 bytes is {@link KernelFormat#MULTIBOOT}; one with boot_flag
  * 0xAA55 at 0x1FE and "HdrS" at 0x202 is {@link KernelFormat#BZIMAGE}; an ELF64 file is
  * {@link KernelFormat#ELF} (the loader refuses machines other than x86-64 by name); anything else is
- * {@link KernelFormat#FLAT}.
+ * {@link KernelFormat#FLAT}, except that {@link #load} refuses other ELF files unless the user forces
+ * {@code --format flat}.
  */
 public final class KernelLoader {
     private KernelLoader() { }
@@ -28,9 +27,27 @@ public final class KernelLoader {
         if (opts.memSize() <= 0) {
             throw new LoadException("guest memory size must be positive, not " + opts.memSize());
         }
-        byte[] image = readFile(kernel, "kernel", opts.memSize(), false);
+        try {
+            return loadChecked(kernel, forcedOrNull, opts);
+        } catch (OutOfMemoryError e) {
+            // The loaders bound every allocation by the file and guest sizes and check the heap first;
+            // should the heap still run out, the user gets a line, not a stack trace.
+            throw new LoadException(kernel + ": not enough Java heap to load the kernel and its initrd/modules;"
+                    + " give jvmm's JVM a larger -Xmx");
+        }
+    }
+
+    private static BootImage loadChecked(Path kernel, KernelFormat forcedOrNull, LoadOptions opts)
+            throws LoadException {
+        byte[] image = ImageFiles.readAll(kernel, "kernel", opts.memSize(), false);
         Optional<MultibootHeader> header = MultibootHeader.find(image);
         KernelFormat format = forcedOrNull != null ? forcedOrNull : detect(image, header);
+        if (forcedOrNull == null && format == KernelFormat.FLAT && Elf32.isElf(image)) {
+            // an ELF's header bytes are no real-mode code: running it as a flat binary is never meant
+            throw new LoadException(kernel + ": an ELF file that is neither a Linux kernel (ELF64 x86-64) nor a"
+                    + " multiboot kernel (no multiboot header in its first " + MultibootHeader.SEARCH_LIMIT
+                    + " bytes); use --format flat to run it as a flat binary anyway");
+        }
         return switch (format) {
             case FLAT -> FlatLoader.load(kernel, image, opts);
             case MULTIBOOT -> MultibootLoader.load(kernel, image, header.orElseThrow(() -> new LoadException(
@@ -57,42 +74,5 @@ public final class KernelLoader {
             return KernelFormat.ELF;
         }
         return KernelFormat.FLAT;
-    }
-
-    /**
-     * Reads a whole file after checking it exists, is a regular readable file, and is no larger than
-     * {@code limit} bytes. {@code what} ("kernel", "module") is only used in messages.
-     */
-    static byte[] readFile(Path file, String what, long limit, boolean emptyOk) throws LoadException {
-        if (!Files.exists(file)) {
-            throw new LoadException(file + ": no such " + what + " file");
-        }
-        if (!Files.isRegularFile(file)) {
-            throw new LoadException(file + ": " + what + " is not a regular file");
-        }
-        if (!Files.isReadable(file)) {
-            throw new LoadException(file + ": " + what + " file is not readable (permission denied)");
-        }
-        try {
-            long size = Files.size(file);
-            if (size == 0 && !emptyOk) {
-                throw new LoadException(file + ": " + what + " file is empty");
-            }
-            if (size > limit || size > Integer.MAX_VALUE - 16) {
-                throw new LoadException(file + ": " + what + " is too large for guest memory ("
-                        + size + " bytes, at most " + Math.max(0, limit) + " bytes available)");
-            }
-            byte[] bytes = Files.readAllBytes(file);
-            if (bytes.length > limit) {  // it grew while we looked
-                throw new LoadException(file + ": " + what + " is too large for guest memory ("
-                        + bytes.length + " bytes)");
-            }
-            if (bytes.length == 0 && !emptyOk) {
-                throw new LoadException(file + ": " + what + " file is empty");
-            }
-            return bytes;
-        } catch (IOException e) {
-            throw new LoadException(file + ": cannot read " + what + ": " + e.getMessage(), e);
-        }
     }
 }

@@ -9,7 +9,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
 
 /**
@@ -47,29 +46,37 @@ public final class MultibootLoader {
         List<Chunk> chunks = new ArrayList<>();
         long entry;
         if (header.aoutKludge()) {
-            entry = loadAout(file, image, header, chunks);
+            entry = loadAout(file, image, header, ramEnd, chunks);
         } else {
-            entry = loadElf(file, image, chunks);
+            entry = loadElf(file, image, ramEnd, chunks);
         }
-        long kernelEnd = checkPlacement(file, chunks, ramEnd);
+        long kernelEnd = chunks.stream().mapToLong(Chunk::end).max().orElseThrow();
 
+        // Every module's size and place first, so that nothing is read unless all of them fit.
+        int n = opts.modules().size();
+        long[] sizes = new long[n];
+        long[] starts = new long[n];
+        long cursor = alignUp(kernelEnd);
+        for (int i = 0; i < n; i++) {
+            Path mod = opts.modules().get(i);
+            sizes[i] = ImageFiles.size(mod, "module", true);
+            starts[i] = cursor;
+            if (sizes[i] > ramEnd - cursor) {
+                throw new LoadException(mod + ": module is too large: it does not fit in guest memory (" + sizes[i]
+                        + " bytes at " + Bytes.hex(cursor) + ", RAM ends at " + Bytes.hex(ramEnd) + ")");
+            }
+            long end = cursor + sizes[i];
+            cursor = sizes[i] == 0 ? cursor : alignUp(end);
+        }
         List<long[]> mods = new ArrayList<>();   // {start, end}
         List<String> modNames = new ArrayList<>();
-        long cursor = alignUp(kernelEnd);
-        for (int i = 0; i < opts.modules().size(); i++) {
+        for (int i = 0; i < n; i++) {
             Path mod = opts.modules().get(i);
-            byte[] data = KernelLoader.readFile(mod, "module", Math.max(0, ramEnd - cursor), true);
-            long start = cursor;
-            long end = start + data.length;
-            if (end > ramEnd) {
-                throw new LoadException(mod + ": module does not fit in guest memory (" + data.length + " bytes at "
-                        + Bytes.hex(start) + ", RAM ends at " + Bytes.hex(ramEnd) + ")");
-            }
             String name = mod.getFileName() == null ? mod.toString() : mod.getFileName().toString();
-            chunks.add(new Chunk("multiboot module " + i + " (" + name + ")", start, data, 0));
-            mods.add(new long[] {start, end});
+            chunks.addAll(ImageFiles.readConcatenated("multiboot module " + i + " (" + name + ")", starts[i],
+                    List.of(mod), new long[] {sizes[i]}, "module"));
+            mods.add(new long[] {starts[i], starts[i] + sizes[i]});
             modNames.add(name);
-            cursor = end == start ? start : alignUp(end);
         }
 
         chunks.add(new Chunk("multiboot information", Layout.MULTIBOOT_INFO,
@@ -79,7 +86,7 @@ public final class MultibootLoader {
                         Layout.MULTIBOOT_INFO, 0));
     }
 
-    private static long loadAout(Path file, byte[] image, MultibootHeader h, List<Chunk> chunks)
+    private static long loadAout(Path file, byte[] image, MultibootHeader h, long ramEnd, List<Chunk> chunks)
             throws LoadException {
         if (h.offset() + MultibootHeader.AOUT_SIZE > image.length) {
             throw new LoadException(file + ": truncated multiboot header: flag 16 (a.out kludge) set but the"
@@ -109,29 +116,28 @@ public final class MultibootLoader {
             throw new LoadException(file + ": bad multiboot header: bss_end_addr " + Bytes.hex(bssEnd)
                     + " is below load_end_addr " + Bytes.hex(loadEnd));
         }
-        chunks.add(new Chunk("kernel image", h.loadAddr(),
-                Arrays.copyOfRange(image, (int) fileStart, (int) (fileStart + size)), bssEnd - loadEnd));
         if (h.entryAddr() < h.loadAddr() || h.entryAddr() >= loadEnd) {
             throw new LoadException(file + ": multiboot entry_addr " + Bytes.hex(h.entryAddr())
                     + " is outside the loaded image [" + Bytes.hex(h.loadAddr()) + ", " + Bytes.hex(loadEnd) + ")");
         }
+        checkInRam(file, "kernel image", h.loadAddr(), bssEnd, ramEnd);
+        chunks.add(new Chunk("kernel image", h.loadAddr(),
+                Arrays.copyOfRange(image, (int) fileStart, (int) (fileStart + size)), bssEnd - loadEnd));
         return h.entryAddr();
     }
 
-    private static long loadElf(Path file, byte[] image, List<Chunk> chunks) throws LoadException {
+    private static long loadElf(Path file, byte[] image, long ramEnd, List<Chunk> chunks) throws LoadException {
         if (!Elf32.isElf(image)) {
             throw new LoadException(file + ": multiboot kernel is not an ELF file and its header does not set"
                     + " flag 16 (a.out kludge addresses)");
         }
-        Elf32 elf = Elf32.parse(file, image);
+        Elf32 elf = Elf32.parse(file, image);   // segments in the file, not overlapping
         long entry = elf.entry();
         boolean inPhys = false;
         for (Elf32.Segment s : elf.segments()) {
             inPhys |= entry >= s.paddr() && entry - s.paddr() < s.memSize();
         }
         for (Elf32.Segment s : elf.segments()) {
-            byte[] data = Arrays.copyOfRange(image, (int) s.offset(), (int) (s.offset() + s.fileSize()));
-            chunks.add(new Chunk("kernel segment " + s.index(), s.paddr(), data, s.memSize() - s.fileSize()));
             if (!inPhys && entry >= s.vaddr() && entry - s.vaddr() < s.memSize()) {
                 entry = s.paddr() + (entry - s.vaddr());   // linked high, loaded low: enter physically
                 inPhys = true;
@@ -141,31 +147,26 @@ public final class MultibootLoader {
             throw new LoadException(file + ": ELF entry point " + Bytes.hex(elf.entry())
                     + " is not inside any loadable segment");
         }
+        long total = 0;
+        for (Elf32.Segment s : elf.segments()) {
+            checkInRam(file, "kernel segment " + s.index(), s.paddr(), s.paddr() + s.memSize(), ramEnd);
+            total += s.fileSize();
+        }
+        ImageFiles.requireHeap(file, "kernel", total);   // <= RAM: the segments fit there without overlapping
+        for (Elf32.Segment s : elf.segments()) {
+            byte[] data = Arrays.copyOfRange(image, (int) s.offset(), (int) (s.offset() + s.fileSize()));
+            chunks.add(new Chunk("kernel segment " + s.index(), s.paddr(), data, s.memSize() - s.fileSize()));
+        }
         return entry;
     }
 
-    /** Checks that the kernel's pieces lie in RAM above 1 MiB and do not overlap; returns their end. */
-    private static long checkPlacement(Path file, List<Chunk> chunks, long ramEnd) throws LoadException {
-        for (Chunk c : chunks) {
-            long end = c.guestAddress() + c.data().length + c.zeroFill();  // < 2^34, no overflow
-            if (c.guestAddress() < Layout.HIMEM_START || end > ramEnd) {
-                throw new LoadException(file + ": " + c.what() + " [" + Bytes.hex(c.guestAddress()) + ", "
-                        + Bytes.hex(end) + ") is outside guest RAM for kernels [" + Bytes.hex(Layout.HIMEM_START)
-                        + ", " + Bytes.hex(ramEnd) + ")");
-            }
+    /** Checks that a piece of the kernel, [start, end), lies in RAM above 1 MiB (before it is copied). */
+    private static void checkInRam(Path file, String what, long start, long end, long ramEnd) throws LoadException {
+        if (start < Layout.HIMEM_START || end > ramEnd) {   // end < 2^34: no overflow
+            throw new LoadException(file + ": " + what + " [" + Bytes.hex(start) + ", " + Bytes.hex(end)
+                    + ") is outside guest RAM for kernels [" + Bytes.hex(Layout.HIMEM_START) + ", "
+                    + Bytes.hex(ramEnd) + ")");
         }
-        List<Chunk> sorted = new ArrayList<>(chunks);
-        sorted.sort(Comparator.comparingLong(Chunk::guestAddress));
-        for (int i = 1; i < sorted.size(); i++) {
-            Chunk a = sorted.get(i - 1);
-            Chunk b = sorted.get(i);
-            if (b.guestAddress() < a.end()) {
-                throw new LoadException(file + ": " + a.what() + " [" + Bytes.hex(a.guestAddress()) + ", "
-                        + Bytes.hex(a.end()) + ") overlaps " + b.what() + " [" + Bytes.hex(b.guestAddress()) + ", "
-                        + Bytes.hex(b.end()) + ")");
-            }
-        }
-        return sorted.getLast().end();
     }
 
     private static byte[] buildInfo(Path file, LoadOptions opts, List<long[]> mods, List<String> modNames)

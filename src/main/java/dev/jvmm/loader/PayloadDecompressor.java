@@ -2,7 +2,6 @@ package dev.jvmm.loader;
 
 import io.airlift.compress.zstd.ZstdInputStream;
 import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Path;
@@ -12,14 +11,17 @@ import java.util.zip.GZIPInputStream;
 import org.apache.commons.compress.compressors.bzip2.BZip2CompressorInputStream;
 import org.apache.commons.compress.compressors.lz4.BlockLZ4CompressorInputStream;
 import org.tukaani.xz.LZMAInputStream;
+import org.tukaani.xz.MemoryLimitException;
 import org.tukaani.xz.SingleXZInputStream;
 
 /**
  * Decompresses a bzImage payload on the host, in pure Java: gzip (java.util.zip), xz and lzma (XZ for
  * Java), bzip2 (Commons Compress), zstd (aircompressor), and LZ4 legacy frames (framing parsed here,
  * blocks by Commons Compress, whose LZ4 code, unlike aircompressor's, needs no sun.misc.Unsafe). The kernel build appends the uncompressed size as 4 little-endian bytes;
- * the decoders stop at the end of their stream, so that trailer is ignored. Output is capped at
- * {@code limit} bytes (a zip bomb is refused, not buffered).
+ * the decoders stop at the end of their stream, so that trailer is only used to size the output
+ * buffer. Output is capped at {@code limit} bytes (a zip bomb is refused, not buffered), and so is the
+ * memory a decoder may allocate for its dictionary or window (an xz or lzma header declaring a 1.5 GiB
+ * dictionary is refused, not allocated).
  */
 public final class PayloadDecompressor {
     private PayloadDecompressor() { }
@@ -31,7 +33,9 @@ public final class PayloadDecompressor {
         LZMA("lzma", new byte[] {0x5d, 0, 0}),
         LZ4("lz4", new byte[] {0x02, 0x21, 0x4c, 0x18}),
         ZSTD("zstd", new byte[] {0x28, (byte) 0xb5, 0x2f, (byte) 0xfd}),
-        BZIP2("bzip2", new byte[] {0x42, 0x5a, 0x68});
+        BZIP2("bzip2", new byte[] {0x42, 0x5a, 0x68}),
+        /** Recognised to say so: no pure-Java LZO decoder is at hand. */
+        LZO("lzo", new byte[] {(byte) 0x89, 0x4c, 0x5a, 0x4f});
 
         final String label;
         final byte[] magic;
@@ -75,39 +79,73 @@ public final class PayloadDecompressor {
                     + HexFormat.ofDelimiter(" ").formatHex(head) + "); jvmm knows gzip, xz, lzma, lz4, zstd and bzip2"
                     + " (or boot it with --no-host-decompress)");
         }
+        if (c == Compression.LZO) {
+            throw new LoadException(file + ": the bzImage payload is lzo-compressed, which jvmm cannot decompress"
+                    + " on the host; boot it with --no-host-decompress");
+        }
+        int hint = sizeHint(data, off, len, limit);
         try {
             return switch (c) {
-                case LZ4 -> lz4Legacy(file, data, off, len, limit, limitReason);
-                case ZSTD -> zstd(file, data, off, len, limit, limitReason);
-                default -> drain(file, c, open(c, new ByteArrayInputStream(data, off, len)), limit, limitReason);
+                case LZ4 -> lz4Legacy(file, data, off, len, limit, limitReason, hint);
+                case ZSTD -> zstd(file, data, off, len, limit, limitReason, hint);
+                default -> drain(file, open(c, new ByteArrayInputStream(data, off, len)), limit, limitReason,
+                        hint);
             };
+        } catch (MemoryLimitException e) {
+            throw new LoadException(file + ": the " + c.label + "-compressed kernel payload needs "
+                    + (e.getMemoryNeeded() >> 10) + " MiB for its dictionary, more than the " + MAX_DICTIONARY_MIB
+                    + " MiB jvmm allows (kernel builds use 32 MiB); refusing it");
         } catch (IOException | RuntimeException e) {
             throw corrupt(file, c, e);
         }
     }
 
+    /**
+     * The size the kernel build appended (u32 LE after the stream) if it is plausible, as the initial
+     * output capacity: a valid payload then decompresses into one exactly sized array.
+     */
+    static int sizeHint(byte[] data, int off, int len, long limit) {
+        if (len < 8) return 0;
+        long declared = Bytes.u32u(data, off + len - 4);
+        return declared <= limit && declared <= ImageFiles.MAX_PIECE ? (int) declared : 0;
+    }
+
+    /**
+     * The memory an xz or lzma decoder may use, in KiB: its dictionary, which a header may declare as
+     * large as 4 GiB and which the decoder allocates whole, plus room for its state. The kernel build
+     * uses dictionaries of 32 MiB at most (scripts/xz_wrap.sh); twice that is allowed.
+     */
+    static final int MAX_DICTIONARY_MIB = 64;
+
+    static int memoryLimitKiB() {
+        return (MAX_DICTIONARY_MIB + 1) << 10;
+    }
+
     private static LoadException corrupt(Path file, Compression c, Exception e) {
         String msg = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage().replace('\n', ' ');
-        return new LoadException(file + ": corrupt " + c.label + "-compressed kernel payload: " + msg, e);
+        // aircompressor decodes zstd windows of at most 8 MiB; the kernel build's zstd -22 uses larger ones
+        String hint = c == Compression.ZSTD && msg.contains("Window size too large")
+                ? " (jvmm's zstd decoder handles windows up to 8 MiB; boot it with --no-host-decompress)" : "";
+        return new LoadException(file + ": corrupt " + c.label + "-compressed kernel payload: " + msg + hint, e);
     }
 
     private static InputStream open(Compression c, InputStream in) throws IOException {
         return switch (c) {
             case GZIP -> new GZIPInputStream(in, 65536);
-            // The xz stream is followed by the size trailer: read exactly one stream.
-            case XZ -> new SingleXZInputStream(in);
-            // .lzma headers carry the dictionary size: cap what a header may make us allocate (KiB).
-            case LZMA -> new LZMAInputStream(in, 1 << 20);
+            // The xz stream is followed by the size trailer: read exactly one stream. Its header
+            // declares the dictionary size: cap what it may make us allocate.
+            case XZ -> new SingleXZInputStream(in, memoryLimitKiB());
+            case LZMA -> new LZMAInputStream(in, memoryLimitKiB());
             case BZIP2 -> new BZip2CompressorInputStream(in, false);
             default -> throw new IllegalArgumentException(c.name());
         };
     }
 
     /** Reads {@code in} to its end, refusing more than {@code limit} bytes. */
-    private static byte[] drain(Path file, Compression c, InputStream in, long limit, String limitReason)
+    private static byte[] drain(Path file, InputStream in, long limit, String limitReason, int hint)
             throws IOException, LoadException {
         try (in) {
-            Output out = new Output(file, limit, limitReason);
+            Output out = new Output(file, limit, limitReason, hint);
             byte[] buf = new byte[65536];
             int n;
             while ((n = in.read(buf)) > 0) {
@@ -121,17 +159,16 @@ public final class PayloadDecompressor {
      * zstd: the decoder reads frames until the input ends, and would take the size trailer for another
      * frame; so if the whole payload does not decode, the same payload without its last 4 bytes is tried.
      */
-    private static byte[] zstd(Path file, byte[] data, int off, int len, long limit, String limitReason)
+    private static byte[] zstd(Path file, byte[] data, int off, int len, long limit, String limitReason, int hint)
             throws IOException, LoadException {
         try {
-            return drain(file, Compression.ZSTD, new ZstdInputStream(new ByteArrayInputStream(data, off, len)), limit,
-                    limitReason);
+            return drain(file, new ZstdInputStream(new ByteArrayInputStream(data, off, len)), limit, limitReason, hint);
         } catch (IOException | RuntimeException e) {
             if (len <= 4) {
                 throw e;
             }
-            return drain(file, Compression.ZSTD, new ZstdInputStream(new ByteArrayInputStream(data, off, len - 4)),
-                    limit, limitReason);
+            return drain(file, new ZstdInputStream(new ByteArrayInputStream(data, off, len - 4)), limit, limitReason,
+                    hint);
         }
     }
 
@@ -140,9 +177,9 @@ public final class PayloadDecompressor {
      * compressed size][LZ4 block] each decompressing to at most 8 MiB. A repeated magic starts another
      * frame; 4 bytes left at the end are the kernel build's size trailer.
      */
-    private static byte[] lz4Legacy(Path file, byte[] data, int off, int len, long limit, String limitReason)
-            throws IOException, LoadException {
-        Output out = new Output(file, limit, limitReason);
+    private static byte[] lz4Legacy(Path file, byte[] data, int off, int len, long limit, String limitReason,
+                                    int hint) throws IOException, LoadException {
+        Output out = new Output(file, limit, limitReason, hint);
         byte[] block = new byte[LZ4_LEGACY_BLOCK];
         int p = off;
         int end = off + len;
@@ -178,17 +215,23 @@ public final class PayloadDecompressor {
         return out.toByteArray();
     }
 
-    /** A byte sink that refuses to grow past a limit. */
-    private static final class Output extends ByteArrayOutputStream {
+    /**
+     * A byte sink that refuses to grow past a limit. It starts at the size hint (or 1 MiB) and grows by
+     * doubling, but never beyond the limit, and hands out its array without a copy when it is full, so
+     * a payload of the size it declared costs one array of that size.
+     */
+    private static final class Output {
         private final Path file;
         private final long limit;
         private final String limitReason;
+        private byte[] buf;
+        private int count;
 
-        Output(Path file, long limit, String limitReason) {
-            super(1 << 20);
+        Output(Path file, long limit, String limitReason, int hint) {
             this.file = file;
             this.limit = limit;
             this.limitReason = limitReason;
+            this.buf = new byte[hint > 0 ? hint : (int) Math.min(limit, 1 << 20)];
         }
 
         void put(byte[] b, int off, int n) throws LoadException {
@@ -196,7 +239,18 @@ public final class PayloadDecompressor {
                 throw new LoadException(file + ": the decompressed kernel is larger than " + limitReason
                         + " (" + limit + " bytes); refusing it");
             }
-            write(b, off, n);
+            if (count + n > buf.length) {
+                long grown = Math.max(count + (long) n, 2L * buf.length);
+                int size = (int) Math.min(grown, Math.min(limit, ImageFiles.MAX_PIECE));
+                ImageFiles.requireHeap(file, "decompressed kernel", size);
+                buf = Arrays.copyOf(buf, size);
+            }
+            System.arraycopy(b, off, buf, count, n);
+            count += n;
+        }
+
+        byte[] toByteArray() {
+            return count == buf.length ? buf : Arrays.copyOf(buf, count);
         }
     }
 }

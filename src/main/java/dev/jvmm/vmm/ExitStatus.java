@@ -55,7 +55,10 @@ public final class ExitStatus {
             "  " + pad(GUEST_PANIC) + "the guest kernel panicked (even if it rebooted after)",
             "  " + pad(FAIL_ON_MATCHED) + "--fail-on matched a line of the console output",
             "  " + pad(TIMEOUT) + "--timeout passed",
-            "  " + pad(SIGINT) + "SIGINT, " + SIGTERM + " SIGTERM");
+            "  " + pad(SIGINT) + "SIGINT, " + SIGTERM + " SIGTERM",
+            "With --rootfs and a COMMAND, jvmm's status is the command's (0-255, 128+n for a signal);",
+            "  125  the guest could not run it (no root, a module missing, the guest stopped first),",
+            "  126  it cannot be executed, 127 it was not found. --stats-json's ended_by tells them from jvmm's own.");
 
     private static String pad(int status) {
         return (status + "     ").substring(0, 5); // not String.format: its Formatter and locale data cost start-up time

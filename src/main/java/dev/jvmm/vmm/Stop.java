@@ -22,6 +22,6 @@ public record Stop(StopCause cause, int exitStatus, String reason, String detail
 
     /** Whether the user should be told why (the guest's own verdicts and clean ends are not errors). */
     public boolean worthReporting() {
-        return exitStatus != ExitStatus.OK && cause != StopCause.DEBUG_EXIT;
+        return exitStatus != ExitStatus.OK && cause != StopCause.DEBUG_EXIT && cause != StopCause.COMMAND_EXITED;
     }
 }

@@ -10,6 +10,8 @@ public enum StopCause {
     HALTED,
     /** The guest wrote to isa-debug-exit. */
     DEBUG_EXIT,
+    /** A --rootfs run's command ended: the guest init reported its exit status on the command-status port. */
+    COMMAND_EXITED,
     /** The console output matched --expect. */
     EXPECT_MATCHED,
     /** --timeout passed. */

@@ -1,13 +1,16 @@
 package dev.jvmm.vmm;
 
+import dev.jvmm.device.BusDevice;
 import dev.jvmm.device.ByteSink;
 import dev.jvmm.device.ConsoleEndpoint;
+import dev.jvmm.device.legacy.CommandStatusPort;
 import dev.jvmm.device.virtio.VirtioBlock;
 import dev.jvmm.device.virtio.VirtioConsole;
 import dev.jvmm.device.virtio.VirtioDevice;
 import dev.jvmm.device.virtio.VirtioFs;
 import dev.jvmm.device.virtio.VirtioNet;
 import dev.jvmm.device.virtio.VirtioRng;
+import dev.jvmm.event.EventLoop;
 import dev.jvmm.host.HelperProcess;
 import dev.jvmm.host.TapLink;
 import dev.jvmm.host.Virtiofsd;
@@ -17,7 +20,10 @@ import dev.jvmm.host.vhost.VhostUserException;
 import dev.jvmm.host.vhost.VhostUserFrontend;
 import dev.jvmm.sys.Tun;
 
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -42,6 +48,36 @@ public sealed interface VirtioSpec {
 
         /** Makes {@code endpoint} the console's input: stdin goes there instead of the UART. */
         void consoleInput(ConsoleEndpoint endpoint);
+
+        /** The VM's event loop, for host descriptors a device reads (watch them now, before the run). */
+        default EventLoop loop() {
+            throw new UnsupportedOperationException("this context has no event loop");
+        }
+
+        /** Where a --rootfs command's stdout goes: jvmm's own (never closed by the device). */
+        default OutputStream commandStdout() {
+            return new FileOutputStream(FileDescriptor.out);
+        }
+
+        /** Where a --rootfs command's stderr goes: jvmm's own. */
+        default OutputStream commandStderr() {
+            return new FileOutputStream(FileDescriptor.err);
+        }
+
+        /** Ends the run (any thread; the first stop wins). */
+        default void stop(Stop stop) {
+            throw new UnsupportedOperationException("this context cannot end a run");
+        }
+
+        /** Whether the run is ending. */
+        default boolean stopping() {
+            return false;
+        }
+
+        /** Puts {@code device} on the I/O port bus at [{@code port}, {@code port + length}). */
+        default void ioPort(String name, int port, int length, BusDevice device) {
+            throw new UnsupportedOperationException("this context has no I/O port bus");
+        }
     }
 
     /** The device's short name in stats and logs. */
@@ -123,6 +159,31 @@ public sealed interface VirtioSpec {
             VirtioConsole c = new VirtioConsole(context.console());
             context.consoleInput(c);
             return c;
+        }
+    }
+
+    /**
+     * The command channel of a {@code --rootfs} run ({@link CommandChannel}): a MULTIPORT
+     * virtio-console with the ports jvmm.stdin, jvmm.stdout and jvmm.stderr on jvmm's own stdin
+     * (when {@code stdin}; else the command reads EOF at once), stdout and stderr
+     * ({@link Context#commandStdout()}, {@link Context#commandStderr()}), and the command-status
+     * port on the I/O bus. With {@code stdin}, leave {@link VmConfig#stdin()} off: fd 0 is the
+     * command's, read without raw mode or escapes.
+     */
+    record CommandPorts(boolean stdin) implements VirtioSpec {
+        @Override
+        public String kind() {
+            return "virtio-serial";
+        }
+
+        @Override
+        public VirtioDevice create(Context context) {
+            CommandChannel channel = new CommandChannel(context.loop(), context.commandStdout(), context.commandStderr(),
+                    context::stop, context::stopping);
+            if (stdin) channel.readStdin(0);
+            else channel.noStdin();
+            context.ioPort("command-status", CommandStatusPort.PORT, CommandStatusPort.LENGTH, channel.statusPort());
+            return channel.device();
         }
     }
 

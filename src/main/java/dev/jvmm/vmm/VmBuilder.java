@@ -97,6 +97,26 @@ public final class VmBuilder {
                 public void consoleInput(ConsoleEndpoint endpoint) {
                     p.consoleInput = endpoint;
                 }
+
+                @Override
+                public EventLoop loop() {
+                    return p.loop;
+                }
+
+                @Override
+                public void stop(Stop s) {
+                    vm.stop(s);
+                }
+
+                @Override
+                public boolean stopping() {
+                    return vm.stopping();
+                }
+
+                @Override
+                public void ioPort(String name, int port, int length, dev.jvmm.device.BusDevice device) {
+                    p.pio.register(name, port, length, device);
+                }
             });
             p.virtio = new VirtioMmioDevices(config.virtio(), p.devices, p.vmFd, p.memory, p.mmio, p.loop,
                     why -> vm.stop(new Stop(StopCause.BACKEND_FAILED, ExitStatus.HOST_UNSUITABLE, why)));

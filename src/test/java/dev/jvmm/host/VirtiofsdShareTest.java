@@ -31,7 +31,7 @@ class VirtiofsdShareTest {
     void theCVirtiofsdRunsInAPrivateMountNamespaceWithTheDirectoryReadOnly() throws Exception {
         List<String> cmd = VirtiofsdShare.command(C, DIR, true, SOCK, false);
         assertTrue(cmd.get(0).endsWith("/unshare"), cmd.toString());
-        assertEquals(List.of("--mount", "--propagation", "private", "--", "/bin/sh", "-c", VirtiofsdShare.READ_ONLY_SCRIPT, "sh", "/srv/share",
+        assertEquals(List.of("--mount", "--propagation", "private", "--", "/bin/sh", "-c", VirtiofsdShare.READ_ONLY_SCRIPT, "sh", "/srv/share", "/tmp/j",
                 "/usr/lib/qemu/virtiofsd", "--socket-path=/tmp/j/virtiofsd.sock", "-o", "source=/srv/share"), cmd.subList(1, cmd.size()));
     }
 

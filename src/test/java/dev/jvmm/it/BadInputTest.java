@@ -104,6 +104,52 @@ class BadInputTest {
     }
 
     @Test
+    void extractVmlinuxOfAFileOverTwoGib() throws IOException {
+        Path big = tmp.resolve("big.bzImage");
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(big.toFile(), "rw")) {
+            f.setLength(3L << 30);   // sparse: no disk space
+        }
+        assertOneLineError(Jvmm.inProcess("extract-vmlinux", big.toString(), tmp.resolve("out").toString()),
+                ExitStatus.BAD_IMAGE, big.toString());
+    }
+
+    @Test
+    void elfThatIsNoKernelIsNotRunAsAFlatBinary() throws IOException {
+        // an i386 ELF executable without a multiboot header: one PT_LOAD of 16 bytes at 1 MiB
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(0x100).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        b.put(new byte[] {0x7f, 'E', 'L', 'F', 1, 1, 1});
+        b.position(16);
+        b.putShort((short) 2).putShort((short) 3).putInt(1).putInt(0x100000).putInt(52).putInt(0).putInt(0);
+        b.putShort((short) 52).putShort((short) 32).putShort((short) 1).putShort((short) 40).putInt(0);
+        b.position(52);
+        b.putInt(1).putInt(0x80).putInt(0x100000).putInt(0x100000).putInt(16).putInt(16).putInt(5).putInt(0x1000);
+        Path k = Files.write(tmp.resolve("plain.elf"), b.array());
+        assertOneLineError(Jvmm.inProcess("run", "--timeout", "10s", k.toString()), ExitStatus.BAD_IMAGE, "--format flat");
+    }
+
+    @Test
+    void initrdTooLargeForGuestMemoryIsNamedWithItsSize() throws IOException {
+        Path rd = tmp.resolve("huge.cpio");
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(rd.toFile(), "rw")) {
+            f.setLength(100L << 20);   // sparse
+        }
+        assertOneLineError(Jvmm.inProcess("run", "--mem", "64M", "--initrd", rd.toString(),
+                KvmSupport.guest("hello64.elf").toString()), ExitStatus.BAD_IMAGE, rd + ": initrd of 104857600 bytes");
+    }
+
+    @Test
+    void kernelLargerThanTheJavaHeapIsOneLine() throws Exception {
+        Path k = tmp.resolve("big.bin");
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(k.toFile(), "rw")) {
+            f.setLength(200L << 20);   // sparse: a 200 MiB flat binary
+        }
+        // a heap the kernel does not fit in; --timeout in case it ran anyway
+        Jvmm.Result r = Jvmm.run(Jvmm.command(List.of("-Xmx64m"), "run", "--no-stdin", "--timeout", "20s", "--mem", "512M",
+                k.toString()), null, 60);
+        assertOneLineError(r, ExitStatus.BAD_IMAGE, "-Xmx");
+    }
+
+    @Test
     void tooManyCpus() {
         KvmSupport.requireKvm();
         assertOneLineError(Jvmm.inProcess("run", "--smp", "5000", KvmSupport.guest("hello.bin").toString()),

@@ -108,9 +108,7 @@ class HostileGuestTest {
         Path json = tmp.resolve("stats.json");
         List<String> args = new ArrayList<>(List.of("run", "--no-stdin", "--timeout", "120s", "--cmdline", "mmio",
                 "--stats-json", json.toString(), KvmSupport.guest("virtio-flood.elf").toString()));
-        ProcessBuilder pb = Jvmm.command(args.toArray(String[]::new));
-        pb.command().add(1, "-Xmx32m");
-        Jvmm.Result r = Jvmm.run(pb, null, 150);
+        Jvmm.Result r = Jvmm.run(Jvmm.command(List.of("-Xmx32m"), args.toArray(String[]::new)), null, 150);
         assertEquals(33, r.status(), r::toString); // the guest's EXIT_OK, 0x10, through isa-debug-exit
         assertTrue(r.stdout().contains("read 300000 unclaimed MMIO addresses"), r::toString);
         String s = Files.readString(json);

@@ -36,9 +36,15 @@ public final class Jvmm {
     }
 
     public static ProcessBuilder command(String... args) {
+        return command(List.of(), args);
+    }
+
+    /** The same with more JVM options, after the usual ones (so -Xmx32m there wins over jvm-flags' -Xmx). */
+    public static ProcessBuilder command(List<String> jvmOptions, String... args) {
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.addAll(JVM_FLAGS);
+        cmd.addAll(jvmOptions);
         cmd.add("-Xshare:auto");
         cmd.add("-cp");
         cmd.add(System.getProperty("java.class.path"));

@@ -118,8 +118,10 @@ final class LinuxImages {
     /** A bzImage: setup sectors with the header, then a protected-mode part with the payload at PAYLOAD_OFFSET. */
     static byte[] bzImage(Hdr h, byte[] payload) {
         int setup = ((h.setupSects() == 0 ? 4 : h.setupSects()) + 1) * 512;
-        ByteBuffer b = Images.le(setup + PAYLOAD_OFFSET + payload.length + 64);
+        // at least 1 KiB of protected-mode kernel: the 64-bit entry at 0x200 must lie inside it
+        ByteBuffer b = Images.le(setup + Math.max(PAYLOAD_OFFSET + payload.length + 64, 0x400));
         b.put(0x1f1, (byte) h.setupSects());
+        b.putInt(0x1f4, (b.capacity() - setup + 15) / 16);   // syssize: the protected-mode part in paragraphs
         b.putShort(0x1fa, (short) 0xffff);           // vid_mode
         b.putShort(0x1fe, (short) 0xaa55);
         b.put(0x200, (byte) 0xeb).put(0x201, (byte) HDR_LEN_BYTE);

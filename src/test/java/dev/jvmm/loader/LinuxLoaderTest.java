@@ -201,7 +201,9 @@ class LinuxLoaderTest {
     @Test
     void decompressionBeyondGuestRamIsRefused() throws Exception {
         byte[] zeros = new byte[(int) (17 * MIB)];
-        Path k = write("bomb", LinuxImages.bzImage(Hdr.standard(), LinuxImages.compress(Kind.GZIP, zeros)));
+        // init_size 32 MiB: guest RAM is the tighter limit here
+        Path k = write("bomb", LinuxImages.bzImage(Hdr.standard().withPlacement(false, 0x1000000, 32 * MIB),
+                LinuxImages.compress(Kind.GZIP, zeros)));
         LoadOptions small = new LoadOptions(16 * MIB, "", List.of(), BootProtocol.DEFAULT, true, 0);
         assertContains(fails(k, null, small).getMessage(), "decompressed kernel is larger than guest RAM");
     }

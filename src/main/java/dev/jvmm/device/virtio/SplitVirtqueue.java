@@ -148,6 +148,12 @@ public final class SplitVirtqueue {
         return pending() > 0;
     }
 
+    /** How many chains the driver has made available that {@link #pop()} has not returned yet. */
+    public int availableCount() throws VirtqueueException {
+        checkBroken();
+        return pending();
+    }
+
     /**
      * The next available descriptor chain, or {@code null} when the ring is empty. With EVENT_IDX the
      * available event is set so that the driver notifies for the next buffer after this one.

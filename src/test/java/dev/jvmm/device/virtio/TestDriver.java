@@ -52,9 +52,14 @@ public final class TestDriver {
 
     /** A driver whose rings and small buffers live in the first {@link #MEM_SIZE} bytes of {@code mem}. */
     public TestDriver(VirtioDevice device, GuestMemory mem) {
+        this(device, mem, null);
+    }
+
+    /** A driver whose transport hands a device's unfinished work to {@code later} (the event loop's turns). */
+    public TestDriver(VirtioDevice device, GuestMemory mem, java.util.concurrent.Executor later) {
         this.mem = mem;
         this.ram = mem.slice(0, MEM_SIZE);
-        this.t = new VirtioMmioTransport(device, mem, () -> interrupts++);
+        this.t = new VirtioMmioTransport(device, mem, () -> interrupts++, later);
     }
 
     public int r(int off) {
