@@ -282,14 +282,14 @@ public final class RunCommand implements Callable<Integer> {
             config = config.toBuilder().virtio(devices).build();
         }
         try (RootfsRun.Plan cleanup = plan) {
-            return run(config, forced, plan);
+            return run(config, forced, plan, timeline);
         }
     }
 
-    private int run(VmConfig config, KernelFormat forced, RootfsRun.Plan plan) {
+    private int run(VmConfig config, KernelFormat forced, RootfsRun.Plan plan, Timeline timeline) {
         LoadOptions options = loadOptions(config, plan);
         // --timeout counts from the start of the jvmm process, as timeout(1) would: JVM start-up included
-        long deadline = config.timeout() == null ? 0 : timeline.processStart() + config.timeout().toNanos();
+        long deadline = config.timeout() == null ? 0 : timeline.timeoutOrigin() + config.timeout().toNanos();
         RunGuard guard = RunGuard.current();
         if (config.timeout() != null) guard.deadline(deadline, config.timeout());
         {

@@ -45,6 +45,7 @@ public final class Timeline {
     }
 
     private final long processStart;
+    private final long created = System.nanoTime();
     private final AtomicLongArray at = new AtomicLongArray(Mark.values().length);
 
     private Timeline(long processStart) {
@@ -68,6 +69,15 @@ public final class Timeline {
     /** The process start as a {@link System#nanoTime()} value. */
     public long processStart() {
         return processStart;
+    }
+
+    /**
+     * Where --timeout counts from: the process start when jvmm's main started this process (a run
+     * from the command line, as timeout(1) would count), else this timeline's creation (a caller
+     * inside a longer-lived JVM, such as a test, whose process start says nothing about the run).
+     */
+    public long timeoutOrigin() {
+        return at.get(Mark.MAIN.ordinal()) != 0 ? processStart : created;
     }
 
     /** Records {@code m} now, unless it was recorded before. */

@@ -21,6 +21,15 @@ class TimelineTest {
     }
 
     @Test
+    void timeoutsCountFromTheProcessStartOnlyWhenMainStartedIt() {
+        long before = System.nanoTime();
+        Timeline inProcess = Timeline.startingAt(before - 3_600_000_000_000L); // a JVM up for an hour
+        assertTrue(inProcess.timeoutOrigin() >= before, "a caller in a long-lived JVM counts from its own start");
+        inProcess.mark(Timeline.Mark.MAIN, before - 1_000);
+        assertEquals(before - 3_600_000_000_000L, inProcess.timeoutOrigin(), "jvmm's own process counts from its start");
+    }
+
+    @Test
     void firstMarkWinsAndUnreachedMarksAreLeftOut() {
         Timeline t = Timeline.startingAt(1_000_000_000L);
         t.mark(Timeline.Mark.KERNEL_LOADED, 1_020_000_000L);
