@@ -1,7 +1,7 @@
 # Sourced by scripts/nested-kvm: build_nested_base makes (once, cached by its inputs) the nested VM's
 # base initramfs: busybox, the init (scripts/lib/nested-init.sh), the kernel modules, a jlink'ed JDK
-# with its CDS archive, the host's virtiofsd if it has one, the host's glibc and what ldd says the
-# runtime and virtiofsd need, and the jvmm wrapper
+# with its CDS archive, the host's virtiofsd if it has one, util-linux's setpriv, the host's glibc and
+# what ldd says the runtime, virtiofsd and setpriv need, and the jvmm wrapper
 # (with the options of scripts/lib/jvm-flags). Sets base to its path. Needs root, cache, work, kpkg,
 # kconfig, JDK, add_module (scripts/lib/kernel-modules.sh), jvm_flags (scripts/lib/jar.sh) and die().
 build_nested_base() {
@@ -11,11 +11,15 @@ build_nested_base() {
   # inside, packed with its libraries (glib, libseccomp, libcap-ng, ...) when the host has one
   virtiofsd=""
   for p in /usr/libexec/virtiofsd /usr/lib/qemu/virtiofsd; do [ -x "$p" ] && { virtiofsd=$p; break; }; done
+  # util-linux's setpriv, with which jvmm ties its helpers' lives to its own (--pdeathsig; busybox's
+  # setpriv has no such option), at its host path, ahead of busybox's applets on the VM's PATH
+  setpriv=""
+  [ -x /usr/bin/setpriv ] && setpriv=/usr/bin/setpriv
   key=$( {
     echo "format $format $kpkg $JDK"
     cat "$JDK/release" 2>/dev/null
     sha256sum "$init" "$root/scripts/mkinitramfs" "$root/scripts/lib/jvm-flags" /bin/busybox "$(readlink -f /lib64/ld-linux-x86-64.so.2)" \
-      ${virtiofsd:+"$virtiofsd"} | cut -c1-64
+      ${virtiofsd:+"$virtiofsd"} ${setpriv:+"$setpriv"} | cut -c1-64
   } | sha256sum | cut -c1-16)
   base=$cache/nested/base-$key.cpio.gz
   if [ ! -f "$base" ]; then
@@ -39,10 +43,10 @@ build_nested_base() {
       [ -e "$p" ] && libs+=("$p")
     done
     while read -r p; do libs+=("$p"); done < <(
-      { find "$rt" -type f \( -name '*.so' -o -path '*/bin/*' \) -exec ldd {} \; ; [ -z "$virtiofsd" ] || ldd "$virtiofsd"; } 2>/dev/null |
+      { find "$rt" -type f \( -name '*.so' -o -path '*/bin/*' \) -exec ldd {} \; ; for b in $virtiofsd $setpriv; do ldd "$b"; done; } 2>/dev/null |
         awk '$2 == "=>" && $3 ~ /^\// {print $3}' | grep -v "^$rt/" | sort -u)
     adds=()
-    [ -z "$virtiofsd" ] || adds+=(--add "$virtiofsd:$virtiofsd")
+    for b in $virtiofsd $setpriv; do adds+=(--add "$b:$b"); done
     for p in $(printf '%s\n' "${libs[@]}" | sort -u); do
       adds+=(--add "$(readlink -f "$p"):$p")
     done
