@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -123,5 +124,23 @@ class GuestRunTest {
         java.util.Map<?, ?> cpu0 = (java.util.Map<?, ?>) ((java.util.List<?>) m.get("vcpus")).getFirst();
         assertTrue(((Number) ((java.util.Map<?, ?>) cpu0.get("exits")).get("IO")).longValue() > 0, j);
         assertTrue(((java.util.List<?>) m.get("busiest")).stream().anyMatch(b -> "com1".equals(((java.util.Map<?, ?>) b).get("device"))), j);
+        // the timeline: every milestone of a run that printed and stopped, in order, in ms since the process start
+        assertTrue(r.stderr().contains("timeline, ms since process start: main "), r::toString);
+        java.util.Map<?, ?> timeline = (java.util.Map<?, ?>) m.get("timeline_ms");
+        assertTrue(timeline != null, j);
+        List<String> names = new java.util.ArrayList<>();
+        double last = -1;
+        for (java.util.Map.Entry<?, ?> kv : timeline.entrySet()) {
+            String name = (String) kv.getKey();
+            names.add(name);
+            double ms = ((Number) kv.getValue()).doubleValue();
+            assertTrue(ms >= 0, j);
+            if (!name.contains("first_console_byte") && !name.contains("stop_requested")) { // the vCPU's marks race the main thread's
+                assertTrue(ms >= last, "milestones in order: " + j);
+                last = ms;
+            }
+        }
+        assertEquals(List.of("process_start", "main", "command", "kernel_loaded", "vm_created", "vcpus_started",
+                "first_console_byte", "stop_requested", "exit"), names, j);
     }
 }
