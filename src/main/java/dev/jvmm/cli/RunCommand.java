@@ -8,6 +8,7 @@ import dev.jvmm.loader.KernelFormat;
 import dev.jvmm.loader.KernelLoader;
 import dev.jvmm.loader.LoadException;
 import dev.jvmm.loader.LoadOptions;
+import dev.jvmm.vmm.ApiServer;
 import dev.jvmm.vmm.ExitStatus;
 import dev.jvmm.vmm.RootfsRun;
 import dev.jvmm.vmm.RunGuard;
@@ -139,6 +140,10 @@ public final class RunCommand implements Callable<Integer> {
 
     @Option(names = "--stats-json", paramLabel = "FILE", description = "Write the same statistics to FILE as JSON.")
     Path statsJson;
+
+    @Option(names = "--api-socket", paramLabel = "PATH", description = "Serve a control socket at PATH (owner-only, removed"
+            + " at exit): one JSON request per line, info, stats, pause, resume or stop; 'jvmm ctl PATH REQUEST' is its client.")
+    Path apiSocket;
 
     @Option(names = "--no-stdin", description = "Do not connect stdin to the guest's console (as ssh -n): for scripts whose stdin is not meant for the guest.")
     boolean noStdin;
@@ -288,6 +293,22 @@ public final class RunCommand implements Callable<Integer> {
 
     private int run(VmConfig config, KernelFormat forced, RootfsRun.Plan plan, Timeline timeline) {
         LoadOptions options = loadOptions(config, plan);
+        ApiServer api = null;
+        if (apiSocket != null) {
+            try {
+                api = ApiServer.start(apiSocket, ApiServer.runInfo(kernel, options.cmdline()));
+            } catch (VmmException e) {
+                return fail(e.exitStatus(), e.getMessage(), e);
+            }
+        }
+        try {
+            return run(config, forced, options, timeline, api);
+        } finally {
+            if (api != null) api.close();
+        }
+    }
+
+    private int run(VmConfig config, KernelFormat forced, LoadOptions options, Timeline timeline, ApiServer api) {
         // --timeout counts from the start of the jvmm process, as timeout(1) would: JVM start-up included
         long deadline = config.timeout() == null ? 0 : timeline.timeoutOrigin() + config.timeout().toNanos();
         RunGuard guard = RunGuard.current();
@@ -310,7 +331,9 @@ public final class RunCommand implements Callable<Integer> {
             for (int boot = 1; ; boot++) {
                 try (Vm vm = VmBuilder.build(config, image, timeline)) {
                     guard.attach(vm);
+                    if (api != null) api.attach(vm);
                     report = vm.run();
+                    if (api != null) api.attach(null);
                     guard.attach(null);
                 } catch (VmmException e) {
                     return fail(e.exitStatus(), e.getMessage(), e);

@@ -143,9 +143,9 @@ public final class RunReport {
      */
     public Map<String, Object> toMap() {
         Map<String, Object> m = new LinkedHashMap<>();
-        m.put("exit_status", stop.exitStatus());
-        m.put("reason", stop.reason());
-        m.put("ended_by", stop.cause().jsonName());
+        m.put("exit_status", stop == null ? null : stop.exitStatus());
+        m.put("reason", stop == null ? "running" : stop.reason());
+        m.put("ended_by", stop == null ? null : stop.cause().jsonName());
         m.put("wall_seconds", BigDecimal.valueOf(wallNanos, 9).setScale(6, RoundingMode.HALF_UP));
         m.put("timeline_ms", timeline.toMap());
         m.put("console_bytes", consoleBytes);
