@@ -140,12 +140,55 @@ public final class EventLoop implements AutoCloseable {
      */
     public void hold(boolean on) {
         holdRequested = on;
+        if (!on) {
+            synchronized (turnLock) {
+                turnLock.notifyAll();
+            }
+        }
         wake();
     }
 
-    /** Whether the loop thread is between rounds and holding: no handler, task or timer is running or will run. */
+    /**
+     * Whether the hold is complete: the loop thread is between rounds and holding (no handler, task or
+     * timer is running or will run), and no device thread is inside a {@link #enterTurn turn}.
+     */
     public boolean holding() {
-        return holding;
+        if (!holding) return false;
+        synchronized (turnLock) {
+            return turnsInside == 0;
+        }
+    }
+
+    private final Object turnLock = new Object();
+    private int turnsInside;
+
+    /**
+     * A device thread of its own (a disk's I/O thread) serves each turn of work between this and
+     * {@link #exitTurn}, so a {@link #hold} covers it too: while held, this waits until the hold is
+     * released. Returns false, without entering, if {@code abandon} became true meanwhile (the thread
+     * is being stopped) or the thread was interrupted. Any thread.
+     */
+    public boolean enterTurn(BooleanSupplier abandon) {
+        synchronized (turnLock) {
+            while (holdRequested) {
+                if (abandon.getAsBoolean()) return false;
+                try {
+                    turnLock.wait(50);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return false;
+                }
+            }
+            turnsInside++;
+            return true;
+        }
+    }
+
+    /** Ends a turn {@link #enterTurn} began. */
+    public void exitTurn() {
+        synchronized (turnLock) {
+            turnsInside--;
+        }
     }
 
     /** Loops until {@code done} is true, checked after every round of work. */

@@ -90,6 +90,9 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
     public void park(int vcpu) {
         synchronized (pauseLock) {
             parked++;
+            // the last vCPU to park holds the devices: an exit handler that waits for the event loop
+            // (a command's last output) has finished by now
+            if (parked == vcpus.size() && pauseRequested && !stopping) p.loop.hold(true);
             pauseLock.notifyAll();
             try {
                 while (pauseRequested && !stopping) {
@@ -106,8 +109,8 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
     }
 
     /**
-     * Asks the VM to pause (any thread): every vCPU leaves KVM_RUN (a kick) and parks, and the event
-     * loop holds its devices' descriptors, tasks and timers. Returns at once; {@link #pauseDone} says
+     * Asks the VM to pause (any thread): every vCPU leaves KVM_RUN (a kick) and parks; then the event
+     * loop holds its devices' descriptors, tasks and timers, and device threads their turns. Returns at once; {@link #pauseDone} says
      * when the pause is complete. Pausing a paused VM is no error.
      * @return null, or why the VM cannot pause now
      */
@@ -115,8 +118,9 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
         if (stopping) return "the VM is stopping";
         if (!running) return "the VM is not running yet";
         if (pauseRequested) return null;
-        pauseRequested = true;
-        p.loop.hold(true);
+        synchronized (pauseLock) {
+            pauseRequested = true;
+        }
         for (VcpuThread v : vcpus) v.kick();
         return null;
     }
@@ -157,9 +161,9 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
             if (paused && !advanceClock) p.vmFd.setClock(pausedClock);
             paused = false;
             pauseRequested = false;
+            p.loop.hold(false);
             pauseLock.notifyAll();
         }
-        p.loop.hold(false);
         return null;
     }
 
@@ -276,6 +280,7 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
             running = true;
             p.timeline.mark(Timeline.Mark.VCPUS_STARTED, vcpus.isEmpty() ? 0 : vcpus.get(0).readyAt());
             p.loop.run(this::stopping);
+            p.loop.hold(false); // a VM stopped while paused: teardown may need the loop's devices
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             stop(new Stop(StopCause.VMM_ERROR, ExitStatus.VMM_ERROR, "interrupted"));
