@@ -368,4 +368,37 @@ class ApiSocketTest {
         assertTrue(jvmm.waitFor(DEADLINE_MS, TimeUnit.MILLISECONDS), diagnostics());
         assertEquals(9, jvmm.exitValue(), diagnostics());
     }
+
+    /** Four vCPUs (three never started by the guest) pause and resume; a signal stops a paused VM the usual way. */
+    @Test
+    void fourVcpusPauseAndAPausedVmStopsOnASignal() throws Exception {
+        socket = tmp.resolve("smp.sock");
+        log = tmp.resolve("none.log");
+        stderr = tmp.resolve("stderr.txt");
+        jvmm = Jvmm.command("run", "--no-stdin", "--smp", "4", "--timeout", "300s", "--api-socket", socket.toString(),
+                KvmSupport.guest("spin.bin").toString())
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(stderr.toFile()).start();
+        waitFor("the socket", () -> Files.exists(socket));
+        try (Client c = new Client()) {
+            waitFor("a running VM", () -> {
+                try {
+                    return "running".equals(c.request("{\"request\":\"info\"}").get("state"));
+                } catch (IOException e) {
+                    throw new AssertionError(e);
+                }
+            });
+            for (int round = 0; round < 3; round++) {
+                Map<String, Object> paused = c.request("{\"request\":\"pause\"}");
+                assertEquals("paused", paused.get("state"), paused::toString);
+                Map<String, Object> info = c.request("{\"request\":\"info\"}");
+                assertEquals("paused", info.get("state"), info::toString);
+                assertEquals(4, number(info.get("vcpus")), info::toString);
+                if (round < 2) assertEquals("running", c.request("{\"request\":\"resume\"}").get("state"));
+            }
+        }
+        jvmm.destroy(); // SIGTERM, while paused
+        assertTrue(jvmm.waitFor(DEADLINE_MS, TimeUnit.MILLISECONDS), diagnostics());
+        assertEquals(ExitStatus.SIGTERM, jvmm.exitValue(), diagnostics());
+        assertFalse(Files.exists(socket), "the socket is removed after a signal too");
+    }
 }
