@@ -204,8 +204,9 @@ public final class ApiServer implements AutoCloseable {
                 fds.set(JAVA_INT, 0, wakeFd);
                 fds.set(JAVA_SHORT, 4, LibC.POLLIN);
                 fds.set(JAVA_SHORT, 6, (short) 0);
+                boolean accepting = System.nanoTime() - acceptAgainAt >= 0;
                 fds.set(JAVA_INT, pollSize, listener.fd());
-                fds.set(JAVA_SHORT, pollSize + 4, LibC.POLLIN);
+                fds.set(JAVA_SHORT, pollSize + 4, accepting ? LibC.POLLIN : 0);
                 fds.set(JAVA_SHORT, pollSize + 6, (short) 0);
                 polled.clear();
                 boolean waiting = false;
@@ -220,7 +221,7 @@ public final class ApiServer implements AutoCloseable {
                     fds.set(JAVA_SHORT, at + 6, (short) 0);
                     polled.add(c);
                 }
-                int rc = LibC.poll(fds, polled.size() + 2, waiting ? 2 : -1);
+                int rc = LibC.poll(fds, polled.size() + 2, waiting ? 2 : accepting ? -1 : 100);
                 if (rc < 0) {
                     int errno = LibC.errno();
                     if (errno == Errno.EINTR) continue;
@@ -259,9 +260,20 @@ public final class ApiServer implements AutoCloseable {
         }
     }
 
-    private void acceptClients(MemorySegment chunk) throws UnixSocketException {
+    /** After accept fails (no descriptors left: EMFILE), connections wait this long instead of spinning the thread. */
+    private static final long ACCEPT_BACKOFF_NANOS = 100_000_000L;
+    private long acceptAgainAt = System.nanoTime();
+
+    private void acceptClients(MemorySegment chunk) {
         for (int i = 0; i < ACCEPTS_PER_ROUND; i++) {
-            UnixSocket s = listener.acceptNow();
+            UnixSocket s;
+            try {
+                s = listener.acceptNow();
+            } catch (UnixSocketException e) {
+                Log.debug(ApiServer.class, "control socket: {}", e.getMessage());
+                acceptAgainAt = System.nanoTime() + ACCEPT_BACKOFF_NANOS;
+                return;
+            }
             if (s == null) return;
             Client c = new Client(s);
             if (clients.size() >= MAX_CLIENTS) {
