@@ -23,7 +23,7 @@ import java.util.concurrent.Callable;
 /** {@code jvmm ctl}: the control socket's command-line client. */
 @Command(name = "ctl", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Send one request to a running jvmm's --api-socket SOCKET and print the reply (one line of JSON)."
-                + " REQUEST is info, stats, pause, resume or stop; ARGS are KEY=VALUE (e.g. stop status=3,"
+                + " REQUEST is info, stats, pause, resume, stop or snapshot; ARGS are KEY=VALUE (e.g. stop status=3, snapshot dir=/tmp/s,"
                 + " resume advance_clock=true). A REQUEST starting with '{' is sent as it is.",
         footer = {"", "Exit status: 0 the reply was ok, 1 it was an error reply, 2 bad command line,",
                 "  3 no reply (cannot connect, the connection closed, --timeout passed)."})
@@ -43,7 +43,7 @@ public final class CtlCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "SOCKET", description = "The path given to jvmm run --api-socket.")
     Path socket;
 
-    @Parameters(index = "1", paramLabel = "REQUEST", description = "info, stats, pause, resume or stop (or a JSON object).")
+    @Parameters(index = "1", paramLabel = "REQUEST", description = "info, stats, pause, resume, stop or snapshot (or a JSON object).")
     String request;
 
     @Parameters(index = "2..*", paramLabel = "ARGS", description = "The request's arguments, KEY=VALUE.")

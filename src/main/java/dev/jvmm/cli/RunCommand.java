@@ -142,7 +142,7 @@ public final class RunCommand implements Callable<Integer> {
     Path statsJson;
 
     @Option(names = "--api-socket", paramLabel = "PATH", description = "Serve a control socket at PATH (owner-only, removed"
-            + " at exit): one JSON request per line, info, stats, pause, resume or stop; 'jvmm ctl PATH REQUEST' is its client.")
+            + " at exit): one JSON request per line, info, stats, pause, resume, stop or snapshot; 'jvmm ctl PATH REQUEST' is its client.")
     Path apiSocket;
 
     @Option(names = "--no-stdin", description = "Do not connect stdin to the guest's console (as ssh -n): for scripts whose stdin is not meant for the guest.")

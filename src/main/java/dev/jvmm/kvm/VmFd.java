@@ -50,6 +50,15 @@ public final class VmFd implements AutoCloseable {
             IOEVENTFD_FD = KvmApi.offset(KvmApi.KVM_IOEVENTFD_ARG, "fd"),
             IOEVENTFD_FLAGS = KvmApi.offset(KvmApi.KVM_IOEVENTFD_ARG, "flags");
 
+    /**
+     * A VM ioctl with a struct argument (KVM_GET_IRQCHIP, KVM_GET_PIT2, ...); the layout of {@code arg}
+     * is the request's, see {@link KvmApi}.
+     * @throws KvmException naming the request when it fails
+     */
+    public int call(dev.jvmm.sys.Ioctl.Request request, MemorySegment arg) {
+        return KvmIoctl.call(fd, request, arg);
+    }
+
     private static final long CLOCK_CLOCK = KvmApi.offset(KvmApi.KVM_CLOCK_DATA, "clock");
 
     /** KVM_GET_CLOCK: the guest's kvmclock now, in nanoseconds. */

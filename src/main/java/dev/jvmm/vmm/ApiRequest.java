@@ -10,7 +10,7 @@ import java.util.Map;
  * fields are the request's arguments, and a field a request does not take is an error, as is a
  * wrong type or range.
  *
- * @param name  the request: info, stats, pause, resume or stop
+ * @param name  the request: info, stats, pause, resume, stop or snapshot
  * @param id    the request's id (String, Number or null), or null when it had none
  * @param args  the request's arguments, checked
  */
@@ -25,6 +25,7 @@ public record ApiRequest(String name, Object id, Map<String, Object> args) {
         m.put("pause", List.of());
         m.put("resume", List.of("advance_clock"));
         m.put("stop", List.of("status"));
+        m.put("snapshot", List.of("dir"));
         return java.util.Collections.unmodifiableMap(m);
     }
 
@@ -90,6 +91,12 @@ public record ApiRequest(String name, Object id, Map<String, Object> args) {
                     throw new Error("bad_argument", "stop's status must be a whole number from 0 to 255", id);
                 }
                 args.put("status", ((Number) st).intValue());
+            }
+            case "snapshot" -> {
+                Object d = args.get("dir");
+                if (!(d instanceof String dir) || dir.isEmpty() || dir.indexOf('\0') >= 0) {
+                    throw new Error("bad_argument", "snapshot needs dir, the directory to write (absolute, empty or not there yet)", id);
+                }
             }
             case "resume" -> {
                 Object a = args.getOrDefault("advance_clock", false);

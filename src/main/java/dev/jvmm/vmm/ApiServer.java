@@ -422,6 +422,21 @@ public final class ApiServer implements AutoCloseable {
                     m.put("exit_status", status);
                     c.reply(m);
                 }
+                case "snapshot" -> {
+                    if (v == null) {
+                        c.reply(noVm(r));
+                        return;
+                    }
+                    try {
+                        Map<String, Object> m = ApiRequest.reply(true, r.name(), r.id());
+                        m.putAll(VmSnapshot.take(v, Path.of((String) r.args().get("dir")), runInfo));
+                        c.reply(m);
+                    } catch (ApiRequest.Error e) {
+                        c.reply(ApiRequest.error(r.name(), r.id(), e.code(), e.getMessage()));
+                    } catch (IOException | java.nio.file.InvalidPathException e) {
+                        c.reply(ApiRequest.error(r.name(), r.id(), "failed", "cannot write the snapshot: " + e));
+                    }
+                }
                 default -> c.reply(ApiRequest.error(r.name(), r.id(), "unknown_request", "unknown request '" + r.name() + "'"));
             }
         } catch (RuntimeException e) { // a KVM call failing under a request: that request's error, not the server's

@@ -86,6 +86,9 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
         return pauseRequested;
     }
 
+    /** Work for parked vCPU threads, by vCPU id (under pauseLock): their own KVM state is read on their own thread. */
+    private final Map<Integer, Runnable> vcpuTasks = new java.util.HashMap<>();
+
     @Override
     public void park(int vcpu) {
         synchronized (pauseLock) {
@@ -94,18 +97,75 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
             // (a command's last output) has finished by now
             if (parked == vcpus.size() && pauseRequested && !stopping) p.loop.hold(true);
             pauseLock.notifyAll();
-            try {
-                while (pauseRequested && !stopping) {
-                    try {
-                        pauseLock.wait();
-                    } catch (InterruptedException e) {
-                        // nothing interrupts vCPU threads; keep waiting for the resume or the stop
+        }
+        try {
+            while (true) {
+                Runnable task;
+                synchronized (pauseLock) {
+                    while (pauseRequested && !stopping && !vcpuTasks.containsKey(vcpu)) {
+                        try {
+                            pauseLock.wait();
+                        } catch (InterruptedException e) {
+                            // nothing interrupts vCPU threads; keep waiting for the resume or the stop
+                        }
                     }
+                    if (!pauseRequested || stopping) return;
+                    task = vcpuTasks.remove(vcpu);
                 }
-            } finally {
+                task.run(); // outside the lock: the others' tasks run meanwhile
+            }
+        } finally {
+            synchronized (pauseLock) {
                 parked--;
             }
         }
+    }
+
+    /**
+     * Runs {@code work} on every parked vCPU's own thread (any thread; the VM must be paused) and
+     * returns the results in vCPU order.
+     * @throws IllegalStateException if the VM is not paused, a vCPU's work failed, or did not finish in 10 s
+     */
+    <T> List<T> onParkedVcpus(java.util.function.BiFunction<Integer, dev.jvmm.kvm.VcpuFd, T> work) {
+        if (!pauseDone()) throw new IllegalStateException("the VM is not paused");
+        int n = vcpus.size();
+        List<java.util.concurrent.CompletableFuture<T>> results = new ArrayList<>();
+        synchronized (pauseLock) {
+            for (int i = 0; i < n; i++) {
+                int id = i;
+                java.util.concurrent.CompletableFuture<T> f = new java.util.concurrent.CompletableFuture<>();
+                results.add(f);
+                vcpuTasks.put(id, () -> {
+                    try {
+                        f.complete(work.apply(id, p.vcpuFds.get(id)));
+                    } catch (RuntimeException | Error e) {
+                        f.completeExceptionally(e);
+                    }
+                });
+            }
+            pauseLock.notifyAll();
+        }
+        List<T> out = new ArrayList<>();
+        try {
+            for (int i = 0; i < n; i++) out.add(results.get(i).get(10, java.util.concurrent.TimeUnit.SECONDS));
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw new IllegalStateException(String.valueOf(e.getCause().getMessage()), e.getCause());
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new IllegalStateException("a vCPU thread did not answer within 10 s");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted");
+        } finally {
+            synchronized (pauseLock) {
+                vcpuTasks.clear();
+            }
+        }
+        return out;
+    }
+
+    /** For {@link VmSnapshot}: the parts it reads. */
+    VmBuilder.Parts parts() {
+        return p;
     }
 
     /**

@@ -27,6 +27,7 @@ class ApiRequestTest {
         assertEquals(Map.of("advance_clock", false), ApiRequest.parse("{\"request\":\"resume\"}").args());
         assertEquals(Map.of("advance_clock", true), ApiRequest.parse("{\"request\":\"resume\",\"advance_clock\":true}").args());
         assertEquals(Map.of("status", 0), ApiRequest.parse("{\"request\":\"stop\"}").args());
+        assertEquals(Map.of("dir", "/tmp/s"), ApiRequest.parse("{\"request\":\"snapshot\",\"dir\":\"/tmp/s\"}").args());
         assertEquals(Map.of("status", 255), ApiRequest.parse("{\"status\": 255, \"request\": \"stop\"}").args());
     }
 
@@ -68,6 +69,9 @@ class ApiRequestTest {
         assertEquals("bad_argument", code("{\"request\":\"stop\",\"status\":\"3\"}"));
         assertEquals("bad_argument", code("{\"request\":\"stop\",\"status\":99999999999999999999999}"));
         assertEquals("bad_argument", code("{\"request\":\"resume\",\"advance_clock\":\"yes\"}"));
+        assertEquals("bad_argument", code("{\"request\":\"snapshot\"}"));
+        assertEquals("bad_argument", code("{\"request\":\"snapshot\",\"dir\":7}"));
+        assertEquals("bad_argument", code("{\"request\":\"snapshot\",\"dir\":\"\"}"));
     }
 
     @Test
