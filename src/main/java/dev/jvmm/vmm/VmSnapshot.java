@@ -1,5 +1,6 @@
 package dev.jvmm.vmm;
 
+import dev.jvmm.device.DeviceState;
 import dev.jvmm.kvm.Kvm;
 import dev.jvmm.kvm.VcpuFd;
 import dev.jvmm.kvm.VmFd;
@@ -36,8 +37,10 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * supported CPUID (for a restore to compare); and a {@code meta} JSON section: the configuration,
  * the memory layout, what the snapshot holds.
  *
- * <p>Format 1 holds no device-model state (UART, i8042, CMOS, ACPI PM registers), and a VM with
- * virtio devices is refused, naming them: their queues cannot be saved yet.
+ * <p>Every port device's model state ({@link DeviceState}: the UART's registers and FIFO, the
+ * i8042, the CMOS RAM and clock offset) goes in a {@code device.NAME} section; a VM with a device
+ * that cannot save its state yet (every virtio device: their queues; jvmm's own PIT, --pit user) is
+ * refused, naming it.
  */
 final class VmSnapshot {
     private VmSnapshot() { }
@@ -55,6 +58,7 @@ final class VmSnapshot {
                     + String.join(", ", names), null);
         }
         if (!vm.pauseDone()) throw new ApiRequest.Error("wrong_state", "the VM is not paused: send pause first", null);
+        Map<String, DeviceState> models = deviceModels(vm.parts());
         if (!dir.isAbsolute()) throw new ApiRequest.Error("bad_argument", "dir must be an absolute path, not " + dir, null);
         if (!Files.isDirectory(dir)) Files.createDirectories(dir, java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
                 java.nio.file.attribute.PosixFilePermissions.fromString("rwx------"))); // guest memory: the owner's only
@@ -79,6 +83,7 @@ final class VmSnapshot {
             MemorySegment cpuid = p.kvm.supportedCpuid(arena);
             sections.put("host.supported_cpuid", cpuid.toArray(JAVA_BYTE));
         }
+        for (Map.Entry<String, DeviceState> d : models.entrySet()) sections.put("device." + d.getKey(), d.getValue().saveState());
         for (int i = 0; i < cpus.size(); i++) {
             for (Map.Entry<String, byte[]> e : cpus.get(i).entrySet()) sections.put("vcpu." + i + "." + e.getKey(), e.getValue());
         }
@@ -90,7 +95,7 @@ final class VmSnapshot {
         meta.put("memory_regions", regions);
         meta.put("run", runInfo);
         meta.put("config", vm.info().get("config"));
-        meta.put("device_models_saved", false);
+        meta.put("devices", List.copyOf(models.keySet()));
         sections.put("meta", Json.line(meta).getBytes(StandardCharsets.UTF_8));
         SnapshotFile.write(dir.resolve("state"), sections);
         Map<String, Object> reply = new LinkedHashMap<>();
@@ -101,6 +106,29 @@ final class VmSnapshot {
         reply.put("sections", sections.size());
         reply.put("ms", (System.nanoTime() - t0) / 1_000_000);
         return reply;
+    }
+
+    /**
+     * The port and MMIO devices whose state the snapshot saves, by bus name (a device on two ranges,
+     * as the i8042 is, once); refuses, naming them, devices that can neither save their state nor
+     * have none.
+     */
+    static Map<String, DeviceState> deviceModels(VmBuilder.Parts p) throws ApiRequest.Error {
+        Map<String, DeviceState> models = new LinkedHashMap<>();
+        List<String> unsupported = new ArrayList<>();
+        for (dev.jvmm.device.Bus bus : List.of(p.pio, p.mmio)) {
+            for (dev.jvmm.device.Bus.Range r : bus.ranges()) {
+                if (models.containsKey(r.name())) continue;
+                if (r.device() instanceof DeviceState ds) models.put(r.name(), ds);
+                else if (!(r.device() instanceof DeviceState.Stateless) && !unsupported.contains(r.name())) unsupported.add(r.name());
+            }
+        }
+        unsupported.removeAll(models.keySet()); // the i8042's command port: its state is the controller's
+        if (!unsupported.isEmpty()) {
+            throw new ApiRequest.Error("unsupported_device", "cannot snapshot these devices yet (their state is not saved): "
+                    + String.join(", ", unsupported), null);
+        }
+        return models;
     }
 
     private static byte[] vmGet(Arena arena, VmFd vm, Ioctl.Request r, MemoryLayout l) {

@@ -443,7 +443,7 @@ class ApiSocketTest {
         Map<String, byte[]> state = dev.jvmm.vmm.SnapshotFile.read(dir.resolve("state"));
         for (String s : List.of("vcpu.0.regs", "vcpu.0.sregs", "vcpu.0.fpu", "vcpu.0.msrs", "vcpu.0.lapic", "vcpu.0.mp_state",
                 "vcpu.0.events", "vcpu.0.debugregs", "vcpu.0.cpuid", "vm.irqchip.0", "vm.irqchip.1", "vm.irqchip.2", "vm.pit2",
-                "vm.clock", "host.supported_cpuid", "meta")) {
+                "vm.clock", "host.supported_cpuid", "device.com1", "device.i8042", "device.rtc", "meta")) {
             assertTrue(state.containsKey(s), "section " + s + " in " + state.keySet());
         }
         ByteBuffer regs = ByteBuffer.wrap(state.get("vcpu.0.regs")).order(java.nio.ByteOrder.LITTLE_ENDIAN);
