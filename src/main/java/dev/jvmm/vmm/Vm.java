@@ -163,6 +163,13 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
         return out;
     }
 
+    private volatile long restoreNanos = -1;
+
+    /** A VM restored from a snapshot: how long the restore took (memory mapped, state set), for the stats. */
+    void restoredIn(long nanos) {
+        restoreNanos = nanos;
+    }
+
     /** For {@link VmSnapshot}: the parts it reads. */
     VmBuilder.Parts parts() {
         return p;
@@ -369,6 +376,7 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
         p.timeline.mark(Timeline.Mark.STOP_REQUESTED, stopRequestedAt);
         RunReport report = new RunReport(p.timeline);
         report.finish(s, vcpus, p.pio, p.mmio, p.virtio.counters(), p.console.bytesWritten(), System.nanoTime() - started);
+        if (restoreNanos >= 0) report.put("restore_ms", java.math.BigDecimal.valueOf(restoreNanos, 6).setScale(3, java.math.RoundingMode.HALF_UP));
         return report;
     }
 

@@ -503,4 +503,107 @@ class ApiSocketTest {
         return org.junit.jupiter.api.Assertions.assertThrows(dev.jvmm.vmm.SnapshotFile.SnapshotException.class,
                 () -> dev.jvmm.vmm.SnapshotFile.read(file)).getMessage();
     }
+
+    /** All of a serial log's bytes, a last partial line included. */
+    private static String text(Path log) throws IOException {
+        return Files.exists(log) ? Files.readString(log, StandardCharsets.ISO_8859_1) : "";
+    }
+
+    /** Whole lines of {@code text} (a partial last line left out). */
+    private static List<String> wholeLines(String text) {
+        int end = text.lastIndexOf('\n');
+        return end < 0 ? List.of() : List.of(text.substring(0, end).split("\n"));
+    }
+
+    /**
+     * Snapshotted mid-run and killed (SIGKILL), the counter restored twice at once from the same
+     * snapshot: each restored run continues the sequence exactly where the snapshot stood (the
+     * output before it and the output after it are one sequence), the snapshot stays intact, a
+     * stop request ends each with its status; a corrupted, truncated or missing state is refused
+     * with one line.
+     */
+    @Test
+    void aSnapshotRestoresWhereItStoppedTwiceAtOnce() throws Exception {
+        start();
+        Path dir = tmp.resolve("snap");
+        try (Client c = new Client()) {
+            assertEquals("paused", c.request("{\"request\":\"pause\"}").get("state"));
+            long bytes = number(stats(c.request("{\"request\":\"stats\"}")).get("console_bytes"));
+            waitFor("the paused output in the log", () -> {
+                try {
+                    return Files.size(log) == bytes;
+                } catch (IOException e) {
+                    return false;
+                }
+            });
+            assertEquals(true, c.request("{\"request\":\"snapshot\",\"dir\":\"" + dir + "\"}").get("ok"));
+        }
+        jvmm.destroyForcibly(); // SIGKILL: nothing of the first run is left but its snapshot
+        assertTrue(jvmm.waitFor(DEADLINE_MS, TimeUnit.MILLISECONDS));
+        jvmm = null;
+        String before = text(log);
+        byte[] memoryBefore = java.security.MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(dir.resolve("memory")));
+
+        List<Process> restored = new ArrayList<>();
+        List<Path> logs = new ArrayList<>(), sockets = new ArrayList<>();
+        try {
+            for (int i = 0; i < 2; i++) {
+                Path l = tmp.resolve("restored" + i + ".log"), sock = tmp.resolve("restored" + i + ".sock");
+                logs.add(l);
+                sockets.add(sock);
+                restored.add(Jvmm.command("run", "--no-stdin", "--timeout", "300s", "--serial-log", l.toString(), "--api-socket", sock.toString(),
+                        "--stats-json", tmp.resolve("stats" + i + ".json").toString(), "--restore", dir.toString())
+                        .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(tmp.resolve("restored" + i + ".err").toFile()).start());
+            }
+            int printedBefore = wholeLines(before).size();
+            for (int i = 0; i < 2; i++) {
+                Path l = logs.get(i);
+                Process pr = restored.get(i);
+                Path err = tmp.resolve("restored" + i + ".err");
+                waitFor("restored run " + i + " to count on", () -> {
+                    try {
+                        assertTrue(pr.isAlive(), "restored run ended: " + Files.readString(err));
+                    } catch (IOException e) {
+                        throw new AssertionError(e);
+                    }
+                    try {
+                        return wholeLines(before + text(l)).size() >= printedBefore + 10;
+                    } catch (IOException e) {
+                        return false;
+                    }
+                });
+                checkSequence(wholeLines(before + text(l)));
+                socket = sockets.get(i);
+                try (Client c = new Client()) {
+                    assertEquals(true, c.request("{\"request\":\"stop\",\"status\":" + (40 + i) + "}").get("ok"));
+                }
+                assertTrue(pr.waitFor(DEADLINE_MS, TimeUnit.MILLISECONDS));
+                assertEquals(40 + i, pr.exitValue(), Files.readString(tmp.resolve("restored" + i + ".err")));
+                Map<String, Object> st = Json.object(Files.readString(tmp.resolve("stats" + i + ".json")));
+                assertTrue(((Number) st.get("restore_ms")).doubleValue() > 0, st::toString);
+            }
+        } finally {
+            restored.forEach(Process::destroyForcibly);
+        }
+        assertArrayEquals(memoryBefore, java.security.MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(dir.resolve("memory"))),
+                "the snapshot's memory file is unchanged (mapped copy-on-write)");
+
+        byte[] good = Files.readAllBytes(dir.resolve("state"));
+        byte[] flipped = good.clone();
+        flipped[good.length / 3] ^= 0x40;
+        Files.write(dir.resolve("state"), flipped);
+        Jvmm.Result corrupt = Jvmm.run("run", "--no-stdin", "--restore", dir.toString());
+        assertEquals(ExitStatus.BAD_IMAGE, corrupt.status(), corrupt::toString);
+        assertTrue(corrupt.stderr().contains("corrupt"), corrupt::toString);
+        assertEquals(1, corrupt.stderr().strip().split("\n").length, "one line: " + corrupt);
+        Files.write(dir.resolve("state"), Arrays.copyOf(good, good.length / 2));
+        Jvmm.Result truncated = Jvmm.run("run", "--no-stdin", "--restore", dir.toString());
+        assertEquals(ExitStatus.BAD_IMAGE, truncated.status(), truncated::toString);
+        assertTrue(truncated.stderr().contains("truncated"), truncated::toString);
+        assertEquals(1, truncated.stderr().strip().split("\n").length, "one line: " + truncated);
+        Jvmm.Result missing = Jvmm.run("run", "--no-stdin", "--restore", tmp.resolve("nowhere").toString());
+        assertEquals(ExitStatus.BAD_IMAGE, missing.status(), missing::toString);
+        Jvmm.Result withKernel = Jvmm.run("run", "--restore", dir.toString(), KvmSupport.guest("hello.bin").toString());
+        assertEquals(ExitStatus.USAGE, withKernel.status(), withKernel::toString);
+    }
 }
