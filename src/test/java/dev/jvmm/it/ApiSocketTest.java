@@ -212,6 +212,15 @@ class ApiSocketTest {
                     "kvmclock advanced " + (clockNow - pausedClock) + " ns in " + sinceResume + " ns since the resume");
             waitFor("the count to go on", () -> lines().size() >= printed + 5);
             checkSequence(lines());
+
+            // asked to, a resume leaves the clock alone: it jumps by the time paused
+            long again = number(c.request("{\"request\":\"pause\"}").get("kvmclock_ns"));
+            Thread.sleep(1000);
+            Map<String, Object> advanced = c.request("{\"request\":\"resume\",\"advance_clock\":true}");
+            assertEquals("running", advanced.get("state"), advanced::toString);
+            assertTrue(!advanced.containsKey("kvmclock_ns"), advanced::toString);
+            long jumped = number(c.request("{\"request\":\"info\"}").get("kvmclock_ns"));
+            assertTrue(jumped - again >= 1_000_000_000L, "kvmclock went on through the pause: " + (jumped - again) + " ns");
             assertEquals(true, c.request("{\"request\":\"stop\",\"status\":3}").get("ok"));
         }
         assertTrue(jvmm.waitFor(DEADLINE_MS, TimeUnit.MILLISECONDS), diagnostics());
