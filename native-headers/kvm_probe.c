@@ -203,7 +203,7 @@ static void libc_constants(void) {
     CONST_AS(LibC, SYS_IOCTL, SYS_ioctl); CONST_AS(LibC, SYS_MADVISE, SYS_madvise); CONST_AS(LibC, SYS_GETPID, SYS_getpid);
     CONST_AS(LibC, SYS_SOCKET, SYS_socket); CONST_AS(LibC, SYS_CONNECT, SYS_connect); CONST_AS(LibC, SYS_SENDMSG, SYS_sendmsg);
     CONST_AS(LibC, SYS_RECVMSG, SYS_recvmsg); CONST_AS(LibC, SYS_BIND, SYS_bind); CONST_AS(LibC, SYS_LISTEN, SYS_listen);
-    CONST_AS(LibC, SYS_SOCKETPAIR, SYS_socketpair); CONST_AS(LibC, SYS_FCNTL, SYS_fcntl);
+    CONST_AS(LibC, SYS_SOCKETPAIR, SYS_socketpair); CONST_AS(LibC, SYS_FCNTL, SYS_fcntl); CONST_AS(LibC, SYS_FCHMOD, SYS_fchmod);
     CONST_AS(LibC, SYS_FTRUNCATE, SYS_ftruncate); CONST_AS(LibC, SYS_RT_SIGTIMEDWAIT, SYS_rt_sigtimedwait);
     CONST_AS(LibC, SYS_GETTID, SYS_gettid); CONST_AS(LibC, SYS_TGKILL, SYS_tgkill); CONST_AS(LibC, SYS_OPENAT, SYS_openat);
     CONST_AS(LibC, SYS_ACCEPT4, SYS_accept4); CONST_AS(LibC, SYS_EVENTFD2, SYS_eventfd2);
@@ -258,7 +258,7 @@ static void vhost_branch(void) {
     USOCK(SOL_SOCKET); USOCK(SCM_RIGHTS);
     USOCK(MSG_CTRUNC); USOCK(MSG_DONTWAIT); USOCK(MSG_NOSIGNAL); USOCK(MSG_CMSG_CLOEXEC);
     USOCK(F_GETFL); USOCK(F_SETFL); USOCK(F_DUPFD_CLOEXEC); USOCK(POLLOUT);
-    USOCK(EPIPE); USOCK(ENAMETOOLONG); USOCK(ECONNRESET); USOCK(ECONNREFUSED);
+    USOCK(EPIPE); USOCK(ENAMETOOLONG); USOCK(ECONNABORTED); USOCK(ECONNRESET); USOCK(ECONNREFUSED);
     CONST_AS(UnixSocket, SUN_PATH_BYTES, sizeof(((struct sockaddr_un *) 0)->sun_path));
     CONST_AS(UnixSocket, CMSG_HEADER_BYTES, CMSG_LEN(0));
     CONST_AS(UnixSocket, CMSG_ALIGN_BYTES, CMSG_SPACE(1) - CMSG_LEN(0));
@@ -281,10 +281,54 @@ static void vhost_branch(void) {
 }
 /* ==== end of vhost branch ==== */
 
+/* ==== snap branch: snapshot state (KvmApi's block of the same name) ==== */
+static void snap_branch(void) {
+    STRUCT(kvm_clock_data);
+    FIELD(kvm_clock_data, clock); FIELD(kvm_clock_data, flags); FIELD(kvm_clock_data, pad0);
+    FIELD(kvm_clock_data, realtime); FIELD(kvm_clock_data, host_tsc); FIELD(kvm_clock_data, pad);
+    STRUCT(kvm_irqchip);
+    FIELD(kvm_irqchip, chip_id); FIELD(kvm_irqchip, pad); FIELD(kvm_irqchip, chip);
+    STRUCT(kvm_pit_channel_state);
+    FIELD(kvm_pit_channel_state, count); FIELD(kvm_pit_channel_state, latched_count);
+    FIELD(kvm_pit_channel_state, count_latched); FIELD(kvm_pit_channel_state, status_latched);
+    FIELD(kvm_pit_channel_state, status); FIELD(kvm_pit_channel_state, read_state);
+    FIELD(kvm_pit_channel_state, write_state); FIELD(kvm_pit_channel_state, write_latch);
+    FIELD(kvm_pit_channel_state, rw_mode); FIELD(kvm_pit_channel_state, mode); FIELD(kvm_pit_channel_state, bcd);
+    FIELD(kvm_pit_channel_state, gate); FIELD(kvm_pit_channel_state, count_load_time);
+    STRUCT(kvm_pit_state2);
+    FIELD(kvm_pit_state2, channels); FIELD(kvm_pit_state2, flags); FIELD(kvm_pit_state2, reserved);
+    STRUCT(kvm_vcpu_events);
+    FIELD(kvm_vcpu_events, exception); FIELD(kvm_vcpu_events, interrupt); FIELD(kvm_vcpu_events, nmi);
+    FIELD(kvm_vcpu_events, sipi_vector); FIELD(kvm_vcpu_events, flags); FIELD(kvm_vcpu_events, smi);
+    FIELD(kvm_vcpu_events, triple_fault); FIELD(kvm_vcpu_events, reserved);
+    FIELD(kvm_vcpu_events, exception_has_payload); FIELD(kvm_vcpu_events, exception_payload);
+    STRUCT(kvm_debugregs);
+    FIELD(kvm_debugregs, db); FIELD(kvm_debugregs, dr6); FIELD(kvm_debugregs, dr7); FIELD(kvm_debugregs, flags);
+    FIELD(kvm_debugregs, reserved);
+    STRUCT(kvm_xsave);                  /* region[1024], then a flexible array for XSAVE2 */
+    FIELD(kvm_xsave, region);
+    STRUCT(kvm_xcr);
+    FIELD(kvm_xcr, xcr); FIELD(kvm_xcr, reserved); FIELD(kvm_xcr, value);
+    STRUCT(kvm_xcrs);
+    FIELD(kvm_xcrs, nr_xcrs); FIELD(kvm_xcrs, flags); FIELD(kvm_xcrs, xcrs); FIELD(kvm_xcrs, padding);
+    STRUCT(kvm_msr_list);               /* header only: indices[] is a flexible array */
+    FIELD(kvm_msr_list, nmsrs);
+
+    KVM(KVM_GET_MSR_INDEX_LIST); KVM(KVM_GET_IRQCHIP); KVM(KVM_SET_IRQCHIP); KVM(KVM_SET_CLOCK); KVM(KVM_GET_CLOCK);
+    KVM(KVM_GET_PIT2); KVM(KVM_SET_PIT2); KVM(KVM_GET_MSRS); KVM(KVM_GET_CPUID2); KVM(KVM_SET_MP_STATE);
+    KVM(KVM_GET_VCPU_EVENTS); KVM(KVM_SET_VCPU_EVENTS); KVM(KVM_GET_DEBUGREGS); KVM(KVM_SET_DEBUGREGS);
+    KVM(KVM_GET_XSAVE); KVM(KVM_SET_XSAVE); KVM(KVM_GET_XCRS); KVM(KVM_SET_XCRS);
+    KVM(KVM_CAP_ADJUST_CLOCK); KVM(KVM_CAP_VCPU_EVENTS); KVM(KVM_CAP_DEBUGREGS); KVM(KVM_CAP_XSAVE); KVM(KVM_CAP_XCRS);
+    KVM(KVM_VCPUEVENT_VALID_NMI_PENDING); KVM(KVM_VCPUEVENT_VALID_SIPI_VECTOR);
+    KVM(KVM_NR_IRQCHIPS); KVM(KVM_MAX_XCRS);
+}
+/* ==== end of snap branch ==== */
+
 int main(void) {
     structs();
     kvm_constants();
     libc_constants();
     vhost_branch();
+    snap_branch();
     return ferror(stdout) ? 1 : 0;
 }

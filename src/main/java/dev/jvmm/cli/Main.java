@@ -54,7 +54,7 @@ public final class Main implements Runnable {
     }
 
     /** The subcommands, in the order the help lists them. */
-    static final List<String> SUBCOMMANDS = List.of("run", "check", "extract-vmlinux", "dump-acpi");
+    static final List<String> SUBCOMMANDS = List.of("run", "check", "ctl", "extract-vmlinux", "dump-acpi");
 
     private static int executeGuarded(String[] args, PrintStream out, PrintStream err) {
         // The models come from the annotations at build time (the generated *Cli classes), so no
@@ -92,6 +92,7 @@ public final class Main implements Runnable {
                 yield run;
             }
             case "check" -> CheckCommandCli.spec(new CheckCommand());
+            case "ctl" -> CtlCommandCli.spec(new CtlCommand());
             case "extract-vmlinux" -> ExtractVmlinuxCommandCli.spec(new ExtractVmlinuxCommand());
             case "dump-acpi" -> DumpAcpiCommandCli.spec(new DumpAcpiCommand());
             default -> throw new IllegalArgumentException(name);

@@ -8,6 +8,9 @@ import dev.jvmm.loader.KernelFormat;
 import dev.jvmm.loader.KernelLoader;
 import dev.jvmm.loader.LoadException;
 import dev.jvmm.loader.LoadOptions;
+import dev.jvmm.vmm.ApiServer;
+import dev.jvmm.vmm.Json;
+import dev.jvmm.vmm.SnapshotFile;
 import dev.jvmm.vmm.ExitStatus;
 import dev.jvmm.vmm.RootfsRun;
 import dev.jvmm.vmm.RunGuard;
@@ -36,6 +39,8 @@ import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.nio.charset.StandardCharsets;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.regex.Pattern;
@@ -140,6 +145,10 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--stats-json", paramLabel = "FILE", description = "Write the same statistics to FILE as JSON.")
     Path statsJson;
 
+    @Option(names = "--api-socket", paramLabel = "PATH", description = "Serve a control socket at PATH (owner-only, removed"
+            + " at exit): one JSON request per line, info, stats, pause, resume, stop or snapshot; 'jvmm ctl PATH REQUEST' is its client.")
+    Path apiSocket;
+
     @Option(names = "--no-stdin", description = "Do not connect stdin to the guest's console (as ssh -n): for scripts whose stdin is not meant for the guest.")
     boolean noStdin;
 
@@ -162,7 +171,12 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--user", description = "With --rootfs: run COMMAND as the calling user's uid and gid instead of root.")
     boolean asCaller;
 
-    @Parameters(index = "0", paramLabel = "KERNEL", description = "Kernel image: flat, multiboot, bzImage or ELF vmlinux.")
+    @Option(names = "--restore", paramLabel = "DIR", description = "Start from the snapshot in DIR (taken with the control"
+            + " socket's snapshot request) instead of booting a KERNEL: memory mapped copy-on-write from DIR/memory, the"
+            + " vCPUs, irqchip, clock and devices as they were; the VM's shape (--smp, --mem, --pit, ACPI) is the snapshot's.")
+    Path restore;
+
+    @Parameters(index = "0", arity = "0..1", paramLabel = "KERNEL", description = "Kernel image: flat, multiboot, bzImage or ELF vmlinux.")
     Path kernel;
 
     @Parameters(index = "1..*", paramLabel = "COMMAND", description = "With --rootfs: the command to run and its arguments"
@@ -267,6 +281,8 @@ public final class RunCommand implements Callable<Integer> {
         Timeline timeline = Timeline.sinceProcessStart();
         timeline.mark(Timeline.Mark.COMMAND);
         Main.configureLogging(verbose);
+        if (restore != null) return restoreRun(timeline);
+        if (kernel == null) throw usage("Missing required parameter: 'KERNEL' (or --restore DIR)");
         VmConfig config = config();
         KernelFormat forced = forcedFormat();
         RootfsRun.Plan plan = null;
@@ -288,6 +304,22 @@ public final class RunCommand implements Callable<Integer> {
 
     private int run(VmConfig config, KernelFormat forced, RootfsRun.Plan plan, Timeline timeline) {
         LoadOptions options = loadOptions(config, plan);
+        ApiServer api = null;
+        if (apiSocket != null) {
+            try {
+                api = ApiServer.start(apiSocket, ApiServer.runInfo(kernel, options.cmdline()));
+            } catch (VmmException e) {
+                return fail(e.exitStatus(), e.getMessage(), e);
+            }
+        }
+        try {
+            return run(config, forced, options, timeline, api);
+        } finally {
+            if (api != null) api.close();
+        }
+    }
+
+    private int run(VmConfig config, KernelFormat forced, LoadOptions options, Timeline timeline, ApiServer api) {
         // --timeout counts from the start of the jvmm process, as timeout(1) would: JVM start-up included
         long deadline = config.timeout() == null ? 0 : timeline.timeoutOrigin() + config.timeout().toNanos();
         RunGuard guard = RunGuard.current();
@@ -310,7 +342,9 @@ public final class RunCommand implements Callable<Integer> {
             for (int boot = 1; ; boot++) {
                 try (Vm vm = VmBuilder.build(config, image, timeline)) {
                     guard.attach(vm);
+                    if (api != null) api.attach(vm);
                     report = vm.run();
+                    if (api != null) api.attach(null);
                     guard.attach(null);
                 } catch (VmmException e) {
                     return fail(e.exitStatus(), e.getMessage(), e);
@@ -319,6 +353,65 @@ public final class RunCommand implements Callable<Integer> {
                 if (verbose) err.println("jvmm: " + report.stop().reason() + "; restarting (boot " + (boot + 1) + ")");
             }
             return finish(config, report);
+        }
+    }
+
+    /** {@code --restore DIR}: the VM from a snapshot, with this command line's console, timeout, stats and control socket. */
+    private int restoreRun(Timeline timeline) {
+        if (kernel != null) throw usage("--restore takes no KERNEL: the snapshot holds the guest");
+        if (rootfs != null || !initrds.isEmpty() || !disks.isEmpty() || !nets.isEmpty() || !shares.isEmpty() || rng
+                || !consoleKind.equalsIgnoreCase("serial") || !cmdline.isEmpty() || format != null || boot != null) {
+            throw usage("--restore: the snapshot has the guest and its devices; --rootfs, --initrd, --disk, --net, --share, --rng,"
+                    + " --console, --cmdline, --format and --boot cannot be given with it");
+        }
+        Map<String, byte[]> state;
+        try {
+            state = SnapshotFile.read(restore.resolve("state"));
+        } catch (SnapshotFile.SnapshotException e) {
+            return fail(ExitStatus.BAD_IMAGE, e.getMessage(), null);
+        }
+        VmConfig config;
+        List<long[]> regions = new ArrayList<>();
+        try {
+            Map<String, Object> meta = Json.object(new String(state.get("meta"), StandardCharsets.UTF_8));
+            Map<?, ?> c = (Map<?, ?>) meta.get("config");
+            for (Object o : (List<?>) meta.get("memory_regions")) {
+                Map<?, ?> r = (Map<?, ?>) o;
+                regions.add(new long[] {((Number) r.get("gpa")).longValue(), ((Number) r.get("size")).longValue(),
+                        ((Number) r.get("file_offset")).longValue()});
+            }
+            config = config().toBuilder().cpus(((Number) c.get("cpus")).intValue()).memBytes(((Number) c.get("mem_bytes")).longValue())
+                    .acpi(Boolean.TRUE.equals(c.get("acpi"))).pit(VmConfig.PitMode.parse((String) c.get("pit")))
+                    .onReboot(VmConfig.OnReboot.EXIT).virtio(List.of()).build();
+        } catch (RuntimeException e) {
+            return fail(ExitStatus.BAD_IMAGE, "snapshot " + restore + ": its meta section is malformed (" + e.getMessage() + ")", e);
+        }
+        ApiServer api = null;
+        if (apiSocket != null) {
+            try {
+                api = ApiServer.start(apiSocket, ApiServer.runInfo(null, "restored from " + restore.toAbsolutePath()));
+            } catch (VmmException e) {
+                return fail(e.exitStatus(), e.getMessage(), e);
+            }
+        }
+        try {
+            long deadline = config.timeout() == null ? 0 : timeline.timeoutOrigin() + config.timeout().toNanos();
+            RunGuard guard = RunGuard.current();
+            if (config.timeout() != null) guard.deadline(deadline, config.timeout());
+            RunReport report;
+            try (Vm vm = VmBuilder.restore(config, restore, state, regions, timeline)) {
+                timeline.mark(Timeline.Mark.VM_CREATED);
+                guard.attach(vm);
+                if (api != null) api.attach(vm);
+                report = vm.run();
+                if (api != null) api.attach(null);
+                guard.attach(null);
+            } catch (VmmException e) {
+                return fail(e.exitStatus(), e.getMessage(), e);
+            }
+            return finish(config, report);
+        } finally {
+            if (api != null) api.close();
         }
     }
 

@@ -44,6 +44,8 @@ public final class EventLoop implements AutoCloseable {
         final long deadline;
         final Runnable task;
         boolean cancelled;
+        /** The timer that replaced this one when a hold moved the timers later. */
+        Timer movedTo;
 
         Timer(long deadline, Runnable task) {
             this.deadline = deadline;
@@ -51,7 +53,7 @@ public final class EventLoop implements AutoCloseable {
         }
 
         public void cancel() {
-            cancelled = true;
+            for (Timer t = this; t != null; t = t.movedTo) t.cancelled = true;
         }
 
         @Override
@@ -124,6 +126,71 @@ public final class EventLoop implements AutoCloseable {
         }
     }
 
+    private volatile boolean holdRequested;
+    private volatile boolean holding;
+    private long heldSince;
+
+    /**
+     * Holds (or releases) every source: while held, a round serves no descriptor, task or timer and
+     * only waits for {@link #wake}; the loop still returns to check its {@code done} condition, so a
+     * stop ends a held loop. Timers keep their order and are moved later by the time spent held, so
+     * a guest's timer does not fire early (or all at once) when the hold is released. Work already
+     * handed over stays queued. Any thread; see {@link #holding()} for when the loop has stopped
+     * dispatching.
+     */
+    public void hold(boolean on) {
+        holdRequested = on;
+        if (!on) {
+            synchronized (turnLock) {
+                turnLock.notifyAll();
+            }
+        }
+        wake();
+    }
+
+    /**
+     * Whether the hold is complete: the loop thread is between rounds and holding (no handler, task or
+     * timer is running or will run), and no device thread is inside a {@link #enterTurn turn}.
+     */
+    public boolean holding() {
+        if (!holding) return false;
+        synchronized (turnLock) {
+            return turnsInside == 0;
+        }
+    }
+
+    private final Object turnLock = new Object();
+    private int turnsInside;
+
+    /**
+     * A device thread of its own (a disk's I/O thread) serves each turn of work between this and
+     * {@link #exitTurn}, so a {@link #hold} covers it too: while held, this waits until the hold is
+     * released. Returns false, without entering, if {@code abandon} became true meanwhile (the thread
+     * is being stopped) or the thread was interrupted. Any thread.
+     */
+    public boolean enterTurn(BooleanSupplier abandon) {
+        synchronized (turnLock) {
+            while (holdRequested) {
+                if (abandon.getAsBoolean()) return false;
+                try {
+                    turnLock.wait(50);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return false;
+                }
+            }
+            turnsInside++;
+            return true;
+        }
+    }
+
+    /** Ends a turn {@link #enterTurn} began. */
+    public void exitTurn() {
+        synchronized (turnLock) {
+            turnsInside--;
+        }
+    }
+
     /** Loops until {@code done} is true, checked after every round of work. */
     public void run(BooleanSupplier done) {
         while (!done.getAsBoolean()) {
@@ -133,6 +200,11 @@ public final class EventLoop implements AutoCloseable {
 
     /** One round: wait for fds/timers/tasks (at most {@code maxWaitMs}, -1 = no limit) and dispatch. */
     public void runOnce(int maxWaitMs) {
+        if (holdRequested) {
+            holdOnce(maxWaitMs);
+            return;
+        }
+        if (holding) release();
         int timeout = maxWaitMs;
         Timer next = timers.peek();
         if (next != null) {
@@ -152,6 +224,43 @@ public final class EventLoop implements AutoCloseable {
         }
         runTasks(queued);
         runTimers(polledAt);
+    }
+
+    /** A held round: wait for a wake-up (or {@code maxWaitMs}) on the wake descriptor alone. */
+    private void holdOnce(int maxWaitMs) {
+        if (!holding) {
+            heldSince = System.nanoTime();
+            holding = true;
+        }
+        watchesChanged = true; // the full set is prepared again when released
+        if (pollCapacity == 0) {
+            pollCapacity = 8;
+            pollFds = arena.allocate(LibC.POLLFD, pollCapacity);
+        }
+        setPollFd(0, wakeFd, LibC.POLLIN);
+        int rc = LibC.poll(pollFds, 1, maxWaitMs);
+        if (rc < 0) {
+            int errno = LibC.errno();
+            if (errno != Errno.EINTR) throw new SyscallException("poll", errno);
+        } else if (rc > 0) {
+            LibC.read(wakeFd, drainBuf, 8);
+            wakePending.set(false);
+        }
+    }
+
+    /** Leaves the hold: timers move later by the time held. */
+    private void release() {
+        long held = System.nanoTime() - heldSince;
+        holding = false;
+        if (held <= 0 || timers.isEmpty()) return;
+        List<Timer> all = new ArrayList<>(timers);
+        timers.clear();
+        for (Timer t : all) {
+            Timer moved = new Timer(t.deadline + held, t.task);
+            moved.cancelled = t.cancelled;
+            t.movedTo = moved;
+            timers.add(moved);
+        }
     }
 
     private int preparePollSet() {

@@ -124,6 +124,25 @@ public final class Kvm implements AutoCloseable {
         throw new KvmException(KvmApi.KVM_GET_SUPPORTED_CPUID.name(), Errno.E2BIG);
     }
 
+    /** KVM_GET_MSR_INDEX_LIST: the MSRs KVM saves and restores for a vCPU (what a snapshot reads). */
+    public int[] msrIndexList() {
+        try (Arena arena = Arena.ofConfined()) {
+            for (int n = 256; n <= 65536; n *= 4) {
+                MemorySegment buf = arena.allocate(KvmApi.KVM_MSR_LIST.byteSize() + 4L * n, 4);
+                buf.set(JAVA_INT, 0, n);
+                if (LibC.ioctl(fd, KvmApi.KVM_GET_MSR_INDEX_LIST.number(), buf) == 0) {
+                    int got = buf.get(JAVA_INT, 0);
+                    int[] out = new int[got];
+                    MemorySegment.copy(buf, JAVA_INT, KvmApi.KVM_MSR_LIST.byteSize(), out, 0, got);
+                    return out;
+                }
+                int errno = LibC.errno();
+                if (errno != Errno.E2BIG) throw new KvmException(KvmApi.KVM_GET_MSR_INDEX_LIST.name(), errno);
+            }
+            throw new KvmException(KvmApi.KVM_GET_MSR_INDEX_LIST.name(), Errno.E2BIG);
+        }
+    }
+
     public VmFd createVm() {
         int vm = LibC.ioctl(fd, KvmApi.KVM_CREATE_VM.number(), 0L);
         if (vm < 0) throw new KvmException(KvmApi.KVM_CREATE_VM.name(), LibC.errno());

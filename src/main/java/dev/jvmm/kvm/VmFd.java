@@ -50,6 +50,35 @@ public final class VmFd implements AutoCloseable {
             IOEVENTFD_FD = KvmApi.offset(KvmApi.KVM_IOEVENTFD_ARG, "fd"),
             IOEVENTFD_FLAGS = KvmApi.offset(KvmApi.KVM_IOEVENTFD_ARG, "flags");
 
+    /**
+     * A VM ioctl with a struct argument (KVM_GET_IRQCHIP, KVM_GET_PIT2, ...); the layout of {@code arg}
+     * is the request's, see {@link KvmApi}.
+     * @throws KvmException naming the request when it fails
+     */
+    public int call(dev.jvmm.sys.Ioctl.Request request, MemorySegment arg) {
+        return KvmIoctl.call(fd, request, arg);
+    }
+
+    private static final long CLOCK_CLOCK = KvmApi.offset(KvmApi.KVM_CLOCK_DATA, "clock");
+
+    /** KVM_GET_CLOCK: the guest's kvmclock now, in nanoseconds. */
+    public long getClock() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment c = arena.allocate(KvmApi.KVM_CLOCK_DATA);
+            KvmIoctl.call(fd, KvmApi.KVM_GET_CLOCK, c);
+            return c.get(JAVA_LONG, CLOCK_CLOCK);
+        }
+    }
+
+    /** KVM_SET_CLOCK: the guest's kvmclock becomes {@code nanos} now (no flags: not tied to the host's real time). */
+    public void setClock(long nanos) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment c = arena.allocate(KvmApi.KVM_CLOCK_DATA); // zeroed: flags 0
+            c.set(JAVA_LONG, CLOCK_CLOCK, nanos);
+            KvmIoctl.call(fd, KvmApi.KVM_SET_CLOCK, c);
+        }
+    }
+
     public void setUserMemoryRegion(int slot, long guestPhysAddr, long size, MemorySegment host) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment r = arena.allocate(KvmApi.KVM_USERSPACE_MEMORY_REGION);

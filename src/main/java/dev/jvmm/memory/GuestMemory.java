@@ -128,6 +128,35 @@ public final class GuestMemory implements AutoCloseable {
         return new GuestMemory(regions.toArray(Region[]::new), true, fd);
     }
 
+    /**
+     * Guest memory mapped copy-on-write from {@code file} ({@code MAP_PRIVATE}: the guest's writes
+     * stay in this process, the file never changes, and many VMs may map one file): each of
+     * {@code regions}, {gpa, size, offset in the file}, is mapped at its offset. Pages are read from
+     * the file only when the guest touches them.
+     * @throws IllegalStateException naming the errno when the file cannot be opened or mapped
+     */
+    public static GuestMemory mapPrivate(java.nio.file.Path file, List<long[]> regions) {
+        int fd = LibC.open(file.toString(), LibC.O_RDONLY | LibC.O_CLOEXEC);
+        if (fd < 0) throw new IllegalStateException("cannot open " + file + ": " + dev.jvmm.sys.Errno.describe(LibC.errno()));
+        List<Region> mapped = new ArrayList<>();
+        try {
+            for (long[] r : regions) {
+                MemorySegment m = LibC.mmap(MemorySegment.NULL, r[1], LibC.PROT_READ | LibC.PROT_WRITE,
+                        LibC.MAP_PRIVATE | LibC.MAP_NORESERVE, fd, r[2]);
+                if (m.address() == LibC.MAP_FAILED.address()) {
+                    throw new IllegalStateException("cannot map " + file + " at offset " + r[2] + ": " + dev.jvmm.sys.Errno.describe(LibC.errno()));
+                }
+                mapped.add(new Region(r[0], r[1], m.reinterpret(r[1])));
+            }
+        } catch (RuntimeException e) {
+            for (Region r : mapped) LibC.munmap(r.host(), r.size());
+            throw e;
+        } finally {
+            LibC.close(fd); // the mappings keep the file
+        }
+        return new GuestMemory(mapped.toArray(Region[]::new), true);
+    }
+
     /** Guest memory over caller-owned segments (tests, device models). */
     public static GuestMemory wrap(List<Region> regions) {
         return new GuestMemory(regions.toArray(Region[]::new), false);

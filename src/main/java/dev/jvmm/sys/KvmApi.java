@@ -229,6 +229,89 @@ public final class KvmApi {
     public static final int KVM_MP_STATE_RUNNABLE = 0, KVM_MP_STATE_UNINITIALIZED = 1, KVM_MP_STATE_INIT_RECEIVED = 2,
             KVM_MP_STATE_HALTED = 3, KVM_MP_STATE_SIPI_RECEIVED = 4;
 
+    // ==== snap branch: the state a snapshot saves and restores (VM: clock, irqchip, PIT; vCPU: MSRs,
+    // XSAVE, XCRs, events, debug registers, CPUID, MP state). Members KVM's own code fills and reads
+    // stay opaque byte runs named after their C member; kvm_probe.c checks each against <linux/kvm.h>. ====
+
+    public static final StructLayout KVM_CLOCK_DATA = MemoryLayout.structLayout(
+            JAVA_LONG.withName("clock"), JAVA_INT.withName("flags"), JAVA_INT.withName("pad0"),
+            JAVA_LONG.withName("realtime"), JAVA_LONG.withName("host_tsc"),
+            MemoryLayout.sequenceLayout(4, JAVA_INT).withName("pad")).withName("kvm_clock_data");
+
+    /** {@code struct kvm_irqchip}: chip_id selects the PIC master, PIC slave or IOAPIC; chip is their 512-byte union. */
+    public static final StructLayout KVM_IRQCHIP = MemoryLayout.structLayout(
+            JAVA_INT.withName("chip_id"), JAVA_INT.withName("pad"),
+            MemoryLayout.sequenceLayout(512, JAVA_BYTE).withName("chip")).withName("kvm_irqchip").withByteAlignment(8);
+
+    public static final StructLayout KVM_PIT_CHANNEL_STATE = MemoryLayout.structLayout(
+            JAVA_INT.withName("count"), JAVA_SHORT.withName("latched_count"), JAVA_BYTE.withName("count_latched"),
+            JAVA_BYTE.withName("status_latched"), JAVA_BYTE.withName("status"), JAVA_BYTE.withName("read_state"),
+            JAVA_BYTE.withName("write_state"), JAVA_BYTE.withName("write_latch"), JAVA_BYTE.withName("rw_mode"),
+            JAVA_BYTE.withName("mode"), JAVA_BYTE.withName("bcd"), JAVA_BYTE.withName("gate"),
+            JAVA_LONG.withName("count_load_time")).withName("kvm_pit_channel_state");
+
+    public static final StructLayout KVM_PIT_STATE2 = MemoryLayout.structLayout(
+            MemoryLayout.sequenceLayout(3, KVM_PIT_CHANNEL_STATE).withName("channels"), JAVA_INT.withName("flags"),
+            MemoryLayout.sequenceLayout(9, JAVA_INT).withName("reserved")).withName("kvm_pit_state2");
+
+    /** {@code struct kvm_vcpu_events}; its small nested structs are byte runs (only flags is touched here). */
+    public static final StructLayout KVM_VCPU_EVENTS = MemoryLayout.structLayout(
+            MemoryLayout.sequenceLayout(8, JAVA_BYTE).withName("exception"),
+            MemoryLayout.sequenceLayout(4, JAVA_BYTE).withName("interrupt"),
+            MemoryLayout.sequenceLayout(4, JAVA_BYTE).withName("nmi"),
+            JAVA_INT.withName("sipi_vector"), JAVA_INT.withName("flags"),
+            MemoryLayout.sequenceLayout(4, JAVA_BYTE).withName("smi"),
+            MemoryLayout.sequenceLayout(1, JAVA_BYTE).withName("triple_fault"),
+            MemoryLayout.sequenceLayout(26, JAVA_BYTE).withName("reserved"),
+            JAVA_BYTE.withName("exception_has_payload"),
+            JAVA_LONG.withName("exception_payload")).withName("kvm_vcpu_events");
+
+    public static final StructLayout KVM_DEBUGREGS = MemoryLayout.structLayout(
+            MemoryLayout.sequenceLayout(4, JAVA_LONG).withName("db"), JAVA_LONG.withName("dr6"), JAVA_LONG.withName("dr7"),
+            JAVA_LONG.withName("flags"), MemoryLayout.sequenceLayout(9, JAVA_LONG).withName("reserved")).withName("kvm_debugregs");
+
+    /** {@code struct kvm_xsave}: the 4 KiB XSAVE area (KVM_CAP_XSAVE2 reports more only for AMX, never enabled here). */
+    public static final StructLayout KVM_XSAVE = MemoryLayout.structLayout(
+            MemoryLayout.sequenceLayout(1024, JAVA_INT).withName("region")).withName("kvm_xsave");
+
+    public static final StructLayout KVM_XCR = MemoryLayout.structLayout(
+            JAVA_INT.withName("xcr"), JAVA_INT.withName("reserved"), JAVA_LONG.withName("value")).withName("kvm_xcr");
+
+    public static final StructLayout KVM_XCRS = MemoryLayout.structLayout(
+            JAVA_INT.withName("nr_xcrs"), JAVA_INT.withName("flags"),
+            MemoryLayout.sequenceLayout(16, KVM_XCR).withName("xcrs"),
+            MemoryLayout.sequenceLayout(16, JAVA_LONG).withName("padding")).withName("kvm_xcrs");
+
+    /** The fixed header of {@code struct kvm_msr_list}; its flexible array of 32-bit indices follows. */
+    public static final StructLayout KVM_MSR_LIST = MemoryLayout.structLayout(
+            JAVA_INT.withName("nmsrs")).withName("kvm_msr_list");
+
+    public static final Ioctl.Request KVM_GET_MSR_INDEX_LIST = Ioctl.Request.iowr("KVM_GET_MSR_INDEX_LIST", KVMIO, 0x02, KVM_MSR_LIST.byteSize());
+    public static final Ioctl.Request KVM_GET_IRQCHIP = Ioctl.Request.iowr("KVM_GET_IRQCHIP", KVMIO, 0x62, KVM_IRQCHIP.byteSize());
+    /** _IOR in the header (a historical slip that is now ABI), though the kernel reads the argument. */
+    public static final Ioctl.Request KVM_SET_IRQCHIP = Ioctl.Request.ior("KVM_SET_IRQCHIP", KVMIO, 0x63, KVM_IRQCHIP.byteSize());
+    public static final Ioctl.Request KVM_SET_CLOCK = Ioctl.Request.iow("KVM_SET_CLOCK", KVMIO, 0x7b, KVM_CLOCK_DATA.byteSize());
+    public static final Ioctl.Request KVM_GET_CLOCK = Ioctl.Request.ior("KVM_GET_CLOCK", KVMIO, 0x7c, KVM_CLOCK_DATA.byteSize());
+    public static final Ioctl.Request KVM_GET_PIT2 = Ioctl.Request.ior("KVM_GET_PIT2", KVMIO, 0x9f, KVM_PIT_STATE2.byteSize());
+    public static final Ioctl.Request KVM_SET_PIT2 = Ioctl.Request.iow("KVM_SET_PIT2", KVMIO, 0xa0, KVM_PIT_STATE2.byteSize());
+    public static final Ioctl.Request KVM_GET_MSRS = Ioctl.Request.iowr("KVM_GET_MSRS", KVMIO, 0x88, KVM_MSRS.byteSize());
+    public static final Ioctl.Request KVM_GET_CPUID2 = Ioctl.Request.iowr("KVM_GET_CPUID2", KVMIO, 0x91, KVM_CPUID2.byteSize());
+    public static final Ioctl.Request KVM_SET_MP_STATE = Ioctl.Request.iow("KVM_SET_MP_STATE", KVMIO, 0x99, KVM_MP_STATE.byteSize());
+    public static final Ioctl.Request KVM_GET_VCPU_EVENTS = Ioctl.Request.ior("KVM_GET_VCPU_EVENTS", KVMIO, 0x9f, KVM_VCPU_EVENTS.byteSize());
+    public static final Ioctl.Request KVM_SET_VCPU_EVENTS = Ioctl.Request.iow("KVM_SET_VCPU_EVENTS", KVMIO, 0xa0, KVM_VCPU_EVENTS.byteSize());
+    public static final Ioctl.Request KVM_GET_DEBUGREGS = Ioctl.Request.ior("KVM_GET_DEBUGREGS", KVMIO, 0xa1, KVM_DEBUGREGS.byteSize());
+    public static final Ioctl.Request KVM_SET_DEBUGREGS = Ioctl.Request.iow("KVM_SET_DEBUGREGS", KVMIO, 0xa2, KVM_DEBUGREGS.byteSize());
+    public static final Ioctl.Request KVM_GET_XSAVE = Ioctl.Request.ior("KVM_GET_XSAVE", KVMIO, 0xa4, KVM_XSAVE.byteSize());
+    public static final Ioctl.Request KVM_SET_XSAVE = Ioctl.Request.iow("KVM_SET_XSAVE", KVMIO, 0xa5, KVM_XSAVE.byteSize());
+    public static final Ioctl.Request KVM_GET_XCRS = Ioctl.Request.ior("KVM_GET_XCRS", KVMIO, 0xa6, KVM_XCRS.byteSize());
+    public static final Ioctl.Request KVM_SET_XCRS = Ioctl.Request.iow("KVM_SET_XCRS", KVMIO, 0xa7, KVM_XCRS.byteSize());
+
+    public static final int KVM_CAP_ADJUST_CLOCK = 39, KVM_CAP_VCPU_EVENTS = 41, KVM_CAP_DEBUGREGS = 50, KVM_CAP_XSAVE = 55,
+            KVM_CAP_XCRS = 56;
+    public static final int KVM_VCPUEVENT_VALID_NMI_PENDING = 1, KVM_VCPUEVENT_VALID_SIPI_VECTOR = 2;
+    public static final int KVM_NR_IRQCHIPS = 3, KVM_MAX_XCRS = 16;
+    // ==== end of snap branch ====
+
     /** A readable name for an exit reason, for stats and errors. */
     public static String exitName(int reason) {
         return switch (reason) {

@@ -35,7 +35,7 @@ public final class UnixSocket implements AutoCloseable {
     public static final int MSG_CTRUNC = 0x8, MSG_DONTWAIT = 0x40, MSG_NOSIGNAL = 0x4000, MSG_CMSG_CLOEXEC = 0x40000000;
     public static final int F_GETFL = 3, F_SETFL = 4;
     public static final short POLLOUT = 4;
-    public static final int EPIPE = 32, ENAMETOOLONG = 36, ECONNRESET = 104, ECONNREFUSED = 111;
+    public static final int EPIPE = 32, ENAMETOOLONG = 36, ECONNABORTED = 103, ECONNRESET = 104, ECONNREFUSED = 111;
     /** {@code sizeof(sockaddr_un.sun_path)}: a path must fit with its terminating NUL. */
     public static final int SUN_PATH_BYTES = 108;
     /** {@code CMSG_LEN(0)}: a control message's header; its data follows at this offset. */
@@ -229,6 +229,59 @@ public final class UnixSocket implements AutoCloseable {
             }
             return new UnixSocket(s, "socket " + path);
         }
+    }
+
+    /**
+     * Binds a new non-blocking socket to {@code path} (which must not exist) with owner-only
+     * permissions from the start, and listens on it: the socket's mode is set to 0600 before bind
+     * (Linux creates the file with the socket's mode, less the umask), so no other user can connect
+     * even for a moment.
+     */
+    public static UnixSocket listenPrivate(Path path, int backlog) throws UnixSocketException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment sa = sockaddr(arena, path);
+            int s = newSocket("listening on " + path, SOCK_NONBLOCK);
+            try {
+                if ((int) LibC.syscall(LibC.SYS_FCHMOD, s, 0600, 0) < 0) {
+                    throw new UnixSocketException(UnixSocketException.Reason.FAILED, "cannot make UNIX socket " + path + " owner-only: " + describe(LibC.errno()));
+                }
+                int rc = (int) LibC.syscall(LibC.SYS_BIND, s, LibC.addr(sa), SOCKADDR_UN.byteSize());
+                if (rc < 0) {
+                    throw new UnixSocketException(UnixSocketException.Reason.FAILED, "cannot bind UNIX socket " + path + ": " + describe(LibC.errno()));
+                }
+                rc = (int) LibC.syscall(LibC.SYS_LISTEN, s, backlog, 0);
+                if (rc < 0) {
+                    throw new UnixSocketException(UnixSocketException.Reason.FAILED, "cannot listen on UNIX socket " + path + ": " + describe(LibC.errno()));
+                }
+            } catch (Throwable t) {
+                LibC.close(s);
+                if (t instanceof UnixSocketException u) throw u;
+                throw rethrow(t);
+            }
+            return new UnixSocket(s, "socket " + path);
+        }
+    }
+
+    /** Accepts one waiting connection (non-blocking, close-on-exec), or returns null if none is waiting. */
+    public UnixSocket acceptNow() throws UnixSocketException {
+        while (true) {
+            int s;
+            try {
+                s = (int) LibC.syscall(LibC.SYS_ACCEPT4, liveFd(), 0, 0, SOCK_CLOEXEC | SOCK_NONBLOCK, 0, 0);
+            } catch (Throwable t) {
+                throw rethrow(t);
+            }
+            if (s >= 0) return new UnixSocket(s, description + " (accepted)");
+            int errno = LibC.errno();
+            if (errno == Errno.EINTR || errno == ECONNABORTED) continue;
+            if (errno == Errno.EAGAIN) return null;
+            throw new UnixSocketException(UnixSocketException.Reason.FAILED, "accept on " + description + ": " + describe(errno));
+        }
+    }
+
+    /** Waits until a {@link #receive} would not block (data, end of stream or an error), before {@code deadlineNanos}. */
+    public void awaitReadable(long deadlineNanos) throws UnixSocketException {
+        awaitReady(LibC.POLLIN, deadlineNanos, "a reply");
     }
 
     /** Accepts one connection, waiting at most {@code timeoutMs}; the new socket is non-blocking. */

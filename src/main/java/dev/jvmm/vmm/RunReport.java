@@ -4,6 +4,8 @@ import dev.jvmm.device.Bus;
 import dev.jvmm.sys.KvmApi;
 
 import java.io.IOException;
+import java.math.BigDecimal;
+import java.math.RoundingMode;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -11,6 +13,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -133,65 +136,64 @@ public final class RunReport {
         return java.math.BigDecimal.valueOf(value).setScale(digits, java.math.RoundingMode.HALF_UP).toPlainString();
     }
 
-    /** The same facts as JSON. */
+    /**
+     * The same facts as JSON objects (field order kept), for --stats-json and the control socket's
+     * {@code stats} request: exit_status, reason, ended_by, wall_seconds, timeline_ms, console_bytes, unclaimed,
+     * vcpus, devices, busiest.
+     */
+    public Map<String, Object> toMap() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("exit_status", stop == null ? null : stop.exitStatus());
+        m.put("reason", stop == null ? "running" : stop.reason());
+        m.put("ended_by", stop == null ? null : stop.cause().jsonName());
+        m.put("wall_seconds", BigDecimal.valueOf(wallNanos, 9).setScale(6, RoundingMode.HALF_UP));
+        m.put("timeline_ms", timeline.toMap());
+        m.put("console_bytes", consoleBytes);
+        Map<String, Object> unclaimed = new LinkedHashMap<>();
+        unclaimed.put("pio", unclaimedPio);
+        unclaimed.put("mmio", unclaimedMmio);
+        m.put("unclaimed", unclaimed);
+        List<Object> cpus = new ArrayList<>();
+        for (VcpuSummary v : vcpus) {
+            Map<String, Object> c = new LinkedHashMap<>();
+            c.put("id", v.id());
+            c.put("total_exits", v.total());
+            c.put("exits", v.exits());
+            cpus.add(c);
+        }
+        m.put("vcpus", cpus);
+        m.put("devices", devices);
+        List<Object> busiest = new ArrayList<>();
+        for (Hotspot h : hotspots) {
+            Map<String, Object> b = new LinkedHashMap<>();
+            b.put("kind", h.kind());
+            b.put("address", h.address());
+            b.put("device", h.device());
+            b.put("count", h.count());
+            busiest.add(b);
+        }
+        m.put("busiest", busiest);
+        m.putAll(extra);
+        return m;
+    }
+
+    /** Facts a run adds to the JSON after these (restore_ms of a --restore run). */
+    private final Map<String, Object> extra = new LinkedHashMap<>();
+
+    void put(String key, Object value) {
+        extra.put(key, value);
+    }
+
+    /** {@link #toMap()} as pretty-printed JSON text. */
     public String toJson() {
-        StringBuilder sb = new StringBuilder("{\n");
-        sb.append("  \"exit_status\": ").append(stop.exitStatus()).append(",\n");
-        sb.append("  \"reason\": ").append(quote(stop.reason())).append(",\n");
-        sb.append("  \"ended_by\": ").append(quote(stop.cause().jsonName())).append(",\n");
-        sb.append("  \"wall_seconds\": ").append(decimal(wallNanos / 1e9, 6)).append(",\n");
-        sb.append("  \"timeline_ms\": ").append(timeline.json()).append(",\n");
-        sb.append("  \"console_bytes\": ").append(consoleBytes).append(",\n");
-        sb.append("  \"unclaimed\": {\"pio\": ").append(unclaimedPio).append(", \"mmio\": ").append(unclaimedMmio).append("},\n");
-        sb.append("  \"vcpus\": [");
-        for (int i = 0; i < vcpus.size(); i++) {
-            VcpuSummary v = vcpus.get(i);
-            sb.append(i == 0 ? "\n" : ",\n").append("    {\"id\": ").append(v.id()).append(", \"total_exits\": ").append(v.total())
-                    .append(", \"exits\": {");
-            int j = 0;
-            for (Map.Entry<String, Long> e : v.exits().entrySet()) {
-                sb.append(j++ == 0 ? "" : ", ").append(quote(e.getKey())).append(": ").append(e.getValue());
-            }
-            sb.append("}}");
+        try {
+            return Json.PRETTY.asString(toMap()) + "\n";
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot write the statistics as JSON: " + e.getMessage(), e);
         }
-        sb.append("\n  ],\n  \"devices\": {");
-        int d = 0;
-        for (Map.Entry<String, Map<String, Long>> dev : devices.entrySet()) {
-            sb.append(d++ == 0 ? "\n" : ",\n").append("    ").append(quote(dev.getKey())).append(": {");
-            int k = 0;
-            for (Map.Entry<String, Long> c : dev.getValue().entrySet()) {
-                sb.append(k++ == 0 ? "" : ", ").append(quote(c.getKey())).append(": ").append(c.getValue());
-            }
-            sb.append('}');
-        }
-        sb.append("\n  },\n  \"busiest\": [");
-        for (int i = 0; i < hotspots.size(); i++) {
-            Hotspot h = hotspots.get(i);
-            sb.append(i == 0 ? "\n" : ",\n").append("    {\"kind\": ").append(quote(h.kind())).append(", \"address\": ")
-                    .append(h.address()).append(", \"device\": ").append(quote(h.device())).append(", \"count\": ")
-                    .append(h.count()).append('}');
-        }
-        return sb.append("\n  ]\n}\n").toString();
     }
 
     public void writeJson(Path file) throws IOException {
         Files.writeString(file, toJson());
-    }
-
-    static String quote(String s) {
-        StringBuilder sb = new StringBuilder("\"");
-        for (char c : s.toCharArray()) {
-            switch (c) {
-                case '"' -> sb.append("\\\"");
-                case '\\' -> sb.append("\\\\");
-                case '\n' -> sb.append("\\n");
-                case '\t' -> sb.append("\\t");
-                default -> {
-                    if (c < 0x20) sb.append(String.format("\\u%04x", (int) c));
-                    else sb.append(c);
-                }
-            }
-        }
-        return sb.append('"').toString();
     }
 }

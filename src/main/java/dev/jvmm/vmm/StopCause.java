@@ -32,6 +32,8 @@ public enum StopCause {
     OUTPUT_FAILED,
     /** A device's host side (a tap, a back-end process) failed. */
     BACKEND_FAILED,
+    /** A stop request on the control socket (--api-socket). */
+    API_STOP,
     /** jvmm itself failed: a bug or an unexpected KVM error. */
     VMM_ERROR;
 

@@ -113,6 +113,17 @@ public final class Timeline {
         return sb.toString();
     }
 
+    /**
+     * The milestones reached as a map for a JSON writer: {@code process_start} 0, then each milestone's
+     * milliseconds since the process start, with three decimals, in order.
+     */
+    public Map<String, Object> toMap() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("process_start", 0);
+        reached().forEach((k, ms) -> m.put(k.json, new java.math.BigDecimal(RunReport.decimal(ms, 3))));
+        return m;
+    }
+
     /** A JSON object: {@code {"process_start": 0, "main": 41.2, ...}}. */
     public String json() {
         StringBuilder sb = new StringBuilder("{\"process_start\": 0");

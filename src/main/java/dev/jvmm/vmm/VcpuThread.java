@@ -29,6 +29,14 @@ public final class VcpuThread implements Runnable {
 
         /** The run must end; the first stop requested wins. */
         void stop(Stop stop);
+
+        /** Whether the VM asks its vCPUs to leave KVM_RUN and park (a pause). */
+        default boolean pauseRequested() {
+            return false;
+        }
+
+        /** Called by a vCPU thread out of KVM_RUN: returns when the pause is over or the run stops. */
+        default void park(int vcpu) { }
     }
 
     private static final long REGS_RFLAGS = KvmApi.offset(KvmApi.KVM_REGS, "rflags");
@@ -143,6 +151,11 @@ public final class VcpuThread implements Runnable {
         MemorySegment capture = LibC.newCapture(arena);
         MemorySegment regs = arena.allocate(KvmApi.KVM_REGS);
         while (!host.stopping()) {
+            if (host.pauseRequested()) {
+                completePendingIo(run, capture, kickSet, zeroTimeout, regs);
+                host.park(vcpu.id());
+                continue;
+            }
             int rc = vcpu.runOnce(capture);
             if (rc < 0) {
                 int errno = LibC.errno(capture);
@@ -173,6 +186,27 @@ public final class VcpuThread implements Runnable {
                 return;
             }
         }
+    }
+
+    /**
+     * Before parking: KVM_RUN once with immediate_exit set, which completes an I/O or MMIO read the
+     * last exit left pending (its result goes into the guest's registers) and returns EINTR without
+     * running guest code, so the parked vCPU's state is whole.
+     */
+    private void completePendingIo(KvmRun run, MemorySegment capture, MemorySegment kickSet, MemorySegment zeroTimeout, MemorySegment regs) {
+        run.setImmediateExit(true);
+        try {
+            int rc = vcpu.runOnce(capture);
+            if (rc < 0) {
+                int errno = LibC.errno(capture);
+                if (errno != Errno.EINTR && errno != Errno.EAGAIN) {
+                    vmmError("KVM_RUN (completing I/O before a pause) failed on vCPU " + vcpu.id() + ": " + Errno.describe(errno), null);
+                }
+            }
+        } finally {
+            run.setImmediateExit(false);
+        }
+        kicked(kickSet, zeroTimeout, regs); // the pause's kick, pending while outside KVM_RUN
     }
 
     private void kicked(MemorySegment kickSet, MemorySegment zeroTimeout, MemorySegment regs) {

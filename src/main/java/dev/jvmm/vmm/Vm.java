@@ -9,7 +9,10 @@ import dev.jvmm.sys.Terminal;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import dev.jvmm.device.Bus;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
@@ -48,12 +51,15 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
         return stopping;
     }
 
-    /** Ends the run (any thread); the first stop requested wins. */
+    /** Ends the run (any thread); the first stop requested wins. A paused VM stops too. */
     @Override
     public void stop(Stop s) {
         if (stop.compareAndSet(null, s)) {
             stopRequestedAt = System.nanoTime();
             stopping = true;
+            synchronized (pauseLock) {
+                pauseLock.notifyAll(); // parked vCPUs leave
+            }
             EventLoop l = p.loop;
             if (l != null) l.wake();
         }
@@ -62,6 +68,228 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
     /** Ends the run with {@code exitStatus} (tests, and the control paths that have no cause of their own). */
     public void stop(int exitStatus, String reason) {
         stop(new Stop(StopCause.VMM_ERROR, exitStatus, reason));
+    }
+
+    // ---- pause and resume ----
+
+    private final Object pauseLock = new Object();
+    private volatile boolean pauseRequested;
+    private volatile boolean running;
+    private volatile long runStarted;
+    /** Under pauseLock: vCPU threads parked now; whether the pause is complete; the kvmclock and time it was taken. */
+    private int parked;
+    private boolean paused;
+    private long pausedClock, pausedAt;
+
+    @Override
+    public boolean pauseRequested() {
+        return pauseRequested;
+    }
+
+    /** Work for parked vCPU threads, by vCPU id (under pauseLock): their own KVM state is read on their own thread. */
+    private final Map<Integer, Runnable> vcpuTasks = new java.util.HashMap<>();
+
+    @Override
+    public void park(int vcpu) {
+        synchronized (pauseLock) {
+            parked++;
+            // the last vCPU to park holds the devices: an exit handler that waits for the event loop
+            // (a command's last output) has finished by now
+            if (parked == vcpus.size() && pauseRequested && !stopping) p.loop.hold(true);
+            pauseLock.notifyAll();
+        }
+        try {
+            while (true) {
+                Runnable task;
+                synchronized (pauseLock) {
+                    while (pauseRequested && !stopping && !vcpuTasks.containsKey(vcpu)) {
+                        try {
+                            pauseLock.wait();
+                        } catch (InterruptedException e) {
+                            // nothing interrupts vCPU threads; keep waiting for the resume or the stop
+                        }
+                    }
+                    if (!pauseRequested || stopping) return;
+                    task = vcpuTasks.remove(vcpu);
+                }
+                task.run(); // outside the lock: the others' tasks run meanwhile
+            }
+        } finally {
+            synchronized (pauseLock) {
+                parked--;
+            }
+        }
+    }
+
+    /**
+     * Runs {@code work} on every parked vCPU's own thread (any thread; the VM must be paused) and
+     * returns the results in vCPU order.
+     * @throws IllegalStateException if the VM is not paused, a vCPU's work failed, or did not finish in 10 s
+     */
+    <T> List<T> onParkedVcpus(java.util.function.BiFunction<Integer, dev.jvmm.kvm.VcpuFd, T> work) {
+        if (!pauseDone()) throw new IllegalStateException("the VM is not paused");
+        int n = vcpus.size();
+        List<java.util.concurrent.CompletableFuture<T>> results = new ArrayList<>();
+        synchronized (pauseLock) {
+            for (int i = 0; i < n; i++) {
+                int id = i;
+                java.util.concurrent.CompletableFuture<T> f = new java.util.concurrent.CompletableFuture<>();
+                results.add(f);
+                vcpuTasks.put(id, () -> {
+                    try {
+                        f.complete(work.apply(id, p.vcpuFds.get(id)));
+                    } catch (RuntimeException | Error e) {
+                        f.completeExceptionally(e);
+                    }
+                });
+            }
+            pauseLock.notifyAll();
+        }
+        List<T> out = new ArrayList<>();
+        try {
+            for (int i = 0; i < n; i++) out.add(results.get(i).get(10, java.util.concurrent.TimeUnit.SECONDS));
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw new IllegalStateException(String.valueOf(e.getCause().getMessage()), e.getCause());
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new IllegalStateException("a vCPU thread did not answer within 10 s");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted");
+        } finally {
+            synchronized (pauseLock) {
+                vcpuTasks.clear();
+            }
+        }
+        return out;
+    }
+
+    private volatile long restoreNanos = -1;
+
+    /** A VM restored from a snapshot: how long the restore took (memory mapped, state set), for the stats. */
+    void restoredIn(long nanos) {
+        restoreNanos = nanos;
+    }
+
+    /** For {@link VmSnapshot}: the parts it reads. */
+    VmBuilder.Parts parts() {
+        return p;
+    }
+
+    /**
+     * Asks the VM to pause (any thread): every vCPU leaves KVM_RUN (a kick) and parks; then the event
+     * loop holds its devices' descriptors, tasks and timers, and device threads their turns. Returns at once; {@link #pauseDone} says
+     * when the pause is complete. Pausing a paused VM is no error.
+     * @return null, or why the VM cannot pause now
+     */
+    public synchronized String requestPause() {
+        if (stopping) return "the VM is stopping";
+        if (!running) return "the VM is not running yet";
+        if (pauseRequested) return null;
+        synchronized (pauseLock) {
+            pauseRequested = true;
+        }
+        for (VcpuThread v : vcpus) v.kick();
+        return null;
+    }
+
+    /**
+     * Whether a requested pause is complete: every vCPU parked and the event loop holding. The first
+     * time it is, the guest's kvmclock is read (KVM_GET_CLOCK), for {@link #resume} to set it back.
+     */
+    public boolean pauseDone() {
+        synchronized (pauseLock) {
+            if (!pauseRequested || stopping) return false;
+            if (paused) return true;
+            if (parked < vcpus.size() || !p.loop.holding()) return false;
+            pausedClock = p.vmFd.getClock();
+            pausedAt = System.nanoTime();
+            paused = true;
+            return true;
+        }
+    }
+
+    /** The kvmclock saved when the pause completed (nanoseconds), or -1 if not paused. */
+    public long pausedClock() {
+        synchronized (pauseLock) {
+            return paused ? pausedClock : -1;
+        }
+    }
+
+    /**
+     * Ends a pause (any thread): the guest's kvmclock is set back to what it was when the pause
+     * completed, so the guest's clock does not jump by the time paused (unless {@code advanceClock}),
+     * then the vCPUs and the event loop carry on. A pause still in progress is called off.
+     * @return null, or why there is nothing to resume
+     */
+    public synchronized String resume(boolean advanceClock) {
+        synchronized (pauseLock) {
+            if (stopping) return "the VM is stopping";
+            if (!pauseRequested) return "the VM is not paused";
+            if (paused && !advanceClock) p.vmFd.setClock(pausedClock);
+            paused = false;
+            pauseRequested = false;
+            p.loop.hold(false);
+            pauseLock.notifyAll();
+        }
+        return null;
+    }
+
+    /** starting, running, pausing, paused or stopping. */
+    public String state() {
+        if (stopping) return "stopping";
+        if (!running) return "starting";
+        if (pauseRequested) return pauseDone() ? "paused" : "pausing";
+        return "running";
+    }
+
+    /** The statistics so far, as --stats-json would write them if the run ended now (any thread, while it runs). */
+    public RunReport liveReport() {
+        if (!running) throw new IllegalStateException("the VM is not running yet");
+        RunReport report = new RunReport(p.timeline);
+        report.finish(null, vcpus, p.pio, p.mmio, p.virtio.counters(), p.console.bytesWritten(), System.nanoTime() - runStarted);
+        return report;
+    }
+
+    /** State, configuration and devices, for the control socket's {@code info} (any thread). */
+    public Map<String, Object> info() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("state", state());
+        Map<String, Object> c = new LinkedHashMap<>();
+        c.put("cpus", config.cpus());
+        c.put("mem_bytes", config.memBytes());
+        c.put("acpi", config.acpi());
+        c.put("pit", config.pit().name().toLowerCase(java.util.Locale.ROOT));
+        c.put("on_reboot", config.onReboot().name().toLowerCase(java.util.Locale.ROOT));
+        c.put("stdin", config.stdin());
+        c.put("serial_log", config.serialLog() == null ? null : config.serialLog().toString());
+        c.put("timeout_ms", config.timeout() == null ? null : config.timeout().toMillis());
+        c.put("expect", config.expect() == null ? null : config.expect().pattern());
+        List<Object> virtio = new ArrayList<>();
+        for (VirtioSpec v : config.virtio()) virtio.add(v.toString());
+        c.put("virtio", virtio);
+        m.put("config", c);
+        List<Object> devices = new ArrayList<>();
+        for (Bus bus : List.of(p.pio, p.mmio)) {
+            for (Bus.Range r : bus.ranges()) {
+                Map<String, Object> d = new LinkedHashMap<>();
+                d.put("name", r.name());
+                d.put("bus", bus.name());
+                d.put("base", r.base());
+                d.put("length", r.length());
+                devices.add(d);
+            }
+        }
+        m.put("devices", devices);
+        m.put("vcpus", vcpus.size());
+        synchronized (pauseLock) {
+            if (paused) m.put("paused_ms", (System.nanoTime() - pausedAt) / 1_000_000);
+        }
+        try {
+            m.put("kvmclock_ns", p.vmFd.getClock());
+        } catch (RuntimeException e) {
+            m.put("kvmclock_ns", null);
+        }
+        return m;
     }
 
     public Stop stopReason() {
@@ -114,9 +342,12 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
             }
             HaltWatch.start(vcpus, p.loop, this::stop);
             Log.debug(Vm.class, "starting {} vCPU(s), {} MiB", config.cpus(), config.memBytes() >> 20);
+            runStarted = started;
             for (VcpuThread v : vcpus) v.start();
+            running = true;
             p.timeline.mark(Timeline.Mark.VCPUS_STARTED, vcpus.isEmpty() ? 0 : vcpus.get(0).readyAt());
             p.loop.run(this::stopping);
+            p.loop.hold(false); // a VM stopped while paused: teardown may need the loop's devices
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             stop(new Stop(StopCause.VMM_ERROR, ExitStatus.VMM_ERROR, "interrupted"));
@@ -145,6 +376,7 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
         p.timeline.mark(Timeline.Mark.STOP_REQUESTED, stopRequestedAt);
         RunReport report = new RunReport(p.timeline);
         report.finish(s, vcpus, p.pio, p.mmio, p.virtio.counters(), p.console.bytesWritten(), System.nanoTime() - started);
+        if (restoreNanos >= 0) report.put("restore_ms", java.math.BigDecimal.valueOf(restoreNanos, 6).setScale(3, java.math.RoundingMode.HALF_UP));
         return report;
     }
 
@@ -156,6 +388,9 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
     /** Kicks every vCPU out of KVM_RUN until all threads have ended (or the join timeout passes). */
     private void stopVcpus() {
         stopping = true;
+        synchronized (pauseLock) {
+            pauseLock.notifyAll();
+        }
         long deadline = System.nanoTime() + JOIN_TIMEOUT_MS * 1_000_000;
         for (VcpuThread v : vcpus) {
             while (v.thread().isAlive() && System.nanoTime() < deadline) {

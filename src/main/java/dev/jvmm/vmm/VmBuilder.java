@@ -30,6 +30,9 @@ import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.nio.file.Path;
+import dev.jvmm.memory.RamRange;
 
 /**
  * Makes a {@link Vm} from a {@link VmConfig} and a loaded {@link BootImage}: the KVM VM and its
@@ -122,6 +125,77 @@ public final class VmBuilder {
                     why -> vm.stop(new Stop(StopCause.BACKEND_FAILED, ExitStatus.HOST_UNSUITABLE, why)));
             createVcpus(p, config, image);
             timeline.mark(Timeline.Mark.VM_CREATED);
+            return vm;
+        } catch (VmmException | RuntimeException | Error e) {
+            vm.close();
+            throw e;
+        }
+    }
+
+    /**
+     * A VM from the snapshot in {@code dir} ({@code state} is its checked state file): guest RAM
+     * mapped copy-on-write from {@code dir/memory}, the in-kernel irqchip, PIT and clock, each vCPU's
+     * state and each device model's state set back, so the guest continues where it was paused. The
+     * VM's shape (vCPUs, RAM, ACPI, PIT) is {@code config}'s, which the caller took from the snapshot.
+     * @throws VmmException a one-line refusal: another host's CPU features, memory that does not
+     *     match, a state KVM or a device model will not take
+     */
+    public static Vm restore(VmConfig config, Path dir, Map<String, byte[]> state, List<long[]> regions, Timeline timeline)
+            throws VmmException {
+        long t0 = System.nanoTime();
+        Parts p = new Parts();
+        p.timeline = timeline;
+        Vm vm = new Vm(config, p);
+        try {
+            p.kvm = openKvm(config);
+            checkHost(p.kvm, config);
+            try (Arena arena = Arena.ofConfined()) {
+                byte[] here = p.kvm.supportedCpuid(arena).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+                String diff = SnapshotRestore.cpuidDifference(state.get("host.supported_cpuid"), here);
+                if (diff != null) {
+                    throw new VmmException(ExitStatus.HOST_UNSUITABLE, "snapshot " + dir + " was taken on a host whose CPU features"
+                            + " (KVM_GET_SUPPORTED_CPUID) differ from this host's (" + diff + "): it cannot be restored here");
+                }
+            }
+            List<RamRange> expected = Layout.ramRanges(config.memBytes());
+            long total = 0;
+            for (long[] r : regions) total = Math.max(total, r[2] + r[1]);
+            boolean same = expected.size() == regions.size();
+            for (int i = 0; same && i < expected.size(); i++) {
+                same = expected.get(i).start() == regions.get(i)[0] && expected.get(i).size() == regions.get(i)[1];
+            }
+            long fileSize;
+            try {
+                fileSize = Files.size(dir.resolve("memory"));
+            } catch (IOException e) {
+                throw new VmmException(ExitStatus.BAD_IMAGE, "snapshot " + dir + ": cannot read its memory file: " + e.getMessage());
+            }
+            if (!same || fileSize != total) {
+                throw new VmmException(ExitStatus.BAD_IMAGE, "snapshot " + dir + ": its memory file (" + fileSize + " bytes) does not match"
+                        + " its state's memory layout (" + total + " bytes)");
+            }
+            p.vmFd = p.kvm.createVm();
+            try {
+                p.memory = GuestMemory.mapPrivate(dir.resolve("memory"), regions);
+            } catch (IllegalStateException e) {
+                throw new VmmException(ExitStatus.BAD_IMAGE, "snapshot " + dir + ": " + e.getMessage());
+            }
+            p.loop = new EventLoop();
+            setUpVm(p.vmFd, p.memory, config);
+            openConsole(p, config, vm);
+            p.pio = new Bus("pio", 0x10000);
+            p.mmio = new Bus("mmio", Long.MAX_VALUE);
+            p.legacy = new LegacyDevices(p.pio, gsi -> high -> p.vmFd.irqLine(gsi, high), p.console, vm::stop, config, p.loop);
+            p.consoleInput = p.legacy.com1();
+            p.devices = List.of();
+            p.virtio = new VirtioMmioDevices(config.virtio(), p.devices, p.vmFd, p.memory, p.mmio, p.loop,
+                    why -> vm.stop(new Stop(StopCause.BACKEND_FAILED, ExitStatus.HOST_UNSUITABLE, why)));
+            try {
+                SnapshotRestore.apply(p, config, state);
+            } catch (IllegalArgumentException | dev.jvmm.kvm.KvmException e) {
+                throw new VmmException(ExitStatus.BAD_IMAGE, "snapshot " + dir + " cannot be restored: " + e.getMessage());
+            }
+            vm.restoredIn(System.nanoTime() - t0);
             return vm;
         } catch (VmmException | RuntimeException | Error e) {
             vm.close();

@@ -38,7 +38,8 @@ class CliModelTest {
             new Command<>("run", () -> new RunCommand(NOWHERE), RunCommandCli::spec, RunCommandCli.GENERATED),
             new Command<>("check", CheckCommand::new, CheckCommandCli::spec, CheckCommandCli.GENERATED),
             new Command<>("extract-vmlinux", ExtractVmlinuxCommand::new, ExtractVmlinuxCommandCli::spec, ExtractVmlinuxCommandCli.GENERATED),
-            new Command<>("dump-acpi", DumpAcpiCommand::new, DumpAcpiCommandCli::spec, DumpAcpiCommandCli.GENERATED));
+            new Command<>("dump-acpi", DumpAcpiCommand::new, DumpAcpiCommandCli::spec, DumpAcpiCommandCli.GENERATED),
+            new Command<>("ctl", CtlCommand::new, CtlCommandCli::spec, CtlCommandCli.GENERATED));
 
     @Test
     void everyCommandHasAGeneratedModel() {
@@ -76,7 +77,7 @@ class CliModelTest {
                 List.of("--no-acpi", "--no-stdin", "--force", "--rng", "-v", "--timeout", "2s", "--expect", "ok", "--fail-on", "BUG", "k"),
                 List.of("--serial-log", "/tmp/x", "--stats-json", "/tmp/y", "--kvm", "/dev/null", "--pit", "user", "--on-reboot", "restart",
                         "--console", "virtio", "--share", "/tmp", "--virtiofsd", "/bin/true", "--cpu-features", "-xsave", "--boot", "pvh",
-                        "--format", "elf", "--no-host-decompress", "k"),
+                        "--format", "elf", "--no-host-decompress", "--api-socket", "/tmp/api", "k"),
                 List.of("--rootfs", "/srv/root,rw", "--modules", "/lib/modules/6.1", "--user", "k", "--", "ls", "-l", "/"),
                 List.of("--", "--k"));
         for (List<String> args : runArgs) sameFields(COMMANDS.get(1), args);
@@ -84,6 +85,8 @@ class CliModelTest {
         sameFields(COMMANDS.get(2), List.of("--kvm", "/dev/x"));
         sameFields(COMMANDS.get(3), List.of("in", "out"));
         sameFields(COMMANDS.get(4), List.of("--out", "d", "--smp", "4"));
+        sameFields(COMMANDS.get(5), List.of("/tmp/s", "info"));
+        sameFields(COMMANDS.get(5), List.of("--timeout", "2s", "/tmp/s", "stop", "status=3"));
     }
 
     @Test

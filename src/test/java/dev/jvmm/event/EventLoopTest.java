@@ -68,4 +68,61 @@ class EventLoopTest {
             LibC.close(efd);
         }
     }
+
+    /** A held loop serves no descriptor, task or timer; released, it serves them all, a cancelled timer still not. */
+    @Test
+    void aHeldLoopServesNothingUntilReleased() {
+        try (EventLoop loop = new EventLoop(); Arena arena = Arena.ofConfined()) {
+            int efd = LibC.eventfd(0, LibC.EFD_NONBLOCK);
+            assertTrue(efd >= 0);
+            List<String> ran = new ArrayList<>();
+            loop.watch(efd, (fd, revents) -> {
+                LibC.read(fd, arena.allocate(JAVA_LONG), 8);
+                ran.add("fd");
+            });
+            loop.hold(true);
+            loop.runOnce(0);
+            assertTrue(loop.holding());
+            loop.schedule(0, () -> ran.add("timer"));
+            EventLoop.Timer cancelled = loop.schedule(0, () -> ran.add("cancelled"));
+            loop.execute(() -> ran.add("task"));
+            MemorySegment one = arena.allocate(JAVA_LONG);
+            one.set(JAVA_LONG, 0, 1L);
+            LibC.write(efd, one, 8);
+            for (int i = 0; i < 5; i++) loop.runOnce(10);
+            assertEquals(List.of(), ran, "nothing ran while held");
+            cancelled.cancel(); // cancelling still works on a held (and later moved) timer
+            loop.hold(false);
+            long deadline = System.nanoTime() + 30_000_000_000L;
+            while (ran.size() < 3 && System.nanoTime() < deadline) loop.runOnce(100);
+            assertEquals(List.of("fd", "task", "timer"), ran);
+            assertTrue(!loop.holding());
+            LibC.close(efd);
+        }
+    }
+
+    /** A device thread's turn keeps a hold from being complete; a thread asked to stop does not wait for the release. */
+    @Test
+    void deviceTurnsDelayTheHoldAndAreHeldByIt() throws Exception {
+        try (EventLoop loop = new EventLoop()) {
+            assertTrue(loop.enterTurn(() -> false), "not held: enters at once");
+            loop.hold(true);
+            loop.runOnce(0);
+            assertTrue(!loop.holding(), "a turn in progress: the hold is not complete");
+            loop.exitTurn();
+            assertTrue(loop.holding());
+            assertTrue(!loop.enterTurn(() -> true), "held, and the thread is stopping: it does not enter");
+            AtomicInteger entered = new AtomicInteger();
+            Thread t = new Thread(() -> {
+                if (loop.enterTurn(() -> false)) {
+                    entered.incrementAndGet();
+                    loop.exitTurn();
+                }
+            });
+            t.start();
+            loop.hold(false);
+            t.join(30_000);
+            assertEquals(1, entered.get(), "released: the waiting turn goes ahead");
+        }
+    }
 }

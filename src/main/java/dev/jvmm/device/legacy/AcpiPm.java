@@ -23,7 +23,7 @@ import java.util.Objects;
  * (system I/O, 8 bits wide) with RESET_VALUE = 1. Stateless, hence thread-safe; the callbacks run on
  * the writing vCPU's thread.
  */
-public final class AcpiPm implements BusDevice {
+public final class AcpiPm implements BusDevice, dev.jvmm.device.DeviceState.Stateless {
     /** The three registers the FADT announces ({@link AcpiPorts}), which are consecutive ports. */
     public static final int BASE_PORT = AcpiPorts.SLEEP_CONTROL;
     public static final int LENGTH = 3;

@@ -36,7 +36,7 @@ import java.util.Objects;
  * above 1 MiB in KiB (at most 63 MiB), 0x34/0x35 memory above 16 MiB in 64 KiB units, 0x5b-0x5d
  * memory above 4 GiB in 64 KiB units.
  */
-public final class CmosRtc implements BusDevice {
+public final class CmosRtc implements BusDevice, dev.jvmm.device.DeviceState {
     public static final int BASE_PORT = PcPlatform.RTC_PORT;
     public static final int LENGTH = 2;
 
@@ -226,5 +226,50 @@ public final class CmosRtc implements BusDevice {
 
     private static int clamp(int v, int min, int max) {
         return Math.max(min, Math.min(max, v));
+    }
+
+    // ---- snapshot state ----
+
+    private static final int STATE_VERSION = 1;
+
+    /** The RAM and index, the guest's clock as an offset from the host's, a time being set (version 1). */
+    @Override
+    public synchronized byte[] saveState() {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(1 + ram.length + 4 + 8 + 1 + 6 * 4);
+        b.put((byte) STATE_VERSION).put(ram).putInt(index).putLong(offsetSeconds).put((byte) (pending == null ? 0 : 1));
+        for (int i = 0; i < 6; i++) b.putInt(pending == null ? 0 : pending[i]);
+        return b.array();
+    }
+
+    @Override
+    public void loadState(byte[] state) {
+        byte[] r = new byte[128];
+        int[] idx = new int[1];
+        long[] off = new long[1];
+        int[] p = new int[6];
+        boolean[] hasPending = new boolean[1];
+        dev.jvmm.device.DeviceState.read("rtc", state, STATE_VERSION, b -> {
+            b.get(r);
+            idx[0] = b.getInt();
+            off[0] = b.getLong();
+            hasPending[0] = dev.jvmm.device.DeviceState.check("rtc", "pending flag", b.get(), 0, 1) == 1;
+            for (int i = 0; i < 6; i++) p[i] = b.getInt();
+        });
+        dev.jvmm.device.DeviceState.check("rtc", "index", idx[0], 0, 0x7f);
+        // at most 10,000 years either way: a hostile offset must not overflow the clock arithmetic
+        if (Math.abs(off[0]) > 10_000L * 366 * 86_400) throw new IllegalArgumentException("rtc: clock offset " + off[0] + " s is out of range");
+        if (hasPending[0]) {
+            try {
+                toTime(p);
+            } catch (java.time.DateTimeException e) {
+                throw new IllegalArgumentException("rtc: the time being set is not a time: " + e.getMessage());
+            }
+        }
+        synchronized (this) {
+            System.arraycopy(r, 0, ram, 0, ram.length);
+            index = idx[0];
+            offsetSeconds = off[0];
+            pending = hasPending[0] ? p : null;
+        }
     }
 }

@@ -16,7 +16,7 @@ import java.util.Objects;
  * full value for a wider iosize; a byte is what every known guest writes, and 8 bits is all a
  * process exit status can carry anyway). Reads return all ones, like an empty ISA bus.
  */
-public final class DebugExit implements BusDevice {
+public final class DebugExit implements BusDevice, dev.jvmm.device.DeviceState.Stateless {
     /** The port QEMU's test setups (and this VMM) put it at. */
     public static final int DEFAULT_PORT = PcPlatform.DEBUG_EXIT_PORT;
 

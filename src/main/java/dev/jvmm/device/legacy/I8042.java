@@ -19,7 +19,7 @@ import java.util.Objects;
  * output lines including the reset line) or by writing the output port (command 0xd1) with bit 0
  * clear. Either calls the {@link StopRequest} with status 0, without this object's lock held.
  */
-public final class I8042 implements BusDevice {
+public final class I8042 implements BusDevice, dev.jvmm.device.DeviceState {
     /** Where a PC has it, and how long to register it. */
     public static final int BASE_PORT = PcPlatform.I8042_DATA_PORT;
     public static final int LENGTH = 5;
@@ -145,5 +145,30 @@ public final class I8042 implements BusDevice {
     private void output(int b) {
         outputBuffer = b;
         status |= STATUS_OBF;
+    }
+
+    // ---- snapshot state ----
+
+    private static final int STATE_VERSION = 1;
+
+    @Override
+    public synchronized byte[] saveState() {
+        return java.nio.ByteBuffer.allocate(1 + 4 * 4).put((byte) STATE_VERSION).putInt(commandByte).putInt(status).putInt(outputBuffer)
+                .putInt(pendingCommand).array();
+    }
+
+    @Override
+    public void loadState(byte[] state) {
+        int[] v = new int[4];
+        dev.jvmm.device.DeviceState.read("i8042", state, STATE_VERSION, b -> {
+            for (int i = 0; i < v.length; i++) v[i] = b.getInt();
+        });
+        for (int i = 0; i < v.length; i++) dev.jvmm.device.DeviceState.check("i8042", "register " + i, v[i], 0, 0xff);
+        synchronized (this) {
+            commandByte = v[0];
+            status = v[1];
+            outputBuffer = v[2];
+            pendingCommand = v[3];
+        }
     }
 }

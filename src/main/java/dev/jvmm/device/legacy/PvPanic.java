@@ -11,7 +11,7 @@ import java.util.Objects;
  * one. A guest kernel that panics writes {@link #PANICKED}; one that is about to boot a crash kernel
  * (kdump) writes {@link #CRASH_LOADED} first.
  */
-public final class PvPanic implements BusDevice {
+public final class PvPanic implements BusDevice, dev.jvmm.device.DeviceState.Stateless {
     public static final int PORT = PcPlatform.PVPANIC_PORT;
     public static final int PANICKED = 1, CRASH_LOADED = 2;
 

@@ -32,7 +32,7 @@ import java.util.function.IntConsumer;
  * monitor held (keeping interrupt levels and output in order) and must not block; the RX space
  * listener is called without it.
  */
-public final class Uart16550 implements BusDevice, ConsoleEndpoint {
+public final class Uart16550 implements BusDevice, ConsoleEndpoint, dev.jvmm.device.DeviceState {
     /** Registers: the UART decodes 8 consecutive ports. */
     public static final int LENGTH = 8;
     // Register offsets.
@@ -407,6 +407,65 @@ public final class Uart16550 implements BusDevice, ConsoleEndpoint {
         Runnable r = rxSpaceListener;
         if (r != null) {
             r.run();
+        }
+    }
+
+    // ---- snapshot state ----
+
+    private static final int STATE_VERSION = 1;
+
+    /** Registers, FIFO contents and interrupt conditions (version 1). */
+    @Override
+    public synchronized byte[] saveState() {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(1 + FIFO_SIZE + 14 * 4);
+        b.put((byte) STATE_VERSION).put(rxFifo);
+        for (int v : new int[] {rxHead, rxCount, ier, lcr, mcr, scr, dll, dlm, fifoEnabled ? 1 : 0, rxTrigger, lsrErrors, msrDeltas,
+                thrInterrupt ? 1 : 0, (hostRefused ? 1 : 0) | (rxFromLoopback ? 2 : 0)}) {
+            b.putInt(v);
+        }
+        return b.array();
+    }
+
+    @Override
+    public void loadState(byte[] state) {
+        byte[] fifo = new byte[FIFO_SIZE];
+        int[] v = new int[14];
+        dev.jvmm.device.DeviceState.read("uart", state, STATE_VERSION, b -> {
+            b.get(fifo);
+            for (int i = 0; i < v.length; i++) v[i] = b.getInt();
+        });
+        String d = "uart";
+        dev.jvmm.device.DeviceState.check(d, "rx head", v[0], 0, FIFO_SIZE - 1);
+        dev.jvmm.device.DeviceState.check(d, "rx count", v[1], 0, FIFO_SIZE);
+        for (int i = 2; i <= 7; i++) dev.jvmm.device.DeviceState.check(d, "register " + i, v[i], 0, 0xff);
+        dev.jvmm.device.DeviceState.check(d, "fifo enabled", v[8], 0, 1);
+        if (java.util.Arrays.stream(TRIGGER_LEVELS).noneMatch(t -> t == v[9])) {
+            throw new IllegalArgumentException(d + ": rx trigger " + v[9] + " is not 1, 4, 8 or 14");
+        }
+        dev.jvmm.device.DeviceState.check(d, "line errors", v[10], 0, LSR_ERRORS);
+        dev.jvmm.device.DeviceState.check(d, "modem deltas", v[11], 0, 0x0f);
+        dev.jvmm.device.DeviceState.check(d, "thr interrupt", v[12], 0, 1);
+        dev.jvmm.device.DeviceState.check(d, "flags", v[13], 0, 3);
+        synchronized (this) {
+            System.arraycopy(fifo, 0, rxFifo, 0, FIFO_SIZE);
+            rxHead = v[0];
+            rxCount = v[1];
+            ier = v[2];
+            lcr = v[3];
+            mcr = v[4];
+            scr = v[5];
+            dll = v[6];
+            dlm = v[7];
+            fifoEnabled = v[8] != 0;
+            rxTrigger = v[9];
+            lsrErrors = v[10];
+            msrDeltas = v[11];
+            thrInterrupt = v[12] != 0;
+            hostRefused = (v[13] & 1) != 0;
+            rxFromLoopback = (v[13] & 2) != 0;
+            notifyRxSpace = false;
+            irqLevel = pendingInterrupt() != IIR_NONE;
+            irq.set(irqLevel); // drive the line as the state says, whatever it was
         }
     }
 }

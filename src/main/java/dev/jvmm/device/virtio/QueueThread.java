@@ -1,5 +1,6 @@
 package dev.jvmm.device.virtio;
 
+import dev.jvmm.event.EventLoop;
 import dev.jvmm.sys.Errno;
 import dev.jvmm.sys.LibC;
 import dev.jvmm.sys.SyscallException;
@@ -87,16 +88,22 @@ final class QueueThread {
                     attachment.failure().failed(thread.getName() + ": poll failed: " + Errno.describe(LibC.errno()));
                     return;
                 }
-                for (int q = 0; q < fds.length && !stopping; q++) {
-                    boolean notified = rc > 0 && pollFds.get(JAVA_SHORT, q * size + REVENTS) != 0;
-                    if (notified) LibC.read(fds[q], drain, 8);
-                    if (notified) {
-                        again[q] = false;
-                        attachment.notifyQueue().accept(q);
-                    } else if (again[q]) {
-                        again[q] = false;
-                        attachment.resumeQueue().accept(q);
+                EventLoop loop = attachment.loop(); // a paused VM holds this thread's turns too
+                if (loop != null && !loop.enterTurn(() -> stopping)) break;
+                try {
+                    for (int q = 0; q < fds.length && !stopping; q++) {
+                        boolean notified = rc > 0 && pollFds.get(JAVA_SHORT, q * size + REVENTS) != 0;
+                        if (notified) LibC.read(fds[q], drain, 8);
+                        if (notified) {
+                            again[q] = false;
+                            attachment.notifyQueue().accept(q);
+                        } else if (again[q]) {
+                            again[q] = false;
+                            attachment.resumeQueue().accept(q);
+                        }
                     }
+                } finally {
+                    if (loop != null) loop.exitTurn();
                 }
             }
         } catch (RuntimeException | Error e) { // a bug here must end the run, not just this thread

@@ -1,0 +1,142 @@
+package dev.jvmm.vmm;
+
+import dev.jvmm.device.Bus;
+import dev.jvmm.device.DeviceState;
+import dev.jvmm.kvm.VcpuFd;
+import dev.jvmm.sys.Ioctl;
+import dev.jvmm.sys.KvmApi;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.util.Map;
+
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+
+/**
+ * Sets a new VM to a snapshot's state (what {@link VmSnapshot} saved): creates the vCPUs with their
+ * saved CPUID and sets their state in the order KVM needs (registers, XSAVE or FPU, XCRs, special
+ * registers, MSRs, MP state, LAPIC, events, debug registers), then the in-kernel irqchip, PIT and
+ * kvmclock, then each device model. Every section's size is checked before KVM sees it.
+ */
+final class SnapshotRestore {
+    private SnapshotRestore() { }
+
+    /** @throws IllegalArgumentException naming the section that is missing or malformed */
+    static void apply(VmBuilder.Parts p, VmConfig config, Map<String, byte[]> state) {
+        try (Arena arena = Arena.ofConfined()) {
+            for (int i = 0; i < config.cpus(); i++) {
+                VcpuFd fd = p.vmFd.createVcpu(i);
+                p.vcpuFds.add(fd);
+                String v = "vcpu." + i + ".";
+                byte[] cpuid = section(state, v + "cpuid");
+                if (cpuid.length < KvmApi.KVM_CPUID2.byteSize()
+                        || cpuid.length != KvmApi.KVM_CPUID2.byteSize() + Integer.toUnsignedLong(le32(cpuid, 0)) * KvmApi.KVM_CPUID_ENTRY2.byteSize()) {
+                    throw new IllegalArgumentException("section " + v + "cpuid is malformed");
+                }
+                fd.call(KvmApi.KVM_SET_CPUID2, native8(arena, cpuid));
+                set(arena, fd, state, v + "regs", KvmApi.KVM_SET_REGS, KvmApi.KVM_REGS);
+                if (state.containsKey(v + "xsave")) set(arena, fd, state, v + "xsave", KvmApi.KVM_SET_XSAVE, KvmApi.KVM_XSAVE);
+                else set(arena, fd, state, v + "fpu", KvmApi.KVM_SET_FPU, KvmApi.KVM_FPU);
+                if (state.containsKey(v + "xcrs")) set(arena, fd, state, v + "xcrs", KvmApi.KVM_SET_XCRS, KvmApi.KVM_XCRS);
+                set(arena, fd, state, v + "sregs", KvmApi.KVM_SET_SREGS, KvmApi.KVM_SREGS);
+                byte[] msrs = section(state, v + "msrs");
+                if (msrs.length < KvmApi.KVM_MSRS.byteSize()
+                        || msrs.length != KvmApi.KVM_MSRS.byteSize() + Integer.toUnsignedLong(le32(msrs, 0)) * KvmApi.KVM_MSR_ENTRY.byteSize()) {
+                    throw new IllegalArgumentException("section " + v + "msrs is malformed");
+                }
+                fd.setMsrs(native8(arena, msrs));
+                set(arena, fd, state, v + "mp_state", KvmApi.KVM_SET_MP_STATE, KvmApi.KVM_MP_STATE);
+                set(arena, fd, state, v + "lapic", KvmApi.KVM_SET_LAPIC, KvmApi.KVM_LAPIC_STATE);
+                set(arena, fd, state, v + "events", KvmApi.KVM_SET_VCPU_EVENTS, KvmApi.KVM_VCPU_EVENTS);
+                set(arena, fd, state, v + "debugregs", KvmApi.KVM_SET_DEBUGREGS, KvmApi.KVM_DEBUGREGS);
+            }
+            if (state.containsKey("vcpu." + config.cpus() + ".regs")) {
+                throw new IllegalArgumentException("the snapshot has more vCPUs than " + config.cpus());
+            }
+            for (int chip = 0; chip < KvmApi.KVM_NR_IRQCHIPS; chip++) {
+                byte[] c = sized(state, "vm.irqchip." + chip, KvmApi.KVM_IRQCHIP);
+                if (le32(c, 0) != chip) throw new IllegalArgumentException("section vm.irqchip." + chip + " is for chip " + le32(c, 0));
+                p.vmFd.call(KvmApi.KVM_SET_IRQCHIP, native8(arena, c));
+            }
+            if (config.pit() == VmConfig.PitMode.KERNEL) p.vmFd.call(KvmApi.KVM_SET_PIT2, native8(arena, sized(state, "vm.pit2", KvmApi.KVM_PIT_STATE2)));
+            MemorySegment clock = native8(arena, sized(state, "vm.clock", KvmApi.KVM_CLOCK_DATA));
+            clock.set(JAVA_INT, KvmApi.offset(KvmApi.KVM_CLOCK_DATA, "flags"), 0);
+            p.vmFd.call(KvmApi.KVM_SET_CLOCK, clock);
+        }
+        for (Map.Entry<String, byte[]> e : state.entrySet()) {
+            if (!e.getKey().startsWith("device.")) continue;
+            String name = e.getKey().substring("device.".length());
+            DeviceState d = null;
+            for (Bus.Range r : p.pio.ranges()) {
+                if (r.name().equals(name) && r.device() instanceof DeviceState ds) {
+                    d = ds;
+                    break;
+                }
+            }
+            if (d == null) throw new IllegalArgumentException("the snapshot has state for a device this VM does not have: " + name);
+            d.loadState(e.getValue());
+        }
+    }
+
+    /**
+     * How the CPU features in {@code saved} and {@code here} (each a {@code struct kvm_cpuid2}) differ:
+     * the feature words (leaf 1 ECX/EDX, leaf 7.0 EBX/ECX/EDX, leaf 0xd.0 and 0xd.1 EAX, leaf 0x80000001
+     * ECX/EDX), not the rest (leaf 1's EBX holds the APIC ID of the host CPU the ioctl ran on). Null if
+     * they are the same, else the first feature word one has and the other not.
+     */
+    static String cpuidDifference(byte[] saved, byte[] here) {
+        java.util.Set<String> a = cpuidEntries(saved), b = cpuidEntries(here);
+        if (a == null) return "the snapshot's CPUID is malformed";
+        if (a.equals(b)) return null;
+        for (String e : a) if (!b.contains(e)) return "the snapshot's host had " + e;
+        for (String e : b) if (!a.contains(e)) return "this host has " + e;
+        return "different entries";
+    }
+
+    private static java.util.Set<String> cpuidEntries(byte[] c) {
+        if (c == null || c.length < KvmApi.KVM_CPUID2.byteSize()) return null;
+        long n = Integer.toUnsignedLong(le32(c, 0)), size = KvmApi.KVM_CPUID_ENTRY2.byteSize();
+        if (c.length < KvmApi.KVM_CPUID2.byteSize() + n * size) return null;
+        java.util.Set<String> out = new java.util.TreeSet<>();
+        for (int i = 0; i < n; i++) {
+            int at = (int) (KvmApi.KVM_CPUID2.byteSize() + i * size);
+            int function = le32(c, at), index = le32(c, at + 4);
+            int eax = le32(c, at + 12), ebx = le32(c, at + 16), ecx = le32(c, at + 20), edx = le32(c, at + 24);
+            String leaf = String.format("leaf 0x%x.%x", function, index);
+            if (function == 1 || function == 0x80000001) out.add(String.format("%s ecx %08x edx %08x", leaf, ecx, edx));
+            else if (function == 7 && index == 0) out.add(String.format("%s ebx %08x ecx %08x edx %08x", leaf, ebx, ecx, edx));
+            else if (function == 0xd && (index == 0 || index == 1)) out.add(String.format("%s eax %08x", leaf, eax));
+        }
+        return out;
+    }
+
+    private static byte[] section(Map<String, byte[]> state, String name) {
+        byte[] b = state.get(name);
+        if (b == null) throw new IllegalArgumentException("section " + name + " is missing");
+        return b;
+    }
+
+    private static byte[] sized(Map<String, byte[]> state, String name, MemoryLayout layout) {
+        byte[] b = section(state, name);
+        if (b.length != layout.byteSize()) {
+            throw new IllegalArgumentException("section " + name + " is " + b.length + " bytes, not " + layout.byteSize());
+        }
+        return b;
+    }
+
+    private static void set(Arena arena, VcpuFd fd, Map<String, byte[]> state, String name, Ioctl.Request r, MemoryLayout layout) {
+        fd.call(r, native8(arena, sized(state, name, layout)));
+    }
+
+    private static MemorySegment native8(Arena arena, byte[] b) {
+        MemorySegment s = arena.allocate(Math.max(1, b.length), 8);
+        MemorySegment.copy(b, 0, s, JAVA_BYTE, 0, b.length);
+        return s;
+    }
+
+    private static int le32(byte[] b, int at) {
+        return (b[at] & 0xff) | (b[at + 1] & 0xff) << 8 | (b[at + 2] & 0xff) << 16 | (b[at + 3] & 0xff) << 24;
+    }
+}
