@@ -27,7 +27,6 @@ import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.Arrays;
 import java.util.HashSet;
 import java.util.HexFormat;
@@ -402,17 +401,6 @@ public sealed interface VirtioSpec {
                     binary = Virtiofsd.find();
                 }
                 HelperProcess h = VirtiofsdShare.start(binary, directory, readOnly, VirtiofsdShare.START_TIMEOUT);
-                VhostUserDevice.BackEndProcess process = new VhostUserDevice.BackEndProcess() {
-                    @Override
-                    public String describeEnd() {
-                        return h.describeEnd(Duration.ofMillis(500));
-                    }
-
-                    @Override
-                    public void close() {
-                        h.close();
-                    }
-                };
                 VhostUserFrontend frontEnd;
                 try {
                     frontEnd = VhostUserFrontend.connect(Virtiofsd.socket(h), VhostUserFrontend.DEFAULT_TIMEOUT);
@@ -420,7 +408,7 @@ public sealed interface VirtioSpec {
                     h.close();
                     throw e;
                 }
-                return VhostUserDevice.virtioFs(tag, frontEnd, process);
+                return VhostUserDevice.virtioFs(tag, frontEnd, VhostUserDevice.BackEndProcess.of(h));
             } catch (HelperProcess.HelperException | VhostUserException e) {
                 throw new VmmException(ExitStatus.HOST_UNSUITABLE, what() + ": " + e.getMessage());
             }

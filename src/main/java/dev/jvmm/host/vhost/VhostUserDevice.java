@@ -5,11 +5,13 @@ import dev.jvmm.device.virtio.VirtioAttachment;
 import dev.jvmm.device.virtio.VirtioCounters;
 import dev.jvmm.device.virtio.VirtioDevice;
 import dev.jvmm.device.virtio.VirtioFs;
+import dev.jvmm.host.HelperProcess;
 import dev.jvmm.memory.GuestMemory;
 import dev.jvmm.sys.LibC;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
@@ -53,6 +55,21 @@ public final class VhostUserDevice implements VirtioDevice {
 
         @Override
         void close();
+
+        /** A helper jvmm started (virtiofsd): how it ended is what it says within half a second of its socket closing. */
+        static BackEndProcess of(HelperProcess helper) {
+            return new BackEndProcess() {
+                @Override
+                public String describeEnd() {
+                    return helper.describeEnd(Duration.ofMillis(500));
+                }
+
+                @Override
+                public void close() {
+                    helper.close();
+                }
+            };
+        }
     }
 
     private final String kind;
