@@ -245,15 +245,21 @@ class VirtioSerialTest {
         assertEquals(3005 + 5, dev.stats().bytes.get());
     }
 
+    /** A guest that opened the ports and queued "abc", then "defg" on stdout, not yet served. */
+    private static Guest abcThenDefgOnStdout(VirtioSerial dev) {
+        Guest g = new Guest(dev);
+        g.handshake(3);
+        g.write(1, "abc".getBytes());
+        g.write(1, "defg".getBytes());
+        return g;
+    }
+
     /** A stalled stdout reader stops that port's queue mid-chain (stderr goes on); room again resumes it, nothing lost. */
     @Test
     void aFullSinkStopsItsPortUntilItHasRoomAgain() {
         CollectingSink out = new CollectingSink(4), err = new CollectingSink();
         VirtioSerial dev = commandPorts(out, err);
-        Guest g = new Guest(dev);
-        g.handshake(3);
-        g.write(1, "abc".getBytes());
-        g.write(1, "defg".getBytes());
+        Guest g = abcThenDefgOnStdout(dev);
         g.write(1, "h".getBytes());
         g.d.kick(transmitQueue(1));
         assertEquals("abc", out.toString(), "the second chain does not fit: it waits");
@@ -397,11 +403,8 @@ class VirtioSerialTest {
     void drainOutputsCallsBackOnlyAfterEveryFilledTransmitChainWasServed() {
         CollectingSink out = new CollectingSink(4), err = new CollectingSink();
         VirtioSerial dev = commandPorts(out, err);
-        Guest g = new Guest(dev);
-        g.handshake(3);
         // the guest queued output and wrote its status; the ioeventfds have not been served yet
-        g.write(1, "abc".getBytes());
-        g.write(1, "defg".getBytes());
+        Guest g = abcThenDefgOnStdout(dev);
         g.write(2, "err".getBytes());
         int[] done = new int[1];
         dev.drainOutputs(() -> done[0]++);
@@ -421,10 +424,7 @@ class VirtioSerialTest {
     void drainOutputsWaitsForTheChainHalfSentAndThoseBehindIt() {
         CollectingSink out = new CollectingSink(4);
         VirtioSerial dev = commandPorts(out, new CollectingSink());
-        Guest g = new Guest(dev);
-        g.handshake(3);
-        g.write(1, "abc".getBytes());
-        g.write(1, "defg".getBytes());
+        Guest g = abcThenDefgOnStdout(dev);
         g.d.kick(transmitQueue(1)); // "defg" is popped and waits for room
         g.write(1, "h".getBytes());
         int[] done = new int[1];
