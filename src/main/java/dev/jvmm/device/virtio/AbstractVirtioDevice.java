@@ -9,16 +9,12 @@ import java.util.List;
  * driver unless {@link #writeConfig} is overridden), the queues and features given at activation,
  * counters. Subclasses process their queues in {@link #notify(int)}.
  */
-public abstract class AbstractVirtioDevice implements VirtioDevice {
+public abstract class AbstractVirtioDevice extends BaseVirtioDevice {
     protected final VirtioCounters stats = new VirtioCounters();
     protected final ByteBuffer config;
     protected Transport transport;
     protected List<SplitVirtqueue> queues;
     protected long features;
-
-    private final int deviceId;
-    private final int queueCount;
-    private final int queueSize;
 
     /** What consumes one popped chain; returns the bytes written into its writable buffers. */
     @FunctionalInterface
@@ -27,25 +23,8 @@ public abstract class AbstractVirtioDevice implements VirtioDevice {
     }
 
     protected AbstractVirtioDevice(int deviceId, int configSize, int queueCount, int queueSize) {
-        this.deviceId = deviceId;
-        this.queueCount = queueCount;
-        this.queueSize = queueSize;
+        super(deviceId, queueCount, queueSize);
         this.config = ByteBuffer.allocate(configSize).order(ByteOrder.LITTLE_ENDIAN);
-    }
-
-    @Override
-    public int deviceId() {
-        return deviceId;
-    }
-
-    @Override
-    public int queueCount() {
-        return queueCount;
-    }
-
-    @Override
-    public int queueMaxSize(int queue) {
-        return queueSize;
     }
 
     /**
