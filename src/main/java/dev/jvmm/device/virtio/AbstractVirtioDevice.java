@@ -3,6 +3,7 @@ package dev.jvmm.device.virtio;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.List;
+import java.util.function.Consumer;
 
 /**
  * Common device plumbing: a little-endian configuration space in a byte array (read-only to the
@@ -78,6 +79,26 @@ public abstract class AbstractVirtioDevice extends BaseVirtioDevice {
     protected DescriptorChain nextReceiveBuffer(int receiveQueue) throws VirtqueueException {
         SplitVirtqueue q = queue(receiveQueue);
         return q == null || q.isBroken() ? null : q.pop();
+    }
+
+    /**
+     * Copies as much of {@code buf[off, off + len)} into the receive chains of queue {@code receiveQueue}
+     * as they hold, each returned with the bytes it got, and returns how many bytes were taken. A
+     * malformed chain goes to {@code broken} and ends the copy; what was taken before it counts.
+     */
+    protected int fillReceiveBuffers(int receiveQueue, byte[] buf, int off, int len, Consumer<VirtqueueException> broken) {
+        int done = 0;
+        try {
+            DescriptorChain chain;
+            while (done < len && (chain = nextReceiveBuffer(receiveQueue)) != null) {
+                int n = chain.write(0, buf, off + done, len - done);
+                receiveDone(receiveQueue, chain, n, n);
+                done += n;
+            }
+        } catch (VirtqueueException e) {
+            broken.accept(e);
+        }
+        return done;
     }
 
     /** Returns a filled receive chain holding {@code used} bytes to the guest, counting {@code payload} of them. */

@@ -194,17 +194,7 @@ public final class VirtioSerial extends AbstractVirtioDevice {
             synchronized (VirtioSerial.this) {
                 if (len <= 0 || !acceptsInput()) return 0;
                 int q = receiveQueue(id);
-                int done = 0;
-                try {
-                    DescriptorChain chain;
-                    while (done < len && (chain = nextReceiveBuffer(q)) != null) {
-                        int n = chain.write(0, buf, off + done, len - done);
-                        receiveDone(q, chain, n, n);
-                        done += n;
-                    }
-                } catch (VirtqueueException e) {
-                    broken(e);
-                }
+                int done = fillReceiveBuffers(q, buf, off, len, e -> broken(e));
                 if (transport != null) transport.signalUsed(q);
                 return done;
             }
