@@ -54,29 +54,28 @@ class CmosRtcTest {
         rtc.write(1, 1, value);
     }
 
+    /** The seconds, minutes, hours, day of the month, month, year and century registers, as the guest reads them. */
+    private void assertDateAndTime(int seconds, int minutes, int hours, int day, int month, int year, int century) {
+        assertEquals(seconds, read(0x00));
+        assertEquals(minutes, read(0x02));
+        assertEquals(hours, read(0x04));
+        assertEquals(day, read(0x07));
+        assertEquals(month, read(0x08));
+        assertEquals(year, read(0x09));
+        assertEquals(century, read(0x32));
+    }
+
     @Test
     void defaultsAreBcdAnd24Hour() {
         assertEquals(0x02, read(0x0b));
-        assertEquals(0x07, read(0x00));
-        assertEquals(0x05, read(0x02));
-        assertEquals(0x21, read(0x04));
+        assertDateAndTime(0x07, 0x05, 0x21, 0x09, 0x03, 0x24, 0x20);
         assertEquals(7, read(0x06), "Saturday; Sunday is 1");
-        assertEquals(0x09, read(0x07));
-        assertEquals(0x03, read(0x08));
-        assertEquals(0x24, read(0x09));
-        assertEquals(0x20, read(0x32));
     }
 
     @Test
     void binaryMode() {
         write(0x0b, 0x06);
-        assertEquals(7, read(0x00));
-        assertEquals(5, read(0x02));
-        assertEquals(21, read(0x04));
-        assertEquals(9, read(0x07));
-        assertEquals(3, read(0x08));
-        assertEquals(24, read(0x09));
-        assertEquals(20, read(0x32));
+        assertDateAndTime(7, 5, 21, 9, 3, 24, 20);
     }
 
     @Test
