@@ -38,16 +38,7 @@ final class IoExits {
         Bus.Range range = pio.find(port);
         boolean claimed = range != null && port - range.base() <= range.length() - size;
         if (!claimed) stats.unclaimedPio += count;
-        for (int i = 0; i < count; i++) {
-            long at = dataOffset + (long) i * size;
-            if (!claimed) {
-                if (!out) run.store(at, size, -1L);
-            } else if (out) {
-                range.device().write(port - range.base(), size, run.load(at, size));
-            } else {
-                run.store(at, size, range.device().read(port - range.base(), size));
-            }
-        }
+        for (int i = 0; i < count; i++) transfer(run, dataOffset + (long) i * size, claimed ? range : null, port, size, out);
         return null;
     }
 
@@ -63,14 +54,22 @@ final class IoExits {
         long data = KvmRun.mmioDataOffset();
         Bus.Range range = mmio.find(addr);
         boolean claimed = range != null && addr - range.base() <= range.length() - len;
-        if (!claimed) {
-            stats.unclaimedMmio++;
-            if (!write) run.store(data, len, -1L);
-        } else if (write) {
-            range.device().write(addr - range.base(), len, run.load(data, len));
-        } else {
-            run.store(data, len, range.device().read(addr - range.base(), len));
-        }
+        if (!claimed) stats.unclaimedMmio++;
+        transfer(run, data, claimed ? range : null, addr, len, write);
         return null;
+    }
+
+    /**
+     * One access of {@code size} bytes at bus address {@code addr}, between the run's data at {@code at}
+     * and the device of {@code range}; with no range (unclaimed) a read gets all ones and a write is dropped.
+     */
+    private static void transfer(KvmRun run, long at, Bus.Range range, long addr, int size, boolean write) {
+        if (range == null) {
+            if (!write) run.store(at, size, -1L);
+        } else if (write) {
+            range.device().write(addr - range.base(), size, run.load(at, size));
+        } else {
+            run.store(at, size, range.device().read(addr - range.base(), size));
+        }
     }
 }
