@@ -44,7 +44,7 @@ public final class Tun extends OwnedFd {
     private final String name;
 
     private Tun(String name, int fd) {
-        super(fd);
+        super(fd, "tap " + name);
         this.name = name;
     }
 
@@ -136,10 +136,5 @@ public final class Tun extends OwnedFd {
     public long write(MemorySegment buf, long len) {
         long n = LibC.write(fd, buf, len);
         return n < 0 ? -LibC.errno() : n;
-    }
-
-    @Override
-    public String toString() {
-        return "tap " + name;
     }
 }

@@ -97,16 +97,8 @@ public final class UnixSocket extends OwnedFd {
         return name == null ? Errno.describe(errno) : LibC.strerror(errno) + " (" + name + ")";
     }
 
-    private final String description;
-
     private UnixSocket(int fd, String description) {
-        super(fd);
-        this.description = description;
-    }
-
-    /** What error messages call this socket: "socket /path" or "socketpair end". */
-    public String description() {
-        return description;
+        super(fd, description);
     }
 
     private int liveFd() {
@@ -496,10 +488,5 @@ public final class UnixSocket extends OwnedFd {
             MemorySegment.copy(buf, JAVA_BYTE, 0, out, 0, len);
         }
         return new Message(out, fds, closed);
-    }
-
-    @Override
-    public String toString() {
-        return description;
     }
 }
