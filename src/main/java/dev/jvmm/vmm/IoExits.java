@@ -10,17 +10,10 @@ import dev.jvmm.kvm.KvmRun;
  * device's range but runs past its end (a 4-byte IN at the last port of a 1-port device, an 8-byte
  * MMIO write straddling a window's end) is not given to the device: it is unclaimed, reads as all
  * ones and writes are dropped, as on a PC bus.
+ *
+ * @param stats the vCPU's counters, which every exit served is added to
  */
-final class IoExits {
-    private final Bus pio;
-    private final Bus mmio;
-    private final VcpuStats stats;
-
-    IoExits(Bus pio, Bus mmio, VcpuStats stats) {
-        this.pio = pio;
-        this.mmio = mmio;
-        this.stats = stats;
-    }
+record IoExits(Bus pio, Bus mmio, VcpuStats stats) {
 
     /** A KVM_EXIT_IO; returns null, or why the exit is impossible (the run must end). */
     String handleIo(KvmRun run) {
