@@ -8,7 +8,7 @@ import java.util.List;
  * Just enough of an ELF32 little-endian i386 executable for a multiboot loader: the entry point and the
  * PT_LOAD program headers, every field checked against the file's size.
  */
-public record Elf32(long entry, List<Segment> segments) {
+public record Elf32(long entry, List<ElfSegment> segments) {
     public static final int EHDR_SIZE = 52;
     public static final int PHDR_SIZE = 32;
     public static final int PT_LOAD = 1;
@@ -19,28 +19,12 @@ public record Elf32(long entry, List<Segment> segments) {
         segments = List.copyOf(segments);
     }
 
-    /** A PT_LOAD segment: {@code fileSize} bytes from {@code offset}, then zeros up to {@code memSize}. */
-    public record Segment(int index, long offset, long vaddr, long paddr, long fileSize, long memSize) { }
-
     public static boolean isElf(byte[] image) {
         return image.length >= 4 && image[0] == 0x7f && image[1] == 'E' && image[2] == 'L' && image[3] == 'F';
     }
 
     public static Elf32 parse(Path file, byte[] image) throws LoadException {
-        if (!isElf(image)) {
-            throw new LoadException(file + ": not an ELF file");
-        }
-        if (image.length < EHDR_SIZE) {
-            throw new LoadException(file + ": truncated ELF file: header needs " + EHDR_SIZE + " bytes, file has "
-                    + image.length);
-        }
-        if (image[4] != 1) {
-            throw new LoadException(file + ": not an ELF32 file (class " + image[4]
-                    + "); multiboot kernels must be 32-bit i386 ELF");
-        }
-        if (image[5] != 1) {
-            throw new LoadException(file + ": not a little-endian ELF file");
-        }
+        ElfChecks.checkIdent(file, image, EHDR_SIZE, 1, "ELF32", "multiboot kernels must be 32-bit i386 ELF");
         int type = Bytes.u16(image, 16);
         int machine = Bytes.u16(image, 18);
         if (machine != EM_386) {
@@ -63,7 +47,7 @@ public record Elf32(long entry, List<Segment> segments) {
             throw new LoadException(file + ": truncated ELF file: program headers end at " + phEnd
                     + ", beyond the end of the file (" + image.length + " bytes)");
         }
-        List<Segment> segments = new ArrayList<>();
+        List<ElfSegment> segments = new ArrayList<>();
         for (int i = 0; i < phnum; i++) {
             int ph = (int) (phoff + (long) i * phentsize);
             if (Bytes.u32(image, ph) != PT_LOAD) {
@@ -86,7 +70,7 @@ public record Elf32(long entry, List<Segment> segments) {
             if (memsz == 0) {
                 continue;
             }
-            segments.add(new Segment(i, offset, vaddr, paddr, filesz, memsz));
+            segments.add(new ElfSegment(i, offset, vaddr, paddr, filesz, memsz));
         }
         if (segments.isEmpty()) {
             throw new LoadException(file + ": ELF file has no loadable segments");

@@ -10,7 +10,7 @@ import java.util.OptionalLong;
  * entry point, the PT_LOAD program headers and the Xen PVH entry note, every field checked against the
  * file's size. Addresses and sizes above 2^63 are rejected rather than wrapped.
  */
-public record Elf64(long entry, List<Segment> segments, OptionalLong pvhEntry) {
+public record Elf64(long entry, List<ElfSegment> segments, OptionalLong pvhEntry) {
     public static final int EHDR_SIZE = 64;
     public static final int PHDR_SIZE = 56;
     public static final int SHDR_SIZE = 64;
@@ -27,13 +27,6 @@ public record Elf64(long entry, List<Segment> segments, OptionalLong pvhEntry) {
         segments = List.copyOf(segments);
     }
 
-    /** A PT_LOAD segment: {@code fileSize} bytes from {@code offset}, then zeros up to {@code memSize}. */
-    public record Segment(int index, long offset, long vaddr, long paddr, long fileSize, long memSize) {
-        public long paddrEnd() {
-            return paddr + memSize;
-        }
-    }
-
     /** True for any ELF64 file (class 2), whatever its machine: the ELF loader then names what is wrong. */
     public static boolean isElf64(byte[] image) {
         return Elf32.isElf(image) && image.length > 4 && image[4] == 2;
@@ -45,20 +38,7 @@ public record Elf64(long entry, List<Segment> segments, OptionalLong pvhEntry) {
     }
 
     public static Elf64 parse(Path file, byte[] image) throws LoadException {
-        if (!Elf32.isElf(image)) {
-            throw new LoadException(file + ": not an ELF file");
-        }
-        if (image.length < EHDR_SIZE) {
-            throw new LoadException(file + ": truncated ELF file: header needs " + EHDR_SIZE + " bytes, file has "
-                    + image.length);
-        }
-        if (image[4] != 2) {
-            throw new LoadException(file + ": not an ELF64 file (class " + image[4]
-                    + "); Linux kernels must be x86-64 ELF64 (vmlinux)");
-        }
-        if (image[5] != 1) {
-            throw new LoadException(file + ": not a little-endian ELF file");
-        }
+        ElfChecks.checkIdent(file, image, EHDR_SIZE, 2, "ELF64", "Linux kernels must be x86-64 ELF64 (vmlinux)");
         int type = Bytes.u16(image, 16);
         int machine = Bytes.u16(image, 18);
         if (machine != EM_X86_64) {
@@ -79,7 +59,7 @@ public record Elf64(long entry, List<Segment> segments, OptionalLong pvhEntry) {
             throw new LoadException(file + ": bad ELF program header size " + phentsize);
         }
         checkTable(file, image, "program headers", phoff, phnum, phentsize);
-        List<Segment> segments = new ArrayList<>();
+        List<ElfSegment> segments = new ArrayList<>();
         OptionalLong pvh = OptionalLong.empty();
         boolean sawNoteSegment = false;
         int[] noteBudget = {ElfChecks.MAX_NOTES};
@@ -117,7 +97,7 @@ public record Elf64(long entry, List<Segment> segments, OptionalLong pvhEntry) {
                 throw new LoadException(file + ": bad ELF segment " + i + ": physical address "
                         + Bytes.hex(paddr) + " + size " + Bytes.hex(memsz) + " overflows");
             }
-            segments.add(new Segment(i, offset, vaddr, paddr, filesz, memsz));
+            segments.add(new ElfSegment(i, offset, vaddr, paddr, filesz, memsz));
         }
         if (segments.isEmpty()) {
             throw new LoadException(file + ": ELF file has no loadable segments");
@@ -200,12 +180,12 @@ public record Elf64(long entry, List<Segment> segments, OptionalLong pvhEntry) {
      * vmlinux), else translated through the segment whose virtual range holds it.
      */
     public long physicalEntry(Path file) throws LoadException {
-        for (Segment s : segments) {
+        for (ElfSegment s : segments) {
             if (entry >= s.paddr() && entry - s.paddr() < s.memSize()) {
                 return entry;
             }
         }
-        for (Segment s : segments) {
+        for (ElfSegment s : segments) {
             if (Long.compareUnsigned(entry, s.vaddr()) >= 0 && Long.compareUnsigned(entry - s.vaddr(), s.memSize()) < 0) {
                 return s.paddr() + (entry - s.vaddr());
             }

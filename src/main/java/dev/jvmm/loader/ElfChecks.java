@@ -16,6 +16,27 @@ final class ElfChecks {
     /** At most this many ELF notes are examined looking for the PVH one (a vmlinux has about 10). */
     static final int MAX_NOTES = 1024;
 
+    /**
+     * The checks before any class-specific field is read: an ELF file, at least {@code headerSize}
+     * bytes, of class {@code elfClass} (else "not an {@code name} file (class N); {@code hint}"),
+     * little-endian.
+     */
+    static void checkIdent(Path file, byte[] image, int headerSize, int elfClass, String name, String hint) throws LoadException {
+        if (!Elf32.isElf(image)) {
+            throw new LoadException(file + ": not an ELF file");
+        }
+        if (image.length < headerSize) {
+            throw new LoadException(file + ": truncated ELF file: header needs " + headerSize + " bytes, file has "
+                    + image.length);
+        }
+        if (image[4] != elfClass) {
+            throw new LoadException(file + ": not an " + name + " file (class " + image[4] + "); " + hint);
+        }
+        if (image[5] != 1) {
+            throw new LoadException(file + ": not a little-endian ELF file");
+        }
+    }
+
     static void checkCount(Path file, int phnum) throws LoadException {
         if (phnum > MAX_PROGRAM_HEADERS) {
             throw new LoadException(file + ": ELF file has " + phnum + " program headers, more than the "

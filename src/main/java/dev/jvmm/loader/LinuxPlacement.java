@@ -27,10 +27,10 @@ final class LinuxPlacement {
      * already refused overlaps); returns the end of the highest.
      */
     static long checkSegments(Path file, Elf64 elf, long lowRam) throws LoadException {
-        List<Elf64.Segment> sorted = new ArrayList<>(elf.segments());
-        sorted.sort(Comparator.comparingLong(Elf64.Segment::paddr));
+        List<ElfSegment> sorted = new ArrayList<>(elf.segments());
+        sorted.sort(Comparator.comparingLong(ElfSegment::paddr));
         long end = 0;
-        for (Elf64.Segment s : sorted) {
+        for (ElfSegment s : sorted) {
             if (s.paddr() < Layout.HIMEM_START) {
                 throw new LoadException(file + ": ELF segment " + s.index() + " at physical address "
                         + Bytes.hex(s.paddr()) + " lies below 1 MiB, where jvmm keeps its boot structures");
@@ -46,9 +46,9 @@ final class LinuxPlacement {
     /** The segments' file bytes as chunks (after {@link #checkSegments}: they fit in RAM together). */
     static void copySegments(Path file, byte[] image, Elf64 elf, List<Chunk> chunks) throws LoadException {
         long total = 0;
-        for (Elf64.Segment s : elf.segments()) total += s.fileSize();
+        for (ElfSegment s : elf.segments()) total += s.fileSize();
         ImageFiles.requireHeap(file, "kernel", total);
-        for (Elf64.Segment s : elf.segments()) {
+        for (ElfSegment s : elf.segments()) {
             chunks.add(new Chunk("kernel segment " + s.index(), s.paddr(),
                     Arrays.copyOfRange(image, (int) s.offset(), (int) (s.offset() + s.fileSize())),
                     s.memSize() - s.fileSize()));

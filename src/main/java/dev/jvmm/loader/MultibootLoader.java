@@ -134,10 +134,10 @@ public final class MultibootLoader {
         Elf32 elf = Elf32.parse(file, image);   // segments in the file, not overlapping
         long entry = elf.entry();
         boolean inPhys = false;
-        for (Elf32.Segment s : elf.segments()) {
+        for (ElfSegment s : elf.segments()) {
             inPhys |= entry >= s.paddr() && entry - s.paddr() < s.memSize();
         }
-        for (Elf32.Segment s : elf.segments()) {
+        for (ElfSegment s : elf.segments()) {
             if (!inPhys && entry >= s.vaddr() && entry - s.vaddr() < s.memSize()) {
                 entry = s.paddr() + (entry - s.vaddr());   // linked high, loaded low: enter physically
                 inPhys = true;
@@ -148,12 +148,12 @@ public final class MultibootLoader {
                     + " is not inside any loadable segment");
         }
         long total = 0;
-        for (Elf32.Segment s : elf.segments()) {
+        for (ElfSegment s : elf.segments()) {
             checkInRam(file, "kernel segment " + s.index(), s.paddr(), s.paddr() + s.memSize(), ramEnd);
             total += s.fileSize();
         }
         ImageFiles.requireHeap(file, "kernel", total);   // <= RAM: the segments fit there without overlapping
-        for (Elf32.Segment s : elf.segments()) {
+        for (ElfSegment s : elf.segments()) {
             byte[] data = Arrays.copyOfRange(image, (int) s.offset(), (int) (s.offset() + s.fileSize()));
             chunks.add(new Chunk("kernel segment " + s.index(), s.paddr(), data, s.memSize() - s.fileSize()));
         }

@@ -19,7 +19,7 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
  * {@code ip tuntap add NAME mode tap}) or creates one (which needs CAP_NET_ADMIN); a created tap goes
  * away when the descriptor is closed.
  */
-public final class Tun implements AutoCloseable {
+public final class Tun extends OwnedFd {
     public static final int IFNAMSIZ = 16;
     public static final int IFF_TAP = 0x0002, IFF_NO_PI = 0x1000, IFF_VNET_HDR = 0x4000, IFF_MULTI_QUEUE = 0x0100;
     /** {@code sizeof(struct ifreq)}: the name, then a 24-byte union whose first member here is ifr_flags. */
@@ -42,11 +42,10 @@ public final class Tun implements AutoCloseable {
     }
 
     private final String name;
-    private int fd;
 
     private Tun(String name, int fd) {
+        super(fd, "tap " + name);
         this.name = name;
-        this.fd = fd;
     }
 
     /** Null if {@code name} can name a network interface, else why not. */
@@ -116,11 +115,6 @@ public final class Tun implements AutoCloseable {
         return name;
     }
 
-    /** The descriptor (non-blocking), for poll(2); -1 once closed. */
-    public synchronized int fd() {
-        return fd;
-    }
-
     /**
      * Reads one header and frame into {@code buf}; returns its length, or -1 with nothing to read
      * (EAGAIN), or throws for other failures. A frame longer than {@code len} is truncated by the kernel.
@@ -142,18 +136,5 @@ public final class Tun implements AutoCloseable {
     public long write(MemorySegment buf, long len) {
         long n = LibC.write(fd, buf, len);
         return n < 0 ? -LibC.errno() : n;
-    }
-
-    @Override
-    public synchronized void close() {
-        if (fd >= 0) {
-            LibC.close(fd);
-            fd = -1;
-        }
-    }
-
-    @Override
-    public String toString() {
-        return "tap " + name;
     }
 }

@@ -29,7 +29,7 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
  *
  * <p>Not for concurrent use: one thread at a time sends or receives (the vhost-user front end locks).
  */
-public final class UnixSocket implements AutoCloseable {
+public final class UnixSocket extends OwnedFd {
     public static final int AF_UNIX = 1, SOCK_STREAM = 1, SOCK_NONBLOCK = 0x800, SOCK_CLOEXEC = 0x80000;
     public static final int SOL_SOCKET = 1, SCM_RIGHTS = 1;
     public static final int MSG_CTRUNC = 0x8, MSG_DONTWAIT = 0x40, MSG_NOSIGNAL = 0x4000, MSG_CMSG_CLOEXEC = 0x40000000;
@@ -97,22 +97,8 @@ public final class UnixSocket implements AutoCloseable {
         return name == null ? Errno.describe(errno) : LibC.strerror(errno) + " (" + name + ")";
     }
 
-    private final String description;
-    private volatile int fd;
-
     private UnixSocket(int fd, String description) {
-        this.fd = fd;
-        this.description = description;
-    }
-
-    /** What error messages call this socket: "socket /path" or "socketpair end". */
-    public String description() {
-        return description;
-    }
-
-    /** The descriptor, for poll(2); -1 once closed. */
-    public synchronized int fd() {
-        return fd;
+        super(fd, description);
     }
 
     private int liveFd() {
@@ -555,18 +541,5 @@ public final class UnixSocket implements AutoCloseable {
             MemorySegment.copy(buf, JAVA_BYTE, 0, out, 0, len);
         }
         return new Message(out, fds, closed);
-    }
-
-    @Override
-    public synchronized void close() {
-        if (fd >= 0) {
-            LibC.close(fd);
-            fd = -1;
-        }
-    }
-
-    @Override
-    public String toString() {
-        return description;
     }
 }

@@ -10,17 +10,10 @@ import dev.jvmm.kvm.KvmRun;
  * device's range but runs past its end (a 4-byte IN at the last port of a 1-port device, an 8-byte
  * MMIO write straddling a window's end) is not given to the device: it is unclaimed, reads as all
  * ones and writes are dropped, as on a PC bus.
+ *
+ * @param stats the vCPU's counters, which every exit served is added to
  */
-final class IoExits {
-    private final Bus pio;
-    private final Bus mmio;
-    private final VcpuStats stats;
-
-    IoExits(Bus pio, Bus mmio, VcpuStats stats) {
-        this.pio = pio;
-        this.mmio = mmio;
-        this.stats = stats;
-    }
+record IoExits(Bus pio, Bus mmio, VcpuStats stats) {
 
     /** A KVM_EXIT_IO; returns null, or why the exit is impossible (the run must end). */
     String handleIo(KvmRun run) {
@@ -38,16 +31,7 @@ final class IoExits {
         Bus.Range range = pio.find(port);
         boolean claimed = range != null && port - range.base() <= range.length() - size;
         if (!claimed) stats.unclaimedPio += count;
-        for (int i = 0; i < count; i++) {
-            long at = dataOffset + (long) i * size;
-            if (!claimed) {
-                if (!out) run.store(at, size, -1L);
-            } else if (out) {
-                range.device().write(port - range.base(), size, run.load(at, size));
-            } else {
-                run.store(at, size, range.device().read(port - range.base(), size));
-            }
-        }
+        for (int i = 0; i < count; i++) transfer(run, dataOffset + (long) i * size, claimed ? range : null, port, size, out);
         return null;
     }
 
@@ -63,14 +47,22 @@ final class IoExits {
         long data = KvmRun.mmioDataOffset();
         Bus.Range range = mmio.find(addr);
         boolean claimed = range != null && addr - range.base() <= range.length() - len;
-        if (!claimed) {
-            stats.unclaimedMmio++;
-            if (!write) run.store(data, len, -1L);
-        } else if (write) {
-            range.device().write(addr - range.base(), len, run.load(data, len));
-        } else {
-            run.store(data, len, range.device().read(addr - range.base(), len));
-        }
+        if (!claimed) stats.unclaimedMmio++;
+        transfer(run, data, claimed ? range : null, addr, len, write);
         return null;
+    }
+
+    /**
+     * One access of {@code size} bytes at bus address {@code addr}, between the run's data at {@code at}
+     * and the device of {@code range}; with no range (unclaimed) a read gets all ones and a write is dropped.
+     */
+    private static void transfer(KvmRun run, long at, Bus.Range range, long addr, int size, boolean write) {
+        if (range == null) {
+            if (!write) run.store(at, size, -1L);
+        } else if (write) {
+            range.device().write(addr - range.base(), size, run.load(at, size));
+        } else {
+            run.store(at, size, range.device().read(addr - range.base(), size));
+        }
     }
 }

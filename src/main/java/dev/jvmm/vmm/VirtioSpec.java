@@ -27,7 +27,6 @@ import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.Arrays;
 import java.util.HashSet;
 import java.util.HexFormat;
@@ -81,7 +80,16 @@ public sealed interface VirtioSpec {
     }
 
     /** The device's short name in stats and logs. */
-    String kind();
+    default String kind() {
+        return switch (this) {
+            case Disk d -> "virtio-blk";
+            case Rng r -> "virtio-rng";
+            case Console c -> "virtio-console";
+            case CommandPorts p -> "virtio-serial";
+            case Net n -> "virtio-net";
+            case Share s -> "virtio-fs";
+        };
+    }
 
     /**
      * Whether the device's guest memory must be shared with another process (a vhost-user back end maps
@@ -124,11 +132,6 @@ public sealed interface VirtioSpec {
         }
 
         @Override
-        public String kind() {
-            return "virtio-blk";
-        }
-
-        @Override
         public VirtioDevice create(Context context) throws VmmException {
             return opened(ExitStatus.BAD_IMAGE, () -> new VirtioBlock(image, readOnly, id, lock));
         }
@@ -137,11 +140,6 @@ public sealed interface VirtioSpec {
     /** {@code --rng}: a virtio-rng device fed from the host's SecureRandom. */
     record Rng() implements VirtioSpec {
         @Override
-        public String kind() {
-            return "virtio-rng";
-        }
-
-        @Override
         public VirtioDevice create(Context context) {
             return new VirtioRng();
         }
@@ -149,11 +147,6 @@ public sealed interface VirtioSpec {
 
     /** {@code --console=virtio}: the console on a virtio-console device (hvc0 in Linux). */
     record Console() implements VirtioSpec {
-        @Override
-        public String kind() {
-            return "virtio-console";
-        }
-
         @Override
         public VirtioDevice create(Context context) {
             VirtioConsole c = new VirtioConsole(context.console());
@@ -171,11 +164,6 @@ public sealed interface VirtioSpec {
      * command's, read without raw mode or escapes.
      */
     record CommandPorts(boolean stdin) implements VirtioSpec {
-        @Override
-        public String kind() {
-            return "virtio-serial";
-        }
-
         @Override
         public VirtioDevice create(Context context) {
             CommandChannel channel = new CommandChannel(context.loop(), context.commandStdout(), context.commandStderr(),
@@ -255,11 +243,6 @@ public sealed interface VirtioSpec {
             crc.update(tap.getBytes(StandardCharsets.UTF_8));
             long h = crc.getValue();
             return new byte[] {0x52, 0x54, 0x00, (byte) (h >> 16), (byte) (h >> 8), (byte) h};
-        }
-
-        @Override
-        public String kind() {
-            return "virtio-net";
         }
 
         @Override
@@ -376,11 +359,6 @@ public sealed interface VirtioSpec {
             return true;
         }
 
-        @Override
-        public String kind() {
-            return "virtio-fs";
-        }
-
         private String what() {
             return "--share " + (socket != null ? "socket=" + socket : directory) + " (tag " + tag + ")";
         }
@@ -402,17 +380,6 @@ public sealed interface VirtioSpec {
                     binary = Virtiofsd.find();
                 }
                 HelperProcess h = VirtiofsdShare.start(binary, directory, readOnly, VirtiofsdShare.START_TIMEOUT);
-                VhostUserDevice.BackEndProcess process = new VhostUserDevice.BackEndProcess() {
-                    @Override
-                    public String describeEnd() {
-                        return h.describeEnd(Duration.ofMillis(500));
-                    }
-
-                    @Override
-                    public void close() {
-                        h.close();
-                    }
-                };
                 VhostUserFrontend frontEnd;
                 try {
                     frontEnd = VhostUserFrontend.connect(Virtiofsd.socket(h), VhostUserFrontend.DEFAULT_TIMEOUT);
@@ -420,7 +387,7 @@ public sealed interface VirtioSpec {
                     h.close();
                     throw e;
                 }
-                return VhostUserDevice.virtioFs(tag, frontEnd, process);
+                return VhostUserDevice.virtioFs(tag, frontEnd, VhostUserDevice.BackEndProcess.of(h));
             } catch (HelperProcess.HelperException | VhostUserException e) {
                 throw new VmmException(ExitStatus.HOST_UNSUITABLE, what() + ": " + e.getMessage());
             }

@@ -40,11 +40,7 @@ public record VmConfig(int cpus, long memBytes, Path serialLog, Duration timeout
         KERNEL, USER;
 
         public static PitMode parse(String s) {
-            return switch (s.toLowerCase(Locale.ROOT)) {
-                case "kernel" -> KERNEL;
-                case "user" -> USER;
-                default -> throw new IllegalArgumentException("unknown --pit '" + s + "': use kernel or user");
-            };
+            return choice("--pit", s, values());
         }
     }
 
@@ -53,12 +49,20 @@ public record VmConfig(int cpus, long memBytes, Path serialLog, Duration timeout
         EXIT, RESTART;
 
         public static OnReboot parse(String s) {
-            return switch (s.toLowerCase(Locale.ROOT)) {
-                case "exit" -> EXIT;
-                case "restart" -> RESTART;
-                default -> throw new IllegalArgumentException("unknown --on-reboot '" + s + "': use exit or restart");
-            };
+            return choice("--on-reboot", s, values());
         }
+    }
+
+    /** The one of {@code values} that {@code s} names, in any case; else why not, naming {@code option}'s choices. */
+    private static <E extends Enum<E>> E choice(String option, String s, E[] values) {
+        String name = s.toLowerCase(Locale.ROOT);
+        List<String> names = new ArrayList<>();
+        for (E v : values) {
+            String n = v.name().toLowerCase(Locale.ROOT);
+            if (n.equals(name)) return v;
+            names.add(n);
+        }
+        throw new IllegalArgumentException("unknown " + option + " '" + s + "': use " + String.join(" or ", names));
     }
 
     public VmConfig {

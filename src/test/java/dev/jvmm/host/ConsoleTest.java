@@ -1,5 +1,6 @@
 package dev.jvmm.host;
 
+import dev.jvmm.device.BrokenPipe;
 import dev.jvmm.device.ConsoleEndpoint;
 import dev.jvmm.event.EventLoop;
 import dev.jvmm.sys.LibC;
@@ -116,17 +117,7 @@ class ConsoleTest {
 
     @Test
     void aFailedWriteIsReportedOnceWithItsReason() throws Exception {
-        OutputStream broken = new OutputStream() {
-            @Override
-            public void write(int b) throws IOException {
-                throw new IOException("Broken pipe");
-            }
-
-            @Override
-            public void write(byte[] b, int off, int len) throws IOException {
-                throw new IOException("Broken pipe");
-            }
-        };
+        OutputStream broken = new BrokenPipe();
         List<String> failures = new ArrayList<>();
         ConsoleOutput out = new ConsoleOutput(broken, "stdout", why -> {
             synchronized (failures) {

@@ -2,7 +2,7 @@ package dev.jvmm.it;
 
 import dev.jvmm.host.HelperProcess;
 import dev.jvmm.host.Virtiofsd;
-import org.junit.jupiter.api.Assumptions;
+import dev.jvmm.host.VirtiofsdSupport;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -27,17 +27,7 @@ class VirtiofsGuestTest {
     @BeforeEach
     void requirements() {
         KvmSupport.requireKvm();
-        String why = null;
-        try {
-            Virtiofsd.find();
-        } catch (HelperProcess.HelperException e) {
-            why = e.getMessage();
-        }
-        if (why == null && !"root".equals(System.getProperty("user.name"))) why = "virtiofsd must run as root";
-        if (why != null) {
-            if (System.getenv("CI") != null) fail(why + " (CI is set, so this is an error, not a skip)");
-            Assumptions.abort(why);
-        }
+        VirtiofsdSupport.requireVirtiofsd();
     }
 
     /** Helper directories of jvmm processes that are gone would be removed by the next jvmm; ours must be gone at once. */

@@ -32,7 +32,7 @@ class FuzzSeeds {
         // unless (b / 12) % 2, RSDP if b & 0x80; 6 = DEFAULT, 64 MiB, host decompression
         seed("elf64", "vmlinux", small(null), 6);
         seed("elf64", "vmlinux-pvh", small(0x1000010L), 8 | 0x80);
-        seed("elf64", "pvh-note-section", LinuxImages.elf64(0x1000000, List.of(new LinuxImages.Seg(0x1000000,
+        seed("elf64", "pvh-note-section", LinuxImages.elf64(0x1000000, List.of(new Images.Seg(0x1000000,
                 0xffffffff81000000L, new byte[0x100], 0x2000)), 0x1000000L, true), 6);
         seed("multiboot", "elf32", Images.elf(0x100010, 3, List.of(new Images.Seg(0x100000, Images.filled(100, 0x90), 100),
                 new Images.Seg(0x102000, Images.filled(8, 0x11), 0x1000))), 6);
@@ -63,7 +63,7 @@ class FuzzSeeds {
 
     /** A vmlinux-like ELF of 4.3 KiB: small seeds keep the fuzzer fast. */
     static byte[] small(Long pvhEntry) {
-        return LinuxImages.elf64(0x1000000, List.of(new LinuxImages.Seg(0x1000000, 0xffffffff81000000L,
+        return LinuxImages.elf64(0x1000000, List.of(new Images.Seg(0x1000000, 0xffffffff81000000L,
                 Images.filled(256, 0x90), 0x2000)), pvhEntry, false);
     }
 

@@ -13,7 +13,6 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.jvmm.arch.x86.Layout;
 import dev.jvmm.loader.Images.Seg;
-import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -23,20 +22,10 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
-class KernelLoaderTest {
+class KernelLoaderTest extends TempFileTest {
     static final long MIB = 1 << 20;
     static final long MEM = 64 * MIB;
-
-    @TempDir
-    Path dir;
-
-    Path write(String name, byte[] data) throws IOException {
-        Path p = dir.resolve(name);
-        Files.write(p, data);
-        return p;
-    }
 
     static LoadOptions opts() {
         return new LoadOptions(MEM, "", List.of());

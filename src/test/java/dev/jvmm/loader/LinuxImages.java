@@ -1,5 +1,6 @@
 package dev.jvmm.loader;
 
+import dev.jvmm.loader.Images.Seg;
 import io.airlift.compress.lz4.Lz4Compressor;
 import io.airlift.compress.zstd.ZstdCompressor;
 import java.io.ByteArrayOutputStream;
@@ -19,12 +20,6 @@ import org.tukaani.xz.XZOutputStream;
 /** Builds synthetic Linux images (ELF64 vmlinux, bzImage with a compressed payload) for the loader tests. */
 final class LinuxImages {
     private LinuxImages() { }
-
-    record Seg(long paddr, long vaddr, byte[] data, long memSize) {
-        Seg(long addr, byte[] data, long memSize) {
-            this(addr, addr, data, memSize);
-        }
-    }
 
     static final int DATA_OFFSET = 0x1000;
 

@@ -16,7 +16,7 @@ import dev.jvmm.arch.x86.E820;
 import dev.jvmm.arch.x86.Layout;
 import dev.jvmm.loader.LinuxImages.Hdr;
 import dev.jvmm.loader.LinuxImages.Kind;
-import dev.jvmm.loader.LinuxImages.Seg;
+import dev.jvmm.loader.Images.Seg;
 import dev.jvmm.loader.LoadOptions.BootProtocol;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -25,23 +25,13 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
-class LinuxLoaderTest {
+class LinuxLoaderTest extends TempFileTest {
     static final long MIB = 1 << 20;
     static final long MEM = 64 * MIB;
     static final long RSDP = Layout.ACPI_RSDP;
-
-    @TempDir
-    Path dir;
-
-    Path write(String name, byte[] data) throws IOException {
-        Path p = dir.resolve(name);
-        Files.write(p, data);
-        return p;
-    }
 
     static LoadOptions opts(String cmdline, List<Path> initrd, BootProtocol boot, boolean hostDecompress) {
         return new LoadOptions(MEM, cmdline, initrd, boot, hostDecompress, RSDP);
@@ -119,7 +109,7 @@ class LinuxLoaderTest {
         assertEquals(KernelFormat.FLAT, KernelLoader.detect(noFlag));
         // an ELF32 multiboot kernel is still multiboot
         assertEquals(KernelFormat.MULTIBOOT, KernelLoader.detect(
-                Images.elf(0x100000, 3, List.of(new Images.Seg(0x100000, new byte[16], 16)))));
+                Images.elf(0x100000, 3, List.of(new Seg(0x100000, new byte[16], 16)))));
     }
 
     // ---- bzImage, host decompression ----
@@ -411,6 +401,11 @@ class LinuxLoaderTest {
         return p;
     }
 
+    /** A real kernel loaded as jvmm would load it into 256 MiB with console=ttyS0. */
+    static BootImage loadReal(Path kernel, List<Path> initrd, BootProtocol boot, boolean hostDecompress) throws LoadException {
+        return load(kernel, new LoadOptions(256 * MIB, "console=ttyS0", initrd, boot, hostDecompress, RSDP));
+    }
+
     static long kernelEnd(BootImage img) {
         return img.chunks().stream().filter(c -> c.what().startsWith("kernel segment"))
                 .mapToLong(Chunk::end).max().orElseThrow();
@@ -420,8 +415,7 @@ class LinuxLoaderTest {
     void realBzImageWithHostDecompression() throws Exception {
         Path k = shared("microvm-6.1.192.bzImage");
         Path rd = write("rd", new byte[4096]);
-        LoadOptions o = new LoadOptions(256 * MIB, "console=ttyS0", List.of(rd), BootProtocol.DEFAULT, true, RSDP);
-        BootImage img = KernelLoader.load(k, null, o);
+        BootImage img = loadReal(k, List.of(rd), BootProtocol.DEFAULT, true);
         assertEquals(KernelFormat.BZIMAGE, img.format());
         assertEquals(new EntryState.Long64(0x1000000, Layout.ZERO_PAGE), img.entry());
         long end = kernelEnd(img);
@@ -435,8 +429,7 @@ class LinuxLoaderTest {
     @Test
     void realBzImageWithoutHostDecompression() throws Exception {
         Path k = shared("microvm-6.1.192.bzImage");
-        LoadOptions o = new LoadOptions(256 * MIB, "console=ttyS0", List.of(), BootProtocol.DEFAULT, false, RSDP);
-        BootImage img = KernelLoader.load(k, null, o);
+        BootImage img = loadReal(k, List.of(), BootProtocol.DEFAULT, false);
         EntryState.Long64 e = assertInstanceOf(EntryState.Long64.class, img.entry());
         assertEquals(0x1000200, e.rip());
         assertNoOverlap(img);
@@ -445,14 +438,12 @@ class LinuxLoaderTest {
     @Test
     void realVmlinuxLong64AndPvh() throws Exception {
         Path k = shared("microvm-6.1.192.vmlinux");
-        LoadOptions o = new LoadOptions(256 * MIB, "console=ttyS0", List.of(), BootProtocol.LONG64, true, RSDP);
-        BootImage img = KernelLoader.load(k, null, o);
+        BootImage img = loadReal(k, List.of(), BootProtocol.LONG64, true);
         assertEquals(KernelFormat.ELF, img.format());
         assertEquals(new EntryState.Long64(0x1000000, Layout.ZERO_PAGE), img.entry());
         assertNotNull(chunk(img, "zero page"));
 
-        LoadOptions pvh = new LoadOptions(256 * MIB, "console=ttyS0", List.of(), BootProtocol.PVH, true, RSDP);
-        EntryState.Protected32 p = assertInstanceOf(EntryState.Protected32.class, KernelLoader.load(k, null, pvh)
+        EntryState.Protected32 p = assertInstanceOf(EntryState.Protected32.class, loadReal(k, List.of(), BootProtocol.PVH, true)
                 .entry());
         assertTrue(p.eip() >= 0x1000000 && p.eip() < 0x4000000, "PVH entry " + Long.toHexString(p.eip()));
         assertEquals(Layout.PVH_START_INFO, p.ebx());

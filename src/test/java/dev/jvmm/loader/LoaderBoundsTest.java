@@ -23,7 +23,6 @@ import java.util.List;
 import java.util.zip.CRC32;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
-import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.tukaani.xz.LZMA2Options;
@@ -33,18 +32,9 @@ import org.tukaani.xz.XZOutputStream;
  * Hostile images and initrds: every one is refused (or loaded) with bounded memory, before the data
  * that the bad header describes is read or copied.
  */
-class LoaderBoundsTest {
+class LoaderBoundsTest extends TempFileTest {
     static final long MIB = 1L << 20;
     static final long GIB = 1L << 30;
-
-    @TempDir
-    Path dir;
-
-    Path write(String name, byte[] data) throws IOException {
-        Path p = dir.resolve(name);
-        Files.write(p, data);
-        return p;
-    }
 
     /** A file of {@code size} bytes that takes no disk space (a hole), with {@code head} at its start. */
     Path sparse(String name, long size, byte[] head) throws IOException {

@@ -240,8 +240,18 @@ public final class I8254 implements BusDevice {
                 nullCount = !armed;        // taken over at the next trigger; a running shot uses it now
                 return;
             }
+            arm(now);
+        }
+
+        /** The reload value becomes the count now (a load, or a trigger in modes 1 and 5) and counting starts. */
+        private void arm(long now) {
             nullCount = false;
             armed = true;
+            restart(now);
+        }
+
+        /** Counting (re)starts now: no clocks paused, no output edges yet. */
+        private void restart(long now) {
             start = now;
             pausedTicks = 0;
             edges = 0;
@@ -262,19 +272,9 @@ public final class I8254 implements BusDevice {
             switch (mode) {
                 case 0, 4 -> start = now;                  // resume
                 case 1, 5 -> {                             // trigger (or retrigger)
-                    if (countWritten) {
-                        armed = true;
-                        nullCount = false;
-                        start = now;
-                        pausedTicks = 0;
-                        edges = 0;
-                    }
+                    if (countWritten) arm(now);
                 }
-                default -> {                               // 2, 3: restart the period
-                    start = now;
-                    pausedTicks = 0;
-                    edges = 0;
-                }
+                default -> restart(now);                   // 2, 3: restart the period
             }
         }
 

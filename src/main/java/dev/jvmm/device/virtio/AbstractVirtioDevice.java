@@ -3,22 +3,19 @@ package dev.jvmm.device.virtio;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.List;
+import java.util.function.Consumer;
 
 /**
  * Common device plumbing: a little-endian configuration space in a byte array (read-only to the
  * driver unless {@link #writeConfig} is overridden), the queues and features given at activation,
  * counters. Subclasses process their queues in {@link #notify(int)}.
  */
-public abstract class AbstractVirtioDevice implements VirtioDevice {
+public abstract class AbstractVirtioDevice extends BaseVirtioDevice {
     protected final VirtioCounters stats = new VirtioCounters();
     protected final ByteBuffer config;
     protected Transport transport;
     protected List<SplitVirtqueue> queues;
     protected long features;
-
-    private final int deviceId;
-    private final int queueCount;
-    private final int queueSize;
 
     /** What consumes one popped chain; returns the bytes written into its writable buffers. */
     @FunctionalInterface
@@ -27,25 +24,8 @@ public abstract class AbstractVirtioDevice implements VirtioDevice {
     }
 
     protected AbstractVirtioDevice(int deviceId, int configSize, int queueCount, int queueSize) {
-        this.deviceId = deviceId;
-        this.queueCount = queueCount;
-        this.queueSize = queueSize;
+        super(deviceId, queueCount, queueSize);
         this.config = ByteBuffer.allocate(configSize).order(ByteOrder.LITTLE_ENDIAN);
-    }
-
-    @Override
-    public int deviceId() {
-        return deviceId;
-    }
-
-    @Override
-    public int queueCount() {
-        return queueCount;
-    }
-
-    @Override
-    public int queueMaxSize(int queue) {
-        return queueSize;
     }
 
     /**
@@ -99,6 +79,26 @@ public abstract class AbstractVirtioDevice implements VirtioDevice {
     protected DescriptorChain nextReceiveBuffer(int receiveQueue) throws VirtqueueException {
         SplitVirtqueue q = queue(receiveQueue);
         return q == null || q.isBroken() ? null : q.pop();
+    }
+
+    /**
+     * Copies as much of {@code buf[off, off + len)} into the receive chains of queue {@code receiveQueue}
+     * as they hold, each returned with the bytes it got, and returns how many bytes were taken. A
+     * malformed chain goes to {@code broken} and ends the copy; what was taken before it counts.
+     */
+    protected int fillReceiveBuffers(int receiveQueue, byte[] buf, int off, int len, Consumer<VirtqueueException> broken) {
+        int done = 0;
+        try {
+            DescriptorChain chain;
+            while (done < len && (chain = nextReceiveBuffer(receiveQueue)) != null) {
+                int n = chain.write(0, buf, off + done, len - done);
+                receiveDone(receiveQueue, chain, n, n);
+                done += n;
+            }
+        } catch (VirtqueueException e) {
+            broken.accept(e);
+        }
+        return done;
     }
 
     /** Returns a filled receive chain holding {@code used} bytes to the guest, counting {@code payload} of them. */

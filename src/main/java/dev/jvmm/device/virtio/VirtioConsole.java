@@ -57,17 +57,7 @@ public final class VirtioConsole extends AbstractVirtioDevice implements Console
     @Override
     public synchronized int offer(byte[] buf, int off, int len) {
         if (transport == null || len <= 0) return 0;
-        int done = 0;
-        try {
-            DescriptorChain chain;
-            while (done < len && (chain = nextReceiveBuffer(RECEIVEQ)) != null) {
-                int n = chain.write(0, buf, off + done, len - done);
-                receiveDone(RECEIVEQ, chain, n, n);
-                done += n;
-            }
-        } catch (VirtqueueException e) {
-            transport.queueBroken(e);
-        }
+        int done = fillReceiveBuffers(RECEIVEQ, buf, off, len, transport::queueBroken);
         transport.signalUsed(RECEIVEQ);
         return done;
     }

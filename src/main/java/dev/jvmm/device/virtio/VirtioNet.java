@@ -1,6 +1,5 @@
 package dev.jvmm.device.virtio;
 
-import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -62,10 +61,10 @@ public final class VirtioNet extends AbstractVirtioDevice {
     private final byte[] txBuf = new byte[MAX_PACKET];
     private final byte[] rxHeader = new byte[HDR_BYTES];
 
-    private final AtomicLong rxPackets = new AtomicLong();
-    private final AtomicLong txPackets = new AtomicLong();
-    private final AtomicLong rxDropped = new AtomicLong();
-    private final AtomicLong txDropped = new AtomicLong();
+    private final AtomicLong rxPackets = stats.counter("rx_packets");
+    private final AtomicLong txPackets = stats.counter("tx_packets");
+    private final AtomicLong rxDropped = stats.counter("rx_dropped");
+    private final AtomicLong txDropped = stats.counter("tx_dropped");
 
     /** A device whose packets go to {@code port} and that receives only what is {@link #deliver delivered} (tests). */
     public VirtioNet(byte[] mac, PacketPort port) {
@@ -190,15 +189,5 @@ public final class VirtioNet extends AbstractVirtioDevice {
     @Override
     public void close() {
         port.close();
-    }
-
-    @Override
-    public Map<String, Long> counters() {
-        Map<String, Long> m = stats.snapshot();
-        m.put("rx_packets", rxPackets.get());
-        m.put("tx_packets", txPackets.get());
-        m.put("rx_dropped", rxDropped.get());
-        m.put("tx_dropped", txDropped.get());
-        return m;
     }
 }

@@ -9,7 +9,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.IdentityHashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -194,17 +193,7 @@ public final class VirtioSerial extends AbstractVirtioDevice {
             synchronized (VirtioSerial.this) {
                 if (len <= 0 || !acceptsInput()) return 0;
                 int q = receiveQueue(id);
-                int done = 0;
-                try {
-                    DescriptorChain chain;
-                    while (done < len && (chain = nextReceiveBuffer(q)) != null) {
-                        int n = chain.write(0, buf, off + done, len - done);
-                        receiveDone(q, chain, n, n);
-                        done += n;
-                    }
-                } catch (VirtqueueException e) {
-                    broken(e);
-                }
+                int done = fillReceiveBuffers(q, buf, off, len, e -> broken(e));
                 if (transport != null) transport.signalUsed(q);
                 return done;
             }
@@ -234,8 +223,8 @@ public final class VirtioSerial extends AbstractVirtioDevice {
     private final List<Drain> drains = new ArrayList<>();
     private final List<AutoCloseable> resources = new ArrayList<>();
     private final byte[] chunk = new byte[CHUNK];
-    private final AtomicLong ignoredControl = new AtomicLong();
-    private final AtomicLong discarded = new AtomicLong();
+    private final AtomicLong ignoredControl = stats.counter("control_ignored");
+    private final AtomicLong discarded = stats.counter("discarded_bytes");
     private PortListener listener = new PortListener() { };
     private boolean multiport;
     private boolean deviceReady;
@@ -318,14 +307,6 @@ public final class VirtioSerial extends AbstractVirtioDevice {
     /** Closes {@code r} (a sink's writer) with the device: after the vCPUs stopped. */
     public synchronized void closeWith(AutoCloseable r) {
         resources.add(Objects.requireNonNull(r));
-    }
-
-    @Override
-    public Map<String, Long> counters() {
-        Map<String, Long> m = new LinkedHashMap<>(stats.snapshot());
-        m.put("control_ignored", ignoredControl.get());
-        m.put("discarded_bytes", discarded.get());
-        return m;
     }
 
     @Override

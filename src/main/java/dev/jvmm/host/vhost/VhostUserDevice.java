@@ -1,15 +1,17 @@
 package dev.jvmm.host.vhost;
 
+import dev.jvmm.device.virtio.BaseVirtioDevice;
 import dev.jvmm.device.virtio.SplitVirtqueue;
 import dev.jvmm.device.virtio.VirtioAttachment;
 import dev.jvmm.device.virtio.VirtioCounters;
-import dev.jvmm.device.virtio.VirtioDevice;
 import dev.jvmm.device.virtio.VirtioFs;
+import dev.jvmm.host.HelperProcess;
 import dev.jvmm.memory.GuestMemory;
 import dev.jvmm.sys.LibC;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
@@ -40,7 +42,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  *     with one line (the back end's own last words when jvmm started it).
  * </ul>
  */
-public final class VhostUserDevice implements VirtioDevice {
+public final class VhostUserDevice extends BaseVirtioDevice {
     /** Feature bits any vhost-user device passes through: VERSION_1 and the split-ring features. */
     public static final long RING_FEATURES = 1L << VhostUserProtocol.VIRTIO_F_VERSION_1
             | 1L << SplitVirtqueue.F_INDIRECT_DESC | 1L << SplitVirtqueue.F_EVENT_IDX;
@@ -53,13 +55,25 @@ public final class VhostUserDevice implements VirtioDevice {
 
         @Override
         void close();
+
+        /** A helper jvmm started (virtiofsd): how it ended is what it says within half a second of its socket closing. */
+        static BackEndProcess of(HelperProcess helper) {
+            return new BackEndProcess() {
+                @Override
+                public String describeEnd() {
+                    return helper.describeEnd(Duration.ofMillis(500));
+                }
+
+                @Override
+                public void close() {
+                    helper.close();
+                }
+            };
+        }
     }
 
     private final String kind;
-    private final int deviceId;
     private final byte[] config;
-    private final int queueCount;
-    private final int queueSize;
     private final VhostUserFrontend backEnd;
     private final BackEndProcess process;
     private final long backEndFeatures;
@@ -79,11 +93,9 @@ public final class VhostUserDevice implements VirtioDevice {
 
     private VhostUserDevice(String kind, int deviceId, byte[] config, int queueCount, int queueSize,
                             VhostUserFrontend backEnd, BackEndProcess process, long backEndFeatures, long offered) {
+        super(deviceId, queueCount, queueSize);
         this.kind = kind;
-        this.deviceId = deviceId;
         this.config = config.clone();
-        this.queueCount = queueCount;
-        this.queueSize = queueSize;
         this.backEnd = backEnd;
         this.process = process;
         this.backEndFeatures = backEndFeatures;
@@ -147,11 +159,6 @@ public final class VhostUserDevice implements VirtioDevice {
     }
 
     @Override
-    public int deviceId() {
-        return deviceId;
-    }
-
-    @Override
     public long deviceFeatures() {
         return offered;
     }
@@ -164,16 +171,6 @@ public final class VhostUserDevice implements VirtioDevice {
     @Override
     public boolean interruptsFromBackEnd() {
         return true;
-    }
-
-    @Override
-    public int queueCount() {
-        return queueCount;
-    }
-
-    @Override
-    public int queueMaxSize(int queue) {
-        return queueSize;
     }
 
     @Override
@@ -210,8 +207,8 @@ public final class VhostUserDevice implements VirtioDevice {
         } catch (IllegalArgumentException e) {
             throw new IllegalStateException(kind + ": " + e.getMessage(), e);
         }
-        if (a.queueEventFds().length != queueCount) {
-            throw new IllegalStateException(kind + ": " + a.queueEventFds().length + " notification eventfds for " + queueCount + " queues");
+        if (a.queueEventFds().length != queueCount()) {
+            throw new IllegalStateException(kind + ": " + a.queueEventFds().length + " notification eventfds for " + queueCount() + " queues");
         }
         attachment = a;
         kickFds = a.queueEventFds();
@@ -246,7 +243,7 @@ public final class VhostUserDevice implements VirtioDevice {
             backEnd.setFeatures((features & offered) | (backEndFeatures & PROTOCOL_FEATURES_BIT));
             GuestMemory memory = attachment.memory();
             backEnd.setMemTable(memory);
-            for (int q = 0; q < queueCount && q < queues.size(); q++) {
+            for (int q = 0; q < queueCount() && q < queues.size(); q++) {
                 SplitVirtqueue v = queues.get(q);
                 if (v == null) continue; // the driver did not set this queue up
                 backEnd.startQueue(q, v.size(), 0, v.descriptorTable().address(), v.availableRing().address(),
@@ -280,7 +277,7 @@ public final class VhostUserDevice implements VirtioDevice {
 
     /** GET_VRING_BASE for each started queue; after a failure the rest are given up (the run is ending). */
     private void stopQueues() {
-        for (int q = 0; q < queueCount; q++) {
+        for (int q = 0; q < queueCount(); q++) {
             if (!started[q]) continue;
             started[q] = false;
             if (failedForGood || backEnd.broken() != null) continue;

@@ -54,29 +54,28 @@ class CmosRtcTest {
         rtc.write(1, 1, value);
     }
 
+    /** The seconds, minutes, hours, day of the month, month, year and century registers, as the guest reads them at {@code when}. */
+    private void assertDateAndTime(String when, int seconds, int minutes, int hours, int day, int month, int year, int century) {
+        assertEquals(seconds, read(0x00), when);
+        assertEquals(minutes, read(0x02), when);
+        assertEquals(hours, read(0x04), when);
+        assertEquals(day, read(0x07), when);
+        assertEquals(month, read(0x08), when);
+        assertEquals(year, read(0x09), when);
+        assertEquals(century, read(0x32), when);
+    }
+
     @Test
     void defaultsAreBcdAnd24Hour() {
         assertEquals(0x02, read(0x0b));
-        assertEquals(0x07, read(0x00));
-        assertEquals(0x05, read(0x02));
-        assertEquals(0x21, read(0x04));
+        assertDateAndTime("2024-03-09 21:05:07, BCD", 0x07, 0x05, 0x21, 0x09, 0x03, 0x24, 0x20);
         assertEquals(7, read(0x06), "Saturday; Sunday is 1");
-        assertEquals(0x09, read(0x07));
-        assertEquals(0x03, read(0x08));
-        assertEquals(0x24, read(0x09));
-        assertEquals(0x20, read(0x32));
     }
 
     @Test
     void binaryMode() {
         write(0x0b, 0x06);
-        assertEquals(7, read(0x00));
-        assertEquals(5, read(0x02));
-        assertEquals(21, read(0x04));
-        assertEquals(9, read(0x07));
-        assertEquals(3, read(0x08));
-        assertEquals(24, read(0x09));
-        assertEquals(20, read(0x32));
+        assertDateAndTime("2024-03-09 21:05:07, binary", 7, 5, 21, 9, 3, 24, 20);
     }
 
     @Test
@@ -212,11 +211,7 @@ class CmosRtcTest {
         assertEquals(2, read(0x08));
         assertEquals(5, read(0x06), "29 Feb 2024 is a Thursday");
         clock.instant = clock.instant.plusSeconds(15);
-        assertEquals(5, read(0x00));
-        assertEquals(0, read(0x02));
-        assertEquals(0, read(0x04));
-        assertEquals(1, read(0x07), "1 March");
-        assertEquals(3, read(0x08));
+        assertDateAndTime("1 March 2024 00:00:05", 5, 0, 0, 1, 3, 24, 20);
     }
 
     @Test

@@ -3,18 +3,12 @@ package dev.jvmm.device.legacy;
 import dev.jvmm.loader.initramfs.RootfsInit;
 import org.junit.jupiter.api.Test;
 
-import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-class CommandStatusPortTest {
-    private final List<Integer> statuses = new ArrayList<>();
-    private final List<String> reasons = new ArrayList<>();
-    private final CommandStatusPort port = new CommandStatusPort((status, reason) -> {
-        statuses.add(status);
-        reasons.add(reason);
-    });
+class CommandStatusPortTest extends StatusReportsTest {
+    private final CommandStatusPort port = new CommandStatusPort(this::report);
 
     @Test
     void theInitsPortAndCodes() {
@@ -79,10 +73,6 @@ class CommandStatusPortTest {
 
     @Test
     void readsAllOnes() {
-        assertEquals(0xffL, port.read(0, 1));
-        assertEquals(0xffffL, port.read(0, 2));
-        assertEquals(0xffff_ffffL, port.read(0, 4));
-        assertEquals(-1L, port.read(0, 8));
-        assertEquals(List.of(), statuses);
+        assertReadsAllOnesAndReportsNothing(port);
     }
 }

@@ -2,18 +2,12 @@ package dev.jvmm.device.legacy;
 
 import org.junit.jupiter.api.Test;
 
-import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-class DebugExitTest {
-    private final List<Integer> statuses = new ArrayList<>();
-    private final List<String> reasons = new ArrayList<>();
-    private final DebugExit dev = new DebugExit((status, reason) -> {
-        statuses.add(status);
-        reasons.add(reason);
-    });
+class DebugExitTest extends StatusReportsTest {
+    private final DebugExit dev = new DebugExit(this::report);
 
     @Test
     void statusFormula() {
@@ -35,10 +29,6 @@ class DebugExitTest {
 
     @Test
     void readsAllOnes() {
-        assertEquals(0xffL, dev.read(0, 1));
-        assertEquals(0xffffL, dev.read(0, 2));
-        assertEquals(0xffff_ffffL, dev.read(0, 4));
-        assertEquals(-1L, dev.read(0, 8));
-        assertEquals(List.of(), statuses);
+        assertReadsAllOnesAndReportsNothing(dev);
     }
 }

@@ -29,6 +29,13 @@ class I8254Test {
         now = T0 + nanosFor(ticks);
     }
 
+    /** The clock moves to the next deadline, where the channel's output has an edge: {@code total} so far. */
+    private void edgeAtNextDeadline(int total) {
+        now = pit.nextDeadlineNanos();
+        assertTrue(pit.advance());
+        assertEquals(total, edges());
+    }
+
     private void control(int v) {
         pit.write(CONTROL, 1, v);
     }
@@ -139,9 +146,7 @@ class I8254Test {
         loadWord(0, 50);                      // a new count restarts the shot
         assertFalse(pit.output(0));
         assertEquals(t1 + nanosFor(50), pit.nextDeadlineNanos());
-        now = pit.nextDeadlineNanos();
-        assertTrue(pit.advance());
-        assertEquals(2, edges());
+        edgeAtNextDeadline(2);
     }
 
     @Test
@@ -167,9 +172,7 @@ class I8254Test {
         assertEquals(2, edges(), "late periods collapse into one edge");
         assertFalse(pit.advance());
         assertEquals(T0 + nanosFor(6000), pit.nextDeadlineNanos());
-        now = pit.nextDeadlineNanos();
-        assertTrue(pit.advance());
-        assertEquals(3, edges());
+        edgeAtNextDeadline(3);
     }
 
     @Test

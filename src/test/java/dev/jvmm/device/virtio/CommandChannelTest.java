@@ -1,5 +1,6 @@
 package dev.jvmm.device.virtio;
 
+import dev.jvmm.device.BrokenPipe;
 import dev.jvmm.device.virtio.VirtioSerialTest.Guest;
 import dev.jvmm.device.virtio.VirtioSerialTest.Msg;
 import dev.jvmm.event.EventLoop;
@@ -234,17 +235,7 @@ class CommandChannelTest {
 
     @Test
     void aFailedWriteEndsTheRunAsAnOutputFailure() throws Exception {
-        OutputStream broken = new OutputStream() {
-            @Override
-            public void write(int b) throws IOException {
-                throw new IOException("Broken pipe");
-            }
-
-            @Override
-            public void write(byte[] b, int off, int len) throws IOException {
-                throw new IOException("Broken pipe");
-            }
-        };
+        OutputStream broken = new BrokenPipe();
         EventLoop loop = new EventLoop();
         List<Stop> stops = Collections.synchronizedList(new ArrayList<>());
         CommandChannel ch = new CommandChannel(loop, broken, new Gate(true), stops::add, () -> false);

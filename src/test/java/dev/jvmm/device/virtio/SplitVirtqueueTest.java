@@ -24,6 +24,19 @@ class SplitVirtqueueTest {
         return e.getMessage();
     }
 
+    /** A new queue over the same rings, the driver's available index back at 0. */
+    SplitVirtqueue requeue(long features) throws VirtqueueException {
+        SplitVirtqueue q = queue(8, features);
+        d.availIdx[0] = 0;
+        return q;
+    }
+
+    /** Descriptor 0 of the table set to {@code addr, len, flags, next} and made available as the only head. */
+    void publishHead(long addr, long len, int flags, int next) {
+        d.writeDesc(TestDriver.descAddr(0), 0, addr, len, flags, next);
+        d.publish(0, 0);
+    }
+
     @Test
     void emptyQueuePopsNull() throws Exception {
         assertNull(queue(8, 0).pop());
@@ -94,8 +107,7 @@ class SplitVirtqueueTest {
         long table = d.alloc(32);
         d.writeDesc(table, 0, 0x100000, 16, DESC_F_NEXT, 1);
         d.writeDesc(table, 1, table, 32, DESC_F_INDIRECT, 0); // points at itself
-        d.writeDesc(TestDriver.descAddr(0), 0, table, 32, DESC_F_INDIRECT, 0);
-        d.publish(0, 0);
+        publishHead(table, 32, DESC_F_INDIRECT, 0);
         assertTrue(brokenBy(q).contains("inside an indirect"));
     }
 
@@ -104,8 +116,7 @@ class SplitVirtqueueTest {
         SplitVirtqueue q = queue(8, ALL);
         long table = d.alloc(16);
         d.writeDesc(table, 0, 0x100000, 16, 0, 0);
-        d.writeDesc(TestDriver.descAddr(0), 0, table, 16, DESC_F_INDIRECT | DESC_F_NEXT, 1);
-        d.publish(0, 0);
+        publishHead(table, 16, DESC_F_INDIRECT | DESC_F_NEXT, 1);
         assertTrue(brokenBy(q).contains("INDIRECT and NEXT"));
     }
 
@@ -113,28 +124,22 @@ class SplitVirtqueueTest {
     void indirectTableLengthAndLoop() throws Exception {
         SplitVirtqueue q = queue(8, ALL);
         long table = d.alloc(32);
-        d.writeDesc(TestDriver.descAddr(0), 0, table, 24, DESC_F_INDIRECT, 0);
-        d.publish(0, 0);
+        publishHead(table, 24, DESC_F_INDIRECT, 0);
         assertTrue(brokenBy(q).contains("multiple of 16"));
 
-        q = queue(8, ALL);
-        d.availIdx[0] = 0;
+        q = requeue(ALL);
         d.writeDesc(table, 0, 0x100000, 16, DESC_F_NEXT, 1);
         d.writeDesc(table, 1, 0x100000, 16, DESC_F_NEXT, 0); // loop inside the table
-        d.writeDesc(TestDriver.descAddr(0), 0, table, 32, DESC_F_INDIRECT, 0);
-        d.publish(0, 0);
+        publishHead(table, 32, DESC_F_INDIRECT, 0);
         assertTrue(brokenBy(q).contains("loop"));
 
-        q = queue(8, ALL);
-        d.availIdx[0] = 0;
+        q = requeue(ALL);
         d.writeDesc(table, 1, 0x100000, 16, DESC_F_NEXT, 2); // next past the table
         d.publish(0, 0);
         assertTrue(brokenBy(q).contains("chains to 2"));
 
-        q = queue(8, ALL);
-        d.availIdx[0] = 0;
-        d.writeDesc(TestDriver.descAddr(0), 0, TestDriver.MEM_SIZE - 16, 32, DESC_F_INDIRECT, 0);
-        d.publish(0, 0);
+        q = requeue(ALL);
+        publishHead(TestDriver.MEM_SIZE - 16, 32, DESC_F_INDIRECT, 0);
         assertTrue(brokenBy(q).contains("not in guest RAM"));
     }
 
@@ -153,10 +158,8 @@ class SplitVirtqueueTest {
         d.publish(0, 8);
         assertTrue(brokenBy(q).contains("names descriptor 8"));
 
-        q = queue(8, 0);
-        d.availIdx[0] = 0;
-        d.writeDesc(TestDriver.descAddr(0), 0, 0x100000, 16, DESC_F_NEXT, 200);
-        d.publish(0, 0);
+        q = requeue(0);
+        publishHead(0x100000, 16, DESC_F_NEXT, 200);
         assertTrue(brokenBy(q).contains("chains to 200"));
     }
 

@@ -162,12 +162,18 @@ class VirtioMmioTransportTest {
         assertEquals(STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FAILED, d.r(STATUS));
     }
 
-    @Test
-    void queueRegistersFrozenWhileReady() {
+    /** A driver that negotiated VERSION_1 and made queue 0 ready with {@code size} entries, before DRIVER_OK. */
+    private static TestDriver queueZeroReady(int size) {
         TestDriver d = new TestDriver(new Dummy());
         d.negotiate(1L << F_VERSION_1);
-        d.qsize = 8;
-        d.setupQueue(0, 8);
+        d.qsize = size;
+        d.setupQueue(0, size);
+        return d;
+    }
+
+    @Test
+    void queueRegistersFrozenWhileReady() {
+        TestDriver d = queueZeroReady(8);
         assertEquals(1, d.r(QUEUE_READY));
         d.w(QUEUE_NUM, 4);
         d.w(QUEUE_DESC_LOW, 0x1234000);
@@ -247,10 +253,7 @@ class VirtioMmioTransportTest {
 
     @Test
     void notifyBeforeDriverOkIsIgnored() {
-        TestDriver d = new TestDriver(new Dummy());
-        d.negotiate(1L << F_VERSION_1);
-        d.qsize = 16;
-        d.setupQueue(0, 16);
+        TestDriver d = queueZeroReady(16);
         d.submit(0, TestDriver.Buf.w(d.alloc(8), 8));
         d.kick(0);
         assertEquals(0, d.usedIdx(0));

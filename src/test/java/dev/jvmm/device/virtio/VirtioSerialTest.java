@@ -245,30 +245,41 @@ class VirtioSerialTest {
         assertEquals(3005 + 5, dev.stats().bytes.get());
     }
 
+    /**
+     * Command ports whose stdout sink takes 4 bytes until drained, and a guest that opened them and
+     * queued "abc", then "defg" on stdout, not yet served.
+     */
+    private static final class StalledStdout {
+        final CollectingSink out = new CollectingSink(4), err = new CollectingSink();
+        final VirtioSerial dev = commandPorts(out, err);
+        final Guest g = new Guest(dev);
+
+        StalledStdout() {
+            g.handshake(3);
+            g.write(1, "abc".getBytes());
+            g.write(1, "defg".getBytes());
+        }
+    }
+
     /** A stalled stdout reader stops that port's queue mid-chain (stderr goes on); room again resumes it, nothing lost. */
     @Test
     void aFullSinkStopsItsPortUntilItHasRoomAgain() {
-        CollectingSink out = new CollectingSink(4), err = new CollectingSink();
-        VirtioSerial dev = commandPorts(out, err);
-        Guest g = new Guest(dev);
-        g.handshake(3);
-        g.write(1, "abc".getBytes());
-        g.write(1, "defg".getBytes());
-        g.write(1, "h".getBytes());
-        g.d.kick(transmitQueue(1));
-        assertEquals("abc", out.toString(), "the second chain does not fit: it waits");
-        assertEquals(1, g.d.usedIdx(transmitQueue(1)));
-        g.write(2, "stderr is not held up".getBytes());
-        g.d.kick(transmitQueue(2));
-        assertEquals("stderr is not held up", err.toString());
-        g.d.kick(transmitQueue(1)); // a notification while stalled changes nothing
-        assertEquals("abc", out.toString());
-        out.drain();
-        assertEquals("abcdefg", out.toString());
-        assertEquals(2, g.d.usedIdx(transmitQueue(1)));
-        out.drain();
-        assertEquals("abcdefgh", out.toString());
-        assertEquals(3, g.d.usedIdx(transmitQueue(1)));
+        StalledStdout s = new StalledStdout();
+        s.g.write(1, "h".getBytes());
+        s.g.d.kick(transmitQueue(1));
+        assertEquals("abc", s.out.toString(), "the second chain does not fit: it waits");
+        assertEquals(1, s.g.d.usedIdx(transmitQueue(1)));
+        s.g.write(2, "stderr is not held up".getBytes());
+        s.g.d.kick(transmitQueue(2));
+        assertEquals("stderr is not held up", s.err.toString());
+        s.g.d.kick(transmitQueue(1)); // a notification while stalled changes nothing
+        assertEquals("abc", s.out.toString());
+        s.out.drain();
+        assertEquals("abcdefg", s.out.toString());
+        assertEquals(2, s.g.d.usedIdx(transmitQueue(1)));
+        s.out.drain();
+        assertEquals("abcdefgh", s.out.toString());
+        assertEquals(3, s.g.d.usedIdx(transmitQueue(1)));
     }
 
     @Test
@@ -395,46 +406,36 @@ class VirtioSerialTest {
 
     @Test
     void drainOutputsCallsBackOnlyAfterEveryFilledTransmitChainWasServed() {
-        CollectingSink out = new CollectingSink(4), err = new CollectingSink();
-        VirtioSerial dev = commandPorts(out, err);
-        Guest g = new Guest(dev);
-        g.handshake(3);
         // the guest queued output and wrote its status; the ioeventfds have not been served yet
-        g.write(1, "abc".getBytes());
-        g.write(1, "defg".getBytes());
-        g.write(2, "err".getBytes());
+        StalledStdout s = new StalledStdout();
+        s.g.write(2, "err".getBytes());
         int[] done = new int[1];
-        dev.drainOutputs(() -> done[0]++);
-        assertEquals("err", err.toString(), "the drain serves the queues itself");
-        assertEquals("abc", out.toString());
+        s.dev.drainOutputs(() -> done[0]++);
+        assertEquals("err", s.err.toString(), "the drain serves the queues itself");
+        assertEquals("abc", s.out.toString());
         assertEquals(0, done[0], "stdout's second chain waits for room");
-        out.drain();
-        assertEquals("abcdefg", out.toString());
+        s.out.drain();
+        assertEquals("abcdefg", s.out.toString());
         assertEquals(1, done[0]);
-        assertEquals(2, g.d.usedIdx(transmitQueue(1)));
-        dev.drainOutputs(() -> done[0]++);
+        assertEquals(2, s.g.d.usedIdx(transmitQueue(1)));
+        s.dev.drainOutputs(() -> done[0]++);
         assertEquals(2, done[0], "nothing queued: at once");
     }
 
     /** A chain the sink stopped in the middle of counts too, and so does every chain queued behind it. */
     @Test
     void drainOutputsWaitsForTheChainHalfSentAndThoseBehindIt() {
-        CollectingSink out = new CollectingSink(4);
-        VirtioSerial dev = commandPorts(out, new CollectingSink());
-        Guest g = new Guest(dev);
-        g.handshake(3);
-        g.write(1, "abc".getBytes());
-        g.write(1, "defg".getBytes());
-        g.d.kick(transmitQueue(1)); // "defg" is popped and waits for room
-        g.write(1, "h".getBytes());
+        StalledStdout s = new StalledStdout();
+        s.g.d.kick(transmitQueue(1)); // "defg" is popped and waits for room
+        s.g.write(1, "h".getBytes());
         int[] done = new int[1];
-        dev.drainOutputs(() -> done[0]++);
+        s.dev.drainOutputs(() -> done[0]++);
         assertEquals(0, done[0]);
-        out.drain();
-        assertEquals("abcdefg", out.toString());
+        s.out.drain();
+        assertEquals("abcdefg", s.out.toString());
         assertEquals(0, done[0], "'h' was queued before the drain was asked for");
-        out.drain();
-        assertEquals("abcdefgh", out.toString());
+        s.out.drain();
+        assertEquals("abcdefgh", s.out.toString());
         assertEquals(1, done[0]);
     }
 

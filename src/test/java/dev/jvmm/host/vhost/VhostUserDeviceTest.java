@@ -4,9 +4,7 @@ import dev.jvmm.device.virtio.SplitVirtqueue;
 import dev.jvmm.device.virtio.TestDriver;
 import dev.jvmm.device.virtio.VirtioAttachment;
 import dev.jvmm.device.virtio.VirtioFs;
-import dev.jvmm.event.EventLoop;
 import dev.jvmm.memory.GuestMemory;
-import dev.jvmm.memory.RamRange;
 import dev.jvmm.sys.LibC;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -16,8 +14,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.Collections;
 import java.util.List;
 
 import static dev.jvmm.device.virtio.VirtioMmioTransport.*;
@@ -36,7 +32,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * driven by the test driver as a guest driver would: creation, config space, what DRIVER_OK and a reset
  * send, the interrupt path, and failures (hang-up, timeout) ending the run.
  */
-class VhostUserDeviceTest {
+class VhostUserDeviceTest extends AttachedDeviceTest {
     private static final long VERSION_1 = 1L << VhostUserProtocol.VIRTIO_F_VERSION_1;
     private static final long PROTOCOL_FEATURES = 1L << VhostUserProtocol.VHOST_USER_F_PROTOCOL_FEATURES;
     private static final long EVENT_IDX = 1L << SplitVirtqueue.F_EVENT_IDX;
@@ -47,18 +43,12 @@ class VhostUserDeviceTest {
     /** What the fake offers: no INDIRECT_DESC, and bits the model must withhold (packed rings, notifications). */
     private static final long BACK_END_FEATURES = VERSION_1 | EVENT_IDX | PROTOCOL_FEATURES | PACKED | NOTIFICATION;
 
-    private final List<String> failures = Collections.synchronizedList(new ArrayList<>());
-    private final List<Integer> fds = new ArrayList<>();
-    private EventLoop loop;
-    private GuestMemory mem;
     private FakeBackend fake;
     private int irqfd;
     private int[] kicks;
 
     @BeforeEach
     void setUp() {
-        loop = new EventLoop();
-        mem = GuestMemory.allocateShared(List.of(new RamRange(0, TestDriver.MEM_SIZE)));
         fake = new FakeBackend();
         irqfd = eventfd();
         kicks = new int[] {eventfd(), eventfd()};
@@ -67,16 +57,6 @@ class VhostUserDeviceTest {
     @AfterEach
     void tearDown() {
         fake.close();
-        for (int fd : fds) LibC.close(fd);
-        mem.close();
-        loop.close();
-    }
-
-    private int eventfd() {
-        int fd = LibC.eventfd(0, LibC.EFD_CLOEXEC | LibC.EFD_NONBLOCK);
-        assertTrue(fd >= 0);
-        fds.add(fd);
-        return fd;
     }
 
     private FakeBackend handshake(long features) {

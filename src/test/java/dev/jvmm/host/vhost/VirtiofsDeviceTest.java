@@ -3,16 +3,13 @@ package dev.jvmm.host.vhost;
 import dev.jvmm.device.virtio.TestDriver;
 import dev.jvmm.device.virtio.VirtioAttachment;
 import dev.jvmm.device.virtio.VirtioFs;
-import dev.jvmm.event.EventLoop;
 import dev.jvmm.host.HelperProcess;
 import dev.jvmm.host.ProcessAssertions;
 import dev.jvmm.host.Virtiofsd;
+import dev.jvmm.host.VirtiofsdSupport;
 import dev.jvmm.host.VirtiofsdShare;
-import dev.jvmm.memory.GuestMemory;
-import dev.jvmm.memory.RamRange;
 import dev.jvmm.sys.LibC;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -28,7 +25,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Collections;
 import java.util.List;
 
 import static dev.jvmm.device.virtio.TestDriver.Buf;
@@ -43,7 +39,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * guest's driver: FUSE requests go through the request queue's ring and come back on the irqfd, as a
  * guest's would. Under CI=true a missing virtiofsd (or not being root) fails instead of skipping.
  */
-class VirtiofsDeviceTest {
+class VirtiofsDeviceTest extends AttachedDeviceTest {
     private static final long VERSION_1 = 1L << VhostUserProtocol.VIRTIO_F_VERSION_1;
     private static final int REQUEST_QUEUE = 1;
     private static final byte[] CONTENT = "bytes from the host, shared through virtiofsd\n".getBytes(StandardCharsets.UTF_8);
@@ -57,23 +53,9 @@ class VirtiofsDeviceTest {
 
     @BeforeAll
     static void findVirtiofsd() {
-        String why = null;
-        try {
-            virtiofsd = Virtiofsd.find();
-        } catch (HelperProcess.HelperException e) {
-            why = e.getMessage();
-        }
-        if (why == null && !"root".equals(System.getProperty("user.name"))) why = "virtiofsd must run as root";
-        if (why != null) {
-            if (System.getenv("CI") != null) fail(why + " (CI is set, so this is an error, not a skip)");
-            Assumptions.abort(why);
-        }
+        virtiofsd = VirtiofsdSupport.requireVirtiofsd();
     }
 
-    private final List<String> failures = Collections.synchronizedList(new ArrayList<>());
-    private final List<Integer> fds = new ArrayList<>();
-    private final EventLoop loop = new EventLoop();
-    private final GuestMemory mem = GuestMemory.allocateShared(List.of(new RamRange(0, TestDriver.MEM_SIZE)));
     private HelperProcess helper;
     private VhostUserDevice device;
     private int irqfd;
@@ -83,16 +65,6 @@ class VirtiofsDeviceTest {
     void tearDown() {
         if (device != null) device.close();
         if (helper != null) helper.close();
-        for (int fd : fds) LibC.close(fd);
-        mem.close();
-        loop.close();
-    }
-
-    private int eventfd() {
-        int fd = LibC.eventfd(0, LibC.EFD_CLOEXEC | LibC.EFD_NONBLOCK);
-        assertTrue(fd >= 0);
-        fds.add(fd);
-        return fd;
     }
 
     /** virtiofsd sharing {@code dir}, a device on it attached as VirtioMmioDevices would, and a driver that set it up. */
@@ -100,17 +72,7 @@ class VirtiofsDeviceTest {
         helper = VirtiofsdShare.start(virtiofsd, dir, readOnly, VirtiofsdShare.START_TIMEOUT);
         HelperProcess h = helper;
         device = VhostUserDevice.virtioFs("shared", VhostUserFrontend.connect(Virtiofsd.socket(h), Duration.ofSeconds(5)),
-                new VhostUserDevice.BackEndProcess() {
-                    @Override
-                    public String describeEnd() {
-                        return h.describeEnd(Duration.ofMillis(500));
-                    }
-
-                    @Override
-                    public void close() {
-                        h.close();
-                    }
-                });
+                VhostUserDevice.BackEndProcess.of(h));
         System.out.printf("virtiofsd %s offers 0x%x; the guest is offered 0x%x%n", virtiofsd.version(), device.backEndFeatures(),
                 device.deviceFeatures());
         irqfd = eventfd();

@@ -3,6 +3,7 @@ package dev.jvmm.host.vhost;
 import dev.jvmm.host.HelperProcess;
 import dev.jvmm.host.ProcessAssertions;
 import dev.jvmm.host.Virtiofsd;
+import dev.jvmm.host.VirtiofsdSupport;
 import dev.jvmm.memory.GuestMemory;
 import dev.jvmm.memory.RamRange;
 import dev.jvmm.sys.LibC;
@@ -26,7 +27,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * The front end against the real virtiofsd: a whole session including one FUSE request through a
@@ -42,17 +42,7 @@ class VirtiofsdBackendTest {
 
     @BeforeAll
     static void findVirtiofsd() throws IOException {
-        String why = null;
-        try {
-            virtiofsd = Virtiofsd.find();
-        } catch (HelperProcess.HelperException e) {
-            why = e.getMessage();
-        }
-        if (why == null && !"root".equals(System.getProperty("user.name"))) why = "virtiofsd must run as root";
-        if (why != null) {
-            if (System.getenv("CI") != null) fail(why + " (CI is set, so this is an error, not a skip)");
-            Assumptions.abort(why);
-        }
+        virtiofsd = VirtiofsdSupport.requireVirtiofsd();
         System.out.println("virtiofsd: " + virtiofsd);
     }
 
