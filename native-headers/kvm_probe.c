@@ -22,7 +22,9 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <termios.h>
 
 #define P(key, value) printf("%s %lld\n", (key), (long long) (value))
@@ -193,6 +195,20 @@ static void libc_constants(void) {
     LIBC(MADV_HUGEPAGE); LIBC(MADV_DONTDUMP);
     LIBC(EFD_CLOEXEC); LIBC(EFD_NONBLOCK);
     LIBC(POLLIN); LIBC(POLLOUT); LIBC(POLLERR); LIBC(POLLHUP); LIBC(POLLNVAL);
+    LIBC(AT_FDCWD); LIBC(TCGETS);
+    /* system call numbers: LibC makes every call through syscall(2) */
+    CONST_AS(LibC, SYS_READ, SYS_read); CONST_AS(LibC, SYS_WRITE, SYS_write); CONST_AS(LibC, SYS_CLOSE, SYS_close);
+    CONST_AS(LibC, SYS_POLL, SYS_poll); CONST_AS(LibC, SYS_MMAP, SYS_mmap); CONST_AS(LibC, SYS_MUNMAP, SYS_munmap);
+    CONST_AS(LibC, SYS_RT_SIGACTION, SYS_rt_sigaction); CONST_AS(LibC, SYS_RT_SIGPROCMASK, SYS_rt_sigprocmask);
+    CONST_AS(LibC, SYS_IOCTL, SYS_ioctl); CONST_AS(LibC, SYS_MADVISE, SYS_madvise); CONST_AS(LibC, SYS_GETPID, SYS_getpid);
+    CONST_AS(LibC, SYS_SOCKET, SYS_socket); CONST_AS(LibC, SYS_CONNECT, SYS_connect); CONST_AS(LibC, SYS_SENDMSG, SYS_sendmsg);
+    CONST_AS(LibC, SYS_RECVMSG, SYS_recvmsg); CONST_AS(LibC, SYS_BIND, SYS_bind); CONST_AS(LibC, SYS_LISTEN, SYS_listen);
+    CONST_AS(LibC, SYS_SENDTO, SYS_sendto); CONST_AS(LibC, SYS_RECVFROM, SYS_recvfrom); CONST_AS(LibC, SYS_SHUTDOWN, SYS_shutdown);
+    CONST_AS(LibC, SYS_SOCKETPAIR, SYS_socketpair); CONST_AS(LibC, SYS_FCNTL, SYS_fcntl);
+    CONST_AS(LibC, SYS_FTRUNCATE, SYS_ftruncate); CONST_AS(LibC, SYS_RT_SIGTIMEDWAIT, SYS_rt_sigtimedwait);
+    CONST_AS(LibC, SYS_GETTID, SYS_gettid); CONST_AS(LibC, SYS_TGKILL, SYS_tgkill); CONST_AS(LibC, SYS_OPENAT, SYS_openat);
+    CONST_AS(LibC, SYS_ACCEPT4, SYS_accept4); CONST_AS(LibC, SYS_EVENTFD2, SYS_eventfd2);
+    CONST_AS(LibC, SYS_MEMFD_CREATE, SYS_memfd_create);
 
     CONST_AS(Signals, KICK_SIGNAL, SIGURG);
     CONST_AS(Signals, SIGINT, SIGINT);

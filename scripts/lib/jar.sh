@@ -4,7 +4,7 @@ ensure_jar() {
   JAR=$root/target/jvmm.jar
   if [ ! -f "$JAR" ] || [ -n "$(find "$root/pom.xml" "$root/src/main" "$root/guests" -newer "$JAR" -print -quit 2>/dev/null)" ]; then
     echo "jvmm: building $JAR ..." >&2
-    (cd "$root" && JAVA_HOME=$JDK mvn -q -B -DskipTests package) >&2 || { echo "jvmm: build failed" >&2; return 1; }
+    (cd "$root" && JAVA_HOME=$JDK mvn -q -B -DskipTests -Djvmm.skipDist=true package) >&2 || { echo "jvmm: build failed" >&2; return 1; }
     rm -f "$root/target/jvmm.jsa" "$root/target/jvmm.aot"
   fi
 }

@@ -15,6 +15,7 @@ import dev.jvmm.vmm.StopCause;
 import dev.jvmm.loader.initramfs.RootfsInit;
 import dev.jvmm.vmm.RunReport;
 import dev.jvmm.vmm.Stop;
+import dev.jvmm.vmm.Timeline;
 import dev.jvmm.vmm.VirtioMmioDevices;
 import dev.jvmm.vmm.VirtioSpec;
 import dev.jvmm.vmm.Vm;
@@ -30,8 +31,6 @@ import picocli.CommandLine.Parameters;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
-import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
@@ -265,6 +264,8 @@ public final class RunCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        Timeline timeline = Timeline.sinceProcessStart();
+        timeline.mark(Timeline.Mark.COMMAND);
         Main.configureLogging(verbose);
         VmConfig config = config();
         KernelFormat forced = forcedFormat();
@@ -281,14 +282,14 @@ public final class RunCommand implements Callable<Integer> {
             config = config.toBuilder().virtio(devices).build();
         }
         try (RootfsRun.Plan cleanup = plan) {
-            return run(config, forced, plan);
+            return run(config, forced, plan, timeline);
         }
     }
 
-    private int run(VmConfig config, KernelFormat forced, RootfsRun.Plan plan) {
+    private int run(VmConfig config, KernelFormat forced, RootfsRun.Plan plan, Timeline timeline) {
         LoadOptions options = loadOptions(config, plan);
         // --timeout counts from the start of the jvmm process, as timeout(1) would: JVM start-up included
-        long deadline = config.timeout() == null ? 0 : System.nanoTime() + config.timeout().toNanos() - sinceProcessStart();
+        long deadline = config.timeout() == null ? 0 : timeline.timeoutOrigin() + config.timeout().toNanos();
         RunGuard guard = RunGuard.current();
         if (config.timeout() != null) guard.deadline(deadline, config.timeout());
         {
@@ -298,6 +299,7 @@ public final class RunCommand implements Callable<Integer> {
             } catch (LoadException e) {
                 return fail(ExitStatus.BAD_IMAGE, e.getMessage(), e);
             }
+            timeline.mark(Timeline.Mark.KERNEL_LOADED);
             if (!force && HostInfo.virtualization() == HostInfo.Virtualization.EMULATED && LinuxKernels.isLinux(kernel, image)) {
                 return fail(ExitStatus.HOST_UNSUITABLE, kernel + " is a Linux kernel, and this host's /dev/kvm emulates guest"
                         + " code instead of running it (no VT-x/AMD-V): Linux would crawl for minutes and then stop on an"
@@ -306,7 +308,7 @@ public final class RunCommand implements Callable<Integer> {
             }
             RunReport report;
             for (int boot = 1; ; boot++) {
-                try (Vm vm = VmBuilder.build(config, image)) {
+                try (Vm vm = VmBuilder.build(config, image, timeline)) {
                     guard.attach(vm);
                     report = vm.run();
                     guard.attach(null);
@@ -321,6 +323,7 @@ public final class RunCommand implements Callable<Integer> {
     }
 
     private int finish(VmConfig config, RunReport report) {
+        report.timeline().mark(Timeline.Mark.EXIT);
         Stop stop = report.stop();
         int status = stop.exitStatus();
         if (rootfsRun != null && stop.cause() != StopCause.COMMAND_EXITED && status == ExitStatus.OK) {
@@ -352,13 +355,6 @@ public final class RunCommand implements Callable<Integer> {
         }
         err.flush();
         return status;
-    }
-
-    /** How long ago this process started (0 if the OS does not say). */
-    private static long sinceProcessStart() {
-        return ProcessHandle.current().info().startInstant()
-                .map(start -> Math.max(0, Duration.between(start, Instant.now()).toNanos()))
-                .orElse(0L);
     }
 
     private int fail(int status, String message, Throwable cause) {

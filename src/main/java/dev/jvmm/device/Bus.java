@@ -10,9 +10,10 @@ import java.util.Objects;
  *
  * <p>{@link #find} runs on every I/O or MMIO exit of every vCPU, so it takes no lock and allocates
  * nothing: a bus whose limit is at most 64 KiB (the x86 port space) keeps a table indexed by
- * address; any other bus binary-searches a sorted array. Registration copies and republishes the
- * structure through a volatile field, so ranges may even be added while vCPUs run, but they are
- * meant to be registered before the VM starts.
+ * address, in pages of 256 addresses (untouched pages share one empty page); any other bus
+ * binary-searches a sorted array. Registration copies what it changes (the page index and the pages
+ * its range covers) and republishes it through a volatile field, so ranges may even be added while
+ * vCPUs run, but they are meant to be registered before the VM starts.
  *
  * <p>{@code find} only looks at the first byte of an access. An access that starts inside a range
  * and runs past its end (a 4-byte read at the last port of a 1-port device) is handed to that
@@ -45,7 +46,10 @@ public final class Bus {
     private final String name;
     private final long addressLimit;
     /** Non-null on a small (port) bus: slot i holds the range containing address i. */
-    private volatile Range[] table;
+    private static final int PAGE_BITS = 8, PAGE = 1 << PAGE_BITS;
+    private static final Range[] EMPTY_PAGE = new Range[PAGE];
+    /** The direct table: {@code table[a >>> PAGE_BITS][a & (PAGE - 1)]}; pages are never modified once published. */
+    private volatile Range[][] table;
     private volatile Sorted sorted = new Sorted(new long[0], new Range[0]);
 
     /**
@@ -58,7 +62,11 @@ public final class Bus {
             throw new IllegalArgumentException("bus " + name + ": address limit must be positive");
         }
         this.addressLimit = addressLimit;
-        this.table = addressLimit <= DIRECT_TABLE_LIMIT ? new Range[(int) addressLimit] : null;
+        if (addressLimit <= DIRECT_TABLE_LIMIT) {
+            Range[][] pages = new Range[(int) ((addressLimit + PAGE - 1) >>> PAGE_BITS)][];
+            Arrays.fill(pages, EMPTY_PAGE);
+            this.table = pages;
+        }
     }
 
     public String name() {
@@ -104,10 +112,18 @@ public final class Bus {
         System.arraycopy(old.ranges(), at, ranges, at + 1, n - at);
         System.arraycopy(old.bases(), at, bases, at + 1, n - at);
 
-        Range[] t = table;
-        if (t != null) {
-            Range[] copy = t.clone();
-            Arrays.fill(copy, (int) base, (int) (base + length), range);
+        Range[][] t = table;
+        if (t != null) { // copy the index and the covered pages, not the whole 64 Ki-entry table
+            Range[][] copy = t.clone();
+            for (long a = base; a < base + length; ) {
+                int page = (int) (a >>> PAGE_BITS);
+                int from = (int) (a & (PAGE - 1));
+                int to = (int) Math.min(PAGE, from + (base + length - a));
+                Range[] p = copy[page] == t[page] ? t[page].clone() : copy[page];
+                Arrays.fill(p, from, to, range);
+                copy[page] = p;
+                a += to - from;
+            }
             table = copy;
         }
         sorted = new Sorted(bases, ranges);
@@ -115,9 +131,9 @@ public final class Bus {
 
     /** The range containing {@code address}, or null. Lock-free and allocation-free. */
     public Range find(long address) {
-        Range[] t = table;
+        Range[][] t = table;
         if (t != null) {
-            return address >= 0 && address < t.length ? t[(int) address] : null;
+            return address >= 0 && (address >>> PAGE_BITS) < t.length ? t[(int) (address >>> PAGE_BITS)][(int) address & (PAGE - 1)] : null;
         }
         Sorted s = sorted;
         int i = Arrays.binarySearch(s.bases(), address);

@@ -189,8 +189,16 @@ public final class EventLoop implements AutoCloseable {
             short revents = pollFds.get(JAVA_SHORT, i * LibC.POLLFD.byteSize() + REVENTS);
             if (revents == 0) continue;
             Watch w = current.get(i - 1);
-            if (watches.contains(w)) w.handler().ready(w.fd(), revents); // not unwatched by an earlier handler
+            if (stillWatched(w)) w.handler().ready(w.fd(), revents); // not unwatched by an earlier handler
         }
+    }
+
+    /** Whether {@code w} itself is still watched (identity: a record's equals costs a bootstrap at start-up). */
+    private boolean stillWatched(Watch w) {
+        for (int i = 0; i < watches.size(); i++) {
+            if (watches.get(i) == w) return true;
+        }
+        return false;
     }
 
     private void runTasks(int max) {

@@ -54,6 +54,7 @@ public final class ConsoleOutput implements ByteSink, AutoCloseable {
     private byte[] spare = new byte[CAPACITY];
     private int len;
     private long bytes;
+    private long firstByteAt;
     private boolean refused;
     private boolean closing;
     private boolean released;
@@ -149,6 +150,7 @@ public final class ConsoleOutput implements ByteSink, AutoCloseable {
     }
 
     private void appended(int n) {
+        if (bytes == 0) firstByteAt = System.nanoTime();
         boolean wasEmpty = len == 0;
         len += n;
         bytes += n;
@@ -163,6 +165,11 @@ public final class ConsoleOutput implements ByteSink, AutoCloseable {
     /** Bytes the guest wrote to the console. */
     public synchronized long bytesWritten() {
         return bytes;
+    }
+
+    /** When the guest's first byte came ({@link System#nanoTime()}), or 0 if none did. */
+    public synchronized long firstByteAt() {
+        return firstByteAt;
     }
 
     private void writeLoop() {

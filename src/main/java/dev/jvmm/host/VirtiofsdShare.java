@@ -1,5 +1,7 @@
 package dev.jvmm.host;
 
+import dev.jvmm.log.Log;
+
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -119,6 +121,7 @@ public final class VirtiofsdShare {
         } catch (IOException e) {
             throw new HelperProcess.HelperException("cannot share " + dir + ": " + e.getMessage(), e);
         }
+        long t0 = System.nanoTime();
         boolean initramfsRoot = rootIsInitramfs();
         command(b, real, readOnly, Path.of(Virtiofsd.SOCKET_NAME), initramfsRoot); // refuse before starting anything
         HelperProcess h = HelperProcess.start("virtiofsd", d -> {
@@ -130,6 +133,8 @@ public final class VirtiofsdShare {
         });
         try {
             h.awaitSocket(Virtiofsd.socket(h), timeout);
+            Log.debug(VirtiofsdShare.class, "virtiofsd for {}{} ready in {} ms", real, readOnly ? " (read-only)" : "",
+                    (System.nanoTime() - t0) / 1_000_000);
             return h;
         } catch (HelperProcess.HelperException | RuntimeException e) {
             h.close();

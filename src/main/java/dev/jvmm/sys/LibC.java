@@ -8,18 +8,20 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
-import java.lang.invoke.VarHandle;
+import java.lang.ref.Reference;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * The libc functions jvmm calls, as FFM downcalls. Each returns what libc returns; a failing call's
+ * The system calls jvmm makes, as FFM downcalls. Each returns what libc returns; a failing call's
  * errno is captured per thread and read with {@link #errno()} right after the call.
  *
- * <p>Handles are created in holder classes so a run links only what it uses: the first handle of a
- * new shape costs 10-15 ms at start-up.
+ * <p>Every call goes through one downcall handle of one shape, libc's {@code long syscall(long number,
+ * ...)} with six long arguments (pointers passed as addresses): linking a downcall handle costs 10-15
+ * ms at start-up for each new shape (measured: a dozen shapes took about 75 ms more than one), and the
+ * first one far more. Only strerror, used on the way to an error message, has a handle of its own.
  */
 public final class LibC {
     private LibC() { }
@@ -27,7 +29,10 @@ public final class LibC {
     static final Linker LINKER = Linker.nativeLinker();
     static final SymbolLookup LOOKUP = LINKER.defaultLookup();
     private static final StructLayout CAPTURE_LAYOUT = Linker.Option.captureStateLayout();
-    private static final VarHandle ERRNO = CAPTURE_LAYOUT.varHandle(MemoryLayout.PathElement.groupElement("errno"));
+    /** Where the JDK's capture state keeps errno (a holder: not a C header fact for KvmApiHeaderTest). */
+    private static final class Capture {
+        static final long ERRNO = CAPTURE_LAYOUT.byteOffset(MemoryLayout.PathElement.groupElement("errno"));
+    }
     private static final Linker.Option CAPTURE_ERRNO = Linker.Option.captureCallState("errno");
 
     /** One errno capture buffer per thread: the downcall writes it, the same thread reads it. */
@@ -41,6 +46,15 @@ public final class LibC {
     public static final int EFD_CLOEXEC = 0x80000, EFD_NONBLOCK = 0x800;
     public static final short POLLIN = 1, POLLOUT = 4, POLLERR = 8, POLLHUP = 16, POLLNVAL = 32;
     public static final MemorySegment MAP_FAILED = MemorySegment.ofAddress(-1L);
+    static final int AT_FDCWD = -100;
+
+    // x86-64 system call numbers (<sys/syscall.h>), checked against the headers by KvmApiHeaderTest
+    static final long SYS_READ = 0, SYS_WRITE = 1, SYS_CLOSE = 3, SYS_POLL = 7, SYS_MMAP = 9, SYS_MUNMAP = 11,
+            SYS_RT_SIGACTION = 13, SYS_RT_SIGPROCMASK = 14, SYS_IOCTL = 16, SYS_MADVISE = 28, SYS_GETPID = 39,
+            SYS_SOCKET = 41, SYS_CONNECT = 42, SYS_SENDTO = 44, SYS_RECVFROM = 45, SYS_SENDMSG = 46, SYS_RECVMSG = 47,
+            SYS_SHUTDOWN = 48, SYS_BIND = 49, SYS_LISTEN = 50,
+            SYS_SOCKETPAIR = 53, SYS_FCNTL = 72, SYS_FTRUNCATE = 77, SYS_RT_SIGTIMEDWAIT = 128, SYS_GETTID = 186,
+            SYS_TGKILL = 234, SYS_OPENAT = 257, SYS_ACCEPT4 = 288, SYS_EVENTFD2 = 290, SYS_MEMFD_CREATE = 319;
 
     static MethodHandle downcall(String name, FunctionDescriptor fd, Linker.Option... options) {
         MemorySegment symbol = LOOKUP.find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc has no " + name));
@@ -62,41 +76,48 @@ public final class LibC {
 
     /** The errno of this thread's last failing errno-capturing call. */
     public static int errno() {
-        return (int) ERRNO.get(CAPTURE.get(), 0L);
+        return CAPTURE.get().get(JAVA_INT, Capture.ERRNO);
     }
 
     /** errno read from an explicit capture buffer (the vCPU loop keeps its own to avoid the thread-local). */
     public static int errno(MemorySegment capture) {
-        return (int) ERRNO.get(capture, 0L);
+        return capture.get(JAVA_INT, Capture.ERRNO);
     }
 
     public static MemorySegment newCapture(Arena arena) {
         return arena.allocate(CAPTURE_LAYOUT);
     }
 
-    private static final class Basic {
-        static final MethodHandle OPEN = withErrno("open", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), Linker.Option.firstVariadicArg(2));
-        static final MethodHandle CLOSE = withErrno("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-        static final MethodHandle READ = withErrno("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
-        static final MethodHandle WRITE = withErrno("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
-        static final MethodHandle EVENTFD = withErrno("eventfd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-        static final MethodHandle POLL = withErrno("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
-        static final MethodHandle ISATTY = downcall("isatty", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    /**
+     * Links the system call handle on a thread of its own, so the 20-50 ms it takes (the FFM linker's
+     * start-up and this one downcall shape) overlaps what the caller does meanwhile (parsing options,
+     * reading the kernel) instead of delaying the first call. A thread that needs the handle before it
+     * is ready waits for it (class initialization). Call it as {@code LibC.Background.link()}: that
+     * does not initialize LibC on the calling thread, which is part of the work.
+     */
+    public static final class Background {
+        private Background() { }
+
+        public static void link() {
+            Thread.ofPlatform().name("jvmm link").daemon(true).start(Background::run);
+        }
+
+        private static void run() {
+            try {
+                Sys.SYSCALL.type();
+            } catch (Throwable t) {
+                // the first real call reports it
+            }
+        }
+    }
+
+    private static final class Sys {
+        static final MethodHandle SYSCALL = withErrno("syscall", FunctionDescriptor.of(JAVA_LONG,
+                JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG), Linker.Option.firstVariadicArg(1));
+    }
+
+    private static final class Strerror {
         static final MethodHandle STRERROR = downcall("strerror", FunctionDescriptor.of(ADDRESS, JAVA_INT));
-    }
-
-    private static final class Memory {
-        static final MethodHandle MMAP = withErrno("mmap",
-                FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
-        static final MethodHandle MUNMAP = withErrno("munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
-        static final MethodHandle MADVISE = withErrno("madvise", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
-    }
-
-    private static final class Ioctls {
-        static final MethodHandle IOCTL_PTR = withErrno("ioctl",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), Linker.Option.firstVariadicArg(2));
-        static final MethodHandle IOCTL_LONG = withErrno("ioctl",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG), Linker.Option.firstVariadicArg(2));
     }
 
     static RuntimeException rethrow(Throwable t) {
@@ -105,66 +126,87 @@ public final class LibC {
         return new IllegalStateException(t);
     }
 
-    public static int open(String path, int flags) {
-        try (Arena arena = Arena.ofConfined()) {
-            return (int) Basic.OPEN.invokeExact(capture(), arena.allocateFrom(path), flags);
+    /**
+     * {@code syscall(nr, a, b, c, d, e, f)} with {@code capture} as the errno buffer: the result, or -1
+     * with errno set. Segments passed by address must stay reachable until it returns (see {@link #addr}).
+     */
+    static long syscall(MemorySegment capture, long nr, long a, long b, long c, long d, long e, long f) {
+        try {
+            return (long) Sys.SYSCALL.invokeExact(capture, nr, a, b, c, d, e, f);
         } catch (Throwable t) {
             throw rethrow(t);
+        }
+    }
+
+    static long syscall(long nr, long a, long b, long c, long d, long e, long f) {
+        return syscall(capture(), nr, a, b, c, d, e, f);
+    }
+
+    static long syscall(long nr, long a, long b, long c) {
+        return syscall(capture(), nr, a, b, c, 0, 0, 0);
+    }
+
+    /**
+     * The address of a native segment, to pass to {@link #syscall}; the caller keeps {@code s} reachable
+     * until the call returns ({@link Reference#reachabilityFence}), so an automatic arena cannot free it
+     * meanwhile. NULL is 0; a heap segment has no address a system call could use.
+     */
+    static long addr(MemorySegment s) {
+        if (!s.isNative()) throw new IllegalArgumentException("a system call needs native memory, not a heap segment");
+        return s.address();
+    }
+
+    public static int open(String path, int flags) {
+        try (Arena arena = Arena.ofConfined()) {
+            return (int) syscall(SYS_OPENAT, AT_FDCWD, addr(arena.allocateFrom(path)), flags);
         }
     }
 
     public static int close(int fd) {
-        try {
-            return (int) Basic.CLOSE.invokeExact(capture(), fd);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) syscall(SYS_CLOSE, fd, 0, 0);
     }
 
     public static long read(int fd, MemorySegment buf, long len) {
         try {
-            return (long) Basic.READ.invokeExact(capture(), fd, buf, len);
-        } catch (Throwable t) {
-            throw rethrow(t);
+            return syscall(SYS_READ, fd, addr(buf), len);
+        } finally {
+            Reference.reachabilityFence(buf);
         }
     }
 
     public static long write(int fd, MemorySegment buf, long len) {
         try {
-            return (long) Basic.WRITE.invokeExact(capture(), fd, buf, len);
-        } catch (Throwable t) {
-            throw rethrow(t);
+            return syscall(SYS_WRITE, fd, addr(buf), len);
+        } finally {
+            Reference.reachabilityFence(buf);
         }
     }
 
     public static int eventfd(int initval, int flags) {
-        try {
-            return (int) Basic.EVENTFD.invokeExact(capture(), initval, flags);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) syscall(SYS_EVENTFD2, Integer.toUnsignedLong(initval), flags, 0);
     }
 
     /** poll(2) over an array of {@code struct pollfd} (see {@link #POLLFD}). */
     public static int poll(MemorySegment fds, long nfds, int timeoutMs) {
         try {
-            return (int) Basic.POLL.invokeExact(capture(), fds, nfds, timeoutMs);
-        } catch (Throwable t) {
-            throw rethrow(t);
+            return (int) syscall(SYS_POLL, addr(fds), nfds, timeoutMs);
+        } finally {
+            Reference.reachabilityFence(fds);
         }
     }
 
+    /** TCGETS: the ioctl isatty(3) makes; its kernel {@code struct termios} is 36 bytes. */
+    static final long TCGETS = 0x5401;
+
     public static boolean isatty(int fd) {
-        try {
-            return (int) Basic.ISATTY.invokeExact(fd) == 1;
-        } catch (Throwable t) {
-            throw rethrow(t);
+        try (Arena arena = Arena.ofConfined()) {
+            return syscall(SYS_IOCTL, fd, TCGETS, addr(arena.allocate(64, 8))) == 0;
         }
     }
 
     public static String strerror(int errno) {
         try {
-            MemorySegment s = (MemorySegment) Basic.STRERROR.invokeExact(errno);
+            MemorySegment s = (MemorySegment) Strerror.STRERROR.invokeExact(errno);
             return s.reinterpret(4096).getString(0);
         } catch (Throwable t) {
             throw rethrow(t);
@@ -173,51 +215,35 @@ public final class LibC {
 
     public static MemorySegment mmap(MemorySegment addr, long len, int prot, int flags, int fd, long offset) {
         try {
-            return (MemorySegment) Memory.MMAP.invokeExact(capture(), addr, len, prot, flags, fd, offset);
-        } catch (Throwable t) {
-            throw rethrow(t);
+            return MemorySegment.ofAddress(syscall(capture(), SYS_MMAP, addr(addr), len, prot, flags, fd, offset));
+        } finally {
+            Reference.reachabilityFence(addr);
         }
     }
 
     public static int munmap(MemorySegment addr, long len) {
-        try {
-            return (int) Memory.MUNMAP.invokeExact(capture(), addr, len);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) syscall(SYS_MUNMAP, addr(addr), len, 0);
     }
 
     public static int madvise(MemorySegment addr, long len, int advice) {
-        try {
-            return (int) Memory.MADVISE.invokeExact(capture(), addr, len, advice);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) syscall(SYS_MADVISE, addr(addr), len, advice);
     }
 
     public static int ioctl(int fd, long request, MemorySegment arg) {
         try {
-            return (int) Ioctls.IOCTL_PTR.invokeExact(capture(), fd, request, arg);
-        } catch (Throwable t) {
-            throw rethrow(t);
+            return (int) syscall(SYS_IOCTL, fd, request, addr(arg));
+        } finally {
+            Reference.reachabilityFence(arg);
         }
     }
 
     public static int ioctl(int fd, long request, long arg) {
-        try {
-            return (int) Ioctls.IOCTL_LONG.invokeExact(capture(), fd, request, arg);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) syscall(SYS_IOCTL, fd, request, arg);
     }
 
     /** ioctl with an integer argument and a caller-owned capture buffer: the allocation-free KVM_RUN path. */
     public static int ioctl(MemorySegment capture, int fd, long request, long arg) {
-        try {
-            return (int) Ioctls.IOCTL_LONG.invokeExact(capture, fd, request, arg);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) syscall(capture, SYS_IOCTL, fd, request, arg, 0, 0, 0);
     }
 
     /** {@code struct pollfd { int fd; short events; short revents; }} */

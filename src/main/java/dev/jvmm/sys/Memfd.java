@@ -17,11 +17,6 @@ public final class Memfd {
 
     public static final int MFD_CLOEXEC = 1;
 
-    private static final class Calls {
-        static final MethodHandle MEMFD_CREATE = LibC.withErrno("memfd_create", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-        static final MethodHandle FTRUNCATE = LibC.withErrno("ftruncate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG));
-    }
-
     /**
      * A new, empty memfd, close-on-exec (children get it only by being handed it).
      * @param name what /proc/PID/fd and /proc/PID/maps show ("memfd:NAME"); no meaning otherwise
@@ -29,7 +24,7 @@ public final class Memfd {
     public static int create(String name) {
         int fd;
         try (Arena arena = Arena.ofConfined()) {
-            fd = (int) Calls.MEMFD_CREATE.invokeExact(LibC.capture(), arena.allocateFrom(name), MFD_CLOEXEC);
+            fd = (int) LibC.syscall(LibC.SYS_MEMFD_CREATE, LibC.addr(arena.allocateFrom(name)), MFD_CLOEXEC, 0);
         } catch (Throwable t) {
             throw t instanceof RuntimeException r ? r : new IllegalStateException(t);
         }
@@ -41,7 +36,7 @@ public final class Memfd {
     public static void truncate(int fd, long size) {
         int rc;
         try {
-            rc = (int) Calls.FTRUNCATE.invokeExact(LibC.capture(), fd, size);
+            rc = (int) LibC.syscall(LibC.SYS_FTRUNCATE, fd, size, 0);
         } catch (Throwable t) {
             throw t instanceof RuntimeException r ? r : new IllegalStateException(t);
         }

@@ -1,19 +1,17 @@
 package dev.jvmm.sys;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
-import java.lang.invoke.MethodHandle;
+import java.lang.ref.Reference;
 
-import static java.lang.foreign.ValueLayout.ADDRESS;
-import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * Thread-directed signals, used only to kick a vCPU thread out of KVM_RUN: the thread keeps
  * {@link #KICK_SIGNAL} blocked, KVM unblocks it for the duration of KVM_RUN (KVM_SET_SIGNAL_MASK), so
- * a {@code pthread_kill} makes KVM_RUN return EINTR; the thread then consumes the pending signal with
- * {@code sigtimedwait}. No handler runs, so no Java code ever runs in signal context.
+ * a {@code tgkill} makes KVM_RUN return EINTR; the thread then consumes the pending signal with
+ * {@code rt_sigtimedwait}. The calls are the kernel's (rt_sigprocmask on its 8-byte sigset), through
+ * {@link LibC}'s one downcall. No handler runs, so no Java code ever runs in signal context.
  */
 public final class Signals {
     private Signals() { }
@@ -25,13 +23,6 @@ public final class Signals {
     /** glibc's sigset_t is 1024 bits; the kernel's (what KVM_SET_SIGNAL_MASK takes) is 64. */
     public static final long SIGSET_BYTES = 128, KERNEL_SIGSET_BYTES = 8;
 
-    private static final MethodHandle PTHREAD_SELF = LibC.downcall("pthread_self", FunctionDescriptor.of(JAVA_LONG));
-    private static final MethodHandle PTHREAD_KILL = LibC.downcall("pthread_kill", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT));
-    private static final MethodHandle PTHREAD_SIGMASK = LibC.downcall("pthread_sigmask",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle SIGTIMEDWAIT = LibC.withErrno("sigtimedwait",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
-
     /** A sigset_t holding just {@code signal}, allocated in {@code arena}. */
     public static MemorySegment sigset(Arena arena, int signal) {
         MemorySegment set = arena.allocate(SIGSET_BYTES, 8);
@@ -39,43 +30,39 @@ public final class Signals {
         return set;
     }
 
-    public static long pthreadSelf() {
-        try {
-            return (long) PTHREAD_SELF.invokeExact();
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
-        }
+    private static volatile long pid;
+
+    /** The calling thread's kernel thread id (gettid), what {@link #kill} takes. */
+    public static long currentThreadId() {
+        return LibC.syscall(LibC.SYS_GETTID, 0, 0, 0);
     }
 
-    /** Returns 0 or an error number (pthread functions do not set errno). */
-    public static int pthreadKill(long thread, int signal) {
+    /** Sends {@code signal} to thread {@code tid} of this process (tgkill). Returns 0 or an error number. */
+    public static int kill(long tid, int signal) {
+        long p = pid;
+        if (p == 0) pid = p = LibC.syscall(LibC.SYS_GETPID, 0, 0, 0);
+        return LibC.syscall(LibC.SYS_TGKILL, p, tid, signal) == 0 ? 0 : LibC.errno();
+    }
+
+    private static void sigprocmask(int how, MemorySegment set, MemorySegment old) {
+        long rc;
         try {
-            return (int) PTHREAD_KILL.invokeExact(thread, signal);
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
+            rc = LibC.syscall(LibC.SYS_RT_SIGPROCMASK, how, LibC.addr(set), LibC.addr(old), KERNEL_SIGSET_BYTES, 0, 0);
+        } finally {
+            Reference.reachabilityFence(set);
+            Reference.reachabilityFence(old);
         }
+        if (rc != 0) throw new SyscallException("rt_sigprocmask", LibC.errno());
     }
 
     public static void blockInThisThread(MemorySegment set) {
-        int rc;
-        try {
-            rc = (int) PTHREAD_SIGMASK.invokeExact(SIG_BLOCK, set, MemorySegment.NULL);
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
-        }
-        if (rc != 0) throw new SyscallException("pthread_sigmask", rc);
+        sigprocmask(SIG_BLOCK, set, MemorySegment.NULL);
     }
 
     /** The first 64 signals of the calling thread's blocked mask (what the kernel's sigset holds). */
     public static long currentMask(Arena arena) {
         MemorySegment old = arena.allocate(SIGSET_BYTES, 8);
-        int rc;
-        try {
-            rc = (int) PTHREAD_SIGMASK.invokeExact(SIG_BLOCK, MemorySegment.NULL, old);
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
-        }
-        if (rc != 0) throw new SyscallException("pthread_sigmask", rc);
+        sigprocmask(SIG_BLOCK, MemorySegment.NULL, old);
         return old.get(JAVA_LONG, 0);
     }
 
@@ -86,14 +73,11 @@ public final class Signals {
      */
     public static int consumePending(MemorySegment set, MemorySegment zeroTimeout) {
         try {
-            return (int) SIGTIMEDWAIT.invokeExact(LibC.capture(), set, MemorySegment.NULL, zeroTimeout);
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
+            return (int) LibC.syscall(LibC.SYS_RT_SIGTIMEDWAIT, LibC.addr(set), 0, LibC.addr(zeroTimeout), KERNEL_SIGSET_BYTES, 0, 0);
+        } finally {
+            Reference.reachabilityFence(set);
+            Reference.reachabilityFence(zeroTimeout);
         }
-    }
-
-    private static final class Disposition {
-        static final MethodHandle SIGNAL = LibC.downcall("signal", FunctionDescriptor.of(ADDRESS, JAVA_INT, ADDRESS));
     }
 
     /**
@@ -102,13 +86,18 @@ public final class Signals {
      * it; a signal that has a handler keeps it. Returns whether it was ignored.
      */
     public static boolean unignore(int signal) {
-        try {
-            MemorySegment old = (MemorySegment) Disposition.SIGNAL.invokeExact(signal, MemorySegment.NULL);
-            if (old.address() == 1) return true; // SIG_IGN
-            MemorySegment unused = (MemorySegment) Disposition.SIGNAL.invokeExact(signal, old); // not ours to change
-            return false;
-        } catch (Throwable t) {
-            throw LibC.rethrow(t);
+        long sigactionBytes = 32; // the kernel's struct sigaction: handler, flags, restorer, 8-byte mask
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment old = arena.allocate(sigactionBytes, 8);
+            if (LibC.syscall(LibC.SYS_RT_SIGACTION, signal, 0, LibC.addr(old), KERNEL_SIGSET_BYTES, 0, 0) != 0) {
+                throw new SyscallException("rt_sigaction", LibC.errno());
+            }
+            if (old.get(JAVA_LONG, 0) != 1) return false; // not SIG_IGN: not ours to change
+            MemorySegment dfl = arena.allocate(sigactionBytes, 8); // SIG_DFL, no flags, empty mask
+            if (LibC.syscall(LibC.SYS_RT_SIGACTION, signal, LibC.addr(dfl), 0, KERNEL_SIGSET_BYTES, 0, 0) != 0) {
+                throw new SyscallException("rt_sigaction", LibC.errno());
+            }
+            return true;
         }
     }
 }

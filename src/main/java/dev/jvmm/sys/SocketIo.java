@@ -1,20 +1,18 @@
 package dev.jvmm.sys;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
-import java.lang.invoke.MethodHandle;
+import java.lang.ref.Reference;
 
-import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 /**
  * Single non-blocking socket calls on raw descriptors, for data paths on the event loop: each is one
  * system call that never waits ({@code MSG_DONTWAIT}) and never raises SIGPIPE ({@code MSG_NOSIGNAL}).
  * Results are a byte count or {@code -errno}; {@code -EAGAIN} ({@link #WOULD_BLOCK}) means "not now".
- * Unlike {@link UnixSocket#send}, nothing is allocated per call.
+ * Unlike {@link UnixSocket#send}, nothing is allocated per call; like every call, they go through
+ * {@link LibC}'s one {@code syscall(2)} handle (sendto/recvfrom without an address for send/recv).
  */
 public final class SocketIo {
     private SocketIo() { }
@@ -24,28 +22,17 @@ public final class SocketIo {
     /** What a call returns when the socket has no data (receive) or no room (send) right now. */
     public static final long WOULD_BLOCK = -Errno.EAGAIN;
 
-    private static final class Calls {
-        static final MethodHandle SEND = LibC.withErrno("send", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
-        static final MethodHandle RECV = LibC.withErrno("recv", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
-        static final MethodHandle SHUTDOWN = LibC.withErrno("shutdown", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-        static final MethodHandle SOCKET = LibC.withErrno("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
-        static final MethodHandle CONNECT = LibC.withErrno("connect", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
-        static final MethodHandle ACCEPT4 = LibC.withErrno("accept4",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
-    }
-
     /** One send(2) of {@code buf[0, len)}: bytes sent (maybe fewer), {@link #WOULD_BLOCK}, or -errno (EPIPE: the peer is gone). */
     public static long send(int fd, MemorySegment buf, long len) {
-        while (true) {
-            long n;
-            try {
-                n = (long) Calls.SEND.invokeExact(LibC.capture(), fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-            } catch (Throwable t) {
-                throw LibC.rethrow(t);
+        try {
+            while (true) {
+                long n = LibC.syscall(LibC.SYS_SENDTO, fd, LibC.addr(buf), len, MSG_DONTWAIT | MSG_NOSIGNAL, 0, 0);
+                if (n >= 0) return n;
+                int errno = LibC.errno();
+                if (errno != Errno.EINTR) return -errno;
             }
-            if (n >= 0) return n;
-            int errno = LibC.errno();
-            if (errno != Errno.EINTR) return -errno;
+        } finally {
+            Reference.reachabilityFence(buf);
         }
     }
 
@@ -56,39 +43,28 @@ public final class SocketIo {
 
     /** recv(2) with extra {@code flags} (MSG_PEEK). */
     public static long recv(int fd, MemorySegment buf, long len, int flags) {
-        while (true) {
-            long n;
-            try {
-                n = (long) Calls.RECV.invokeExact(LibC.capture(), fd, buf, len, flags | MSG_DONTWAIT);
-            } catch (Throwable t) {
-                throw LibC.rethrow(t);
+        try {
+            while (true) {
+                long n = LibC.syscall(LibC.SYS_RECVFROM, fd, LibC.addr(buf), len, flags | MSG_DONTWAIT, 0, 0);
+                if (n >= 0) return n;
+                int errno = LibC.errno();
+                if (errno != Errno.EINTR) return -errno;
             }
-            if (n >= 0) return n;
-            int errno = LibC.errno();
-            if (errno != Errno.EINTR) return -errno;
+        } finally {
+            Reference.reachabilityFence(buf);
         }
     }
 
     /** shutdown(2): 0 or -errno. */
     public static int shutdown(int fd, int how) {
-        try {
-            int rc = (int) Calls.SHUTDOWN.invokeExact(LibC.capture(), fd, how);
-            return rc < 0 ? -LibC.errno() : 0;
-        } catch (Throwable t) {
-            throw LibC.rethrow(t);
-        }
+        int rc = (int) LibC.syscall(LibC.SYS_SHUTDOWN, fd, how, 0);
+        return rc < 0 ? -LibC.errno() : 0;
     }
 
     /** accept4(2) of one pending connection, non-blocking and close-on-exec: its descriptor, or -errno (-EAGAIN: none). */
     public static int accept(int listeningFd) {
         while (true) {
-            int s;
-            try {
-                s = (int) Calls.ACCEPT4.invokeExact(LibC.capture(), listeningFd, MemorySegment.NULL, MemorySegment.NULL,
-                        UnixSocket.SOCK_CLOEXEC | UnixSocket.SOCK_NONBLOCK);
-            } catch (Throwable t) {
-                throw LibC.rethrow(t);
-            }
+            int s = (int) LibC.syscall(LibC.SYS_ACCEPT4, listeningFd, 0, 0, UnixSocket.SOCK_CLOEXEC | UnixSocket.SOCK_NONBLOCK, 0, 0);
             if (s >= 0) return s;
             int errno = LibC.errno();
             if (errno != Errno.EINTR && errno != 103 /* ECONNABORTED: that one is gone, try the next */) return -errno;
@@ -108,18 +84,13 @@ public final class SocketIo {
             } catch (UnixSocketException e) {
                 return -Errno.EINVAL;
             }
-            int s;
-            try {
-                s = (int) Calls.SOCKET.invokeExact(LibC.capture(), UnixSocket.AF_UNIX,
-                        UnixSocket.SOCK_STREAM | UnixSocket.SOCK_CLOEXEC | UnixSocket.SOCK_NONBLOCK, 0);
-                if (s < 0) return -LibC.errno();
-                int rc = (int) Calls.CONNECT.invokeExact(LibC.capture(), s, sa, (int) UnixSocket.SOCKADDR_UN.byteSize());
-                int errno = rc < 0 ? LibC.errno() : 0;
-                LibC.close(s);
-                return -errno;
-            } catch (Throwable t) {
-                throw LibC.rethrow(t);
-            }
+            int s = (int) LibC.syscall(LibC.SYS_SOCKET, UnixSocket.AF_UNIX,
+                    UnixSocket.SOCK_STREAM | UnixSocket.SOCK_CLOEXEC | UnixSocket.SOCK_NONBLOCK, 0);
+            if (s < 0) return -LibC.errno();
+            int rc = (int) LibC.syscall(LibC.SYS_CONNECT, s, LibC.addr(sa), UnixSocket.SOCKADDR_UN.byteSize());
+            int errno = rc < 0 ? LibC.errno() : 0;
+            LibC.close(s);
+            return -errno;
         }
     }
 

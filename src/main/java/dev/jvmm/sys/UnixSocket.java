@@ -81,21 +81,6 @@ public final class UnixSocket implements AutoCloseable {
         return 253;
     }
 
-    private static final class Calls {
-        static final MethodHandle SOCKET = LibC.withErrno("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
-        static final MethodHandle SOCKETPAIR = LibC.withErrno("socketpair",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
-        static final MethodHandle BIND = LibC.withErrno("bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
-        static final MethodHandle CONNECT = LibC.withErrno("connect", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
-        static final MethodHandle LISTEN = LibC.withErrno("listen", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-        static final MethodHandle ACCEPT4 = LibC.withErrno("accept4",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
-        static final MethodHandle SENDMSG = LibC.withErrno("sendmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
-        static final MethodHandle RECVMSG = LibC.withErrno("recvmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
-        static final MethodHandle FCNTL = LibC.withErrno("fcntl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT),
-                Linker.Option.firstVariadicArg(2));
-    }
-
     private static RuntimeException rethrow(Throwable t) {
         if (t instanceof RuntimeException r) return r;
         if (t instanceof Error e) throw e;
@@ -141,7 +126,7 @@ public final class UnixSocket implements AutoCloseable {
     private static int newSocket(String what, int flags) {
         int s;
         try {
-            s = (int) Calls.SOCKET.invokeExact(LibC.capture(), AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
+            s = (int) LibC.syscall(LibC.SYS_SOCKET, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -155,7 +140,7 @@ public final class UnixSocket implements AutoCloseable {
             MemorySegment sv = arena.allocate(JAVA_INT, 2);
             int rc;
             try {
-                rc = (int) Calls.SOCKETPAIR.invokeExact(LibC.capture(), AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+                rc = (int) LibC.syscall(LibC.SYS_SOCKETPAIR, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, LibC.addr(sv), 0, 0);
             } catch (Throwable t) {
                 throw rethrow(t);
             }
@@ -200,7 +185,7 @@ public final class UnixSocket implements AutoCloseable {
                 int s = newSocket("connecting to " + path, SOCK_NONBLOCK);
                 int rc, errno;
                 try {
-                    rc = (int) Calls.CONNECT.invokeExact(LibC.capture(), s, sa, (int) SOCKADDR_UN.byteSize());
+                    rc = (int) LibC.syscall(LibC.SYS_CONNECT, s, LibC.addr(sa), SOCKADDR_UN.byteSize());
                     errno = rc < 0 ? LibC.errno() : 0;
                 } catch (Throwable t) {
                     LibC.close(s);
@@ -229,11 +214,11 @@ public final class UnixSocket implements AutoCloseable {
             MemorySegment sa = sockaddr(arena, path);
             int s = newSocket("listening on " + path, 0);
             try {
-                int rc = (int) Calls.BIND.invokeExact(LibC.capture(), s, sa, (int) SOCKADDR_UN.byteSize());
+                int rc = (int) LibC.syscall(LibC.SYS_BIND, s, LibC.addr(sa), SOCKADDR_UN.byteSize());
                 if (rc < 0) {
                     throw new UnixSocketException(UnixSocketException.Reason.FAILED, "cannot bind UNIX socket " + path + ": " + describe(LibC.errno()));
                 }
-                rc = (int) Calls.LISTEN.invokeExact(LibC.capture(), s, backlog);
+                rc = (int) LibC.syscall(LibC.SYS_LISTEN, s, backlog, 0);
                 if (rc < 0) {
                     throw new UnixSocketException(UnixSocketException.Reason.FAILED, "cannot listen on UNIX socket " + path + ": " + describe(LibC.errno()));
                 }
@@ -251,8 +236,7 @@ public final class UnixSocket implements AutoCloseable {
         awaitReady(LibC.POLLIN, System.nanoTime() + timeoutMs * 1_000_000L, "a connection");
         int s;
         try {
-            s = (int) Calls.ACCEPT4.invokeExact(LibC.capture(), liveFd(), MemorySegment.NULL, MemorySegment.NULL,
-                    SOCK_CLOEXEC | SOCK_NONBLOCK);
+            s = (int) LibC.syscall(LibC.SYS_ACCEPT4, liveFd(), 0, 0, SOCK_CLOEXEC | SOCK_NONBLOCK, 0, 0);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -271,7 +255,7 @@ public final class UnixSocket implements AutoCloseable {
     public int duplicate() {
         int d;
         try {
-            d = (int) Calls.FCNTL.invokeExact(LibC.capture(), liveFd(), F_DUPFD_CLOEXEC, 0);
+            d = (int) LibC.syscall(LibC.SYS_FCNTL, liveFd(), F_DUPFD_CLOEXEC, 0);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -281,10 +265,10 @@ public final class UnixSocket implements AutoCloseable {
 
     public void setNonBlocking(boolean on) {
         try {
-            int flags = (int) Calls.FCNTL.invokeExact(LibC.capture(), liveFd(), F_GETFL, 0);
+            int flags = (int) LibC.syscall(LibC.SYS_FCNTL, liveFd(), F_GETFL, 0);
             if (flags < 0) throw new SyscallException("fcntl(F_GETFL) on " + description, LibC.errno());
             int wanted = on ? flags | LibC.O_NONBLOCK : flags & ~LibC.O_NONBLOCK;
-            if (wanted != flags && (int) Calls.FCNTL.invokeExact(LibC.capture(), fd, F_SETFL, wanted) < 0) {
+            if (wanted != flags && (int) LibC.syscall(LibC.SYS_FCNTL, fd, F_SETFL, wanted) < 0) {
                 throw new SyscallException("fcntl(F_SETFL) on " + description, LibC.errno());
             }
         } catch (Throwable t) {
@@ -324,7 +308,7 @@ public final class UnixSocket implements AutoCloseable {
             while (true) {
                 long n;
                 try {
-                    n = (long) Calls.SENDMSG.invokeExact(LibC.capture(), liveFd(), msg, MSG_NOSIGNAL);
+                    n = LibC.syscall(LibC.SYS_SENDMSG, liveFd(), LibC.addr(msg), MSG_NOSIGNAL);
                 } catch (Throwable t) {
                     throw rethrow(t);
                 }
@@ -373,7 +357,7 @@ public final class UnixSocket implements AutoCloseable {
             long n;
             while (true) {
                 try {
-                    n = (long) Calls.RECVMSG.invokeExact(LibC.capture(), liveFd(), msg, MSG_CMSG_CLOEXEC);
+                    n = LibC.syscall(LibC.SYS_RECVMSG, liveFd(), LibC.addr(msg), MSG_CMSG_CLOEXEC);
                 } catch (Throwable t) {
                     throw rethrow(t);
                 }

@@ -27,11 +27,21 @@ public final class RunReport {
     /** Accesses to one port or MMIO address, with the device that owns it ("unclaimed" if none). */
     public record Hotspot(String kind, long address, String device, long count) { }
 
+    private final Timeline timeline;
     private Stop stop;
     private final List<VcpuSummary> vcpus = new ArrayList<>();
     private final List<Hotspot> hotspots = new ArrayList<>();
     private long unclaimedPio, unclaimedMmio, consoleBytes, wallNanos;
     private final Map<String, Map<String, Long>> devices = new java.util.LinkedHashMap<>();
+
+    /** @param timeline the run's milestones; the report shows them as they are when it is printed */
+    public RunReport(Timeline timeline) {
+        this.timeline = timeline;
+    }
+
+    public Timeline timeline() {
+        return timeline;
+    }
 
     void finish(Stop stop, List<VcpuThread> threads, Bus pio, Bus mmio, Map<String, Map<String, Long>> devices,
                 long consoleBytes, long wallNanos) {
@@ -84,24 +94,43 @@ public final class RunReport {
         return ms % 60_000 == 0 && ms > 0 ? ms / 60_000 + "m" : ms % 1000 == 0 ? ms / 1000 + "s" : ms + "ms";
     }
 
-    /** The human-readable table --stats prints on stderr. */
+    /**
+     * The human-readable table --stats prints on stderr, written at once (stderr is unbuffered) and
+     * without String.format (its first use costs tens of milliseconds).
+     */
     public void print(PrintStream out) {
-        out.printf("jvmm stats: %s (exit status %d), wall time %.3f s%n", stop.reason(), stop.exitStatus(), wallNanos / 1e9);
+        StringBuilder sb = new StringBuilder();
+        sb.append("jvmm stats: ").append(stop.reason()).append(" (exit status ").append(stop.exitStatus()).append("), wall time ")
+                .append(decimal(wallNanos / 1e9, 3)).append(" s\n");
         for (VcpuSummary v : vcpus) {
-            StringBuilder sb = new StringBuilder();
+            sb.append("  vCPU ").append(v.id()).append(": ").append(v.total()).append(" exits:");
             v.exits().forEach((k, c) -> sb.append(' ').append(k).append('=').append(c));
-            out.printf("  vCPU %d: %d exits:%s%n", v.id(), v.total(), sb);
+            sb.append('\n');
         }
-        out.printf("  unclaimed accesses: %d port, %d MMIO; console bytes: %d%n", unclaimedPio, unclaimedMmio, consoleBytes);
+        sb.append("  timeline, ms since process start: ").append(timeline.line()).append('\n');
+        sb.append("  unclaimed accesses: ").append(unclaimedPio).append(" port, ").append(unclaimedMmio)
+                .append(" MMIO; console bytes: ").append(consoleBytes).append('\n');
         devices.forEach((name, counters) -> {
-            StringBuilder sb = new StringBuilder();
+            sb.append("  ").append(name).append(':');
             counters.forEach((k, v) -> sb.append(' ').append(k).append('=').append(v));
-            out.printf("  %s:%s%n", name, sb);
+            sb.append('\n');
         });
-        if (!hotspots.isEmpty()) out.println("  busiest addresses:");
+        if (!hotspots.isEmpty()) sb.append("  busiest addresses:\n");
         for (Hotspot h : hotspots) {
-            out.printf("    %-4s 0x%-8x %-15s %d%n", h.kind(), h.address(), h.device(), h.count());
+            sb.append("    ").append(pad(h.kind(), 4)).append(" 0x").append(pad(Long.toHexString(h.address()), 8)).append(' ')
+                    .append(pad(h.device(), 15)).append(' ').append(h.count()).append('\n');
         }
+        out.print(sb);
+        out.flush();
+    }
+
+    private static String pad(String s, int width) {
+        return s.length() >= width ? s : s + " ".repeat(width - s.length());
+    }
+
+    /** {@code value} with {@code digits} decimals, rounded half up (what %.Nf prints, without a Formatter). */
+    static String decimal(double value, int digits) {
+        return java.math.BigDecimal.valueOf(value).setScale(digits, java.math.RoundingMode.HALF_UP).toPlainString();
     }
 
     /** The same facts as JSON. */
@@ -110,7 +139,8 @@ public final class RunReport {
         sb.append("  \"exit_status\": ").append(stop.exitStatus()).append(",\n");
         sb.append("  \"reason\": ").append(quote(stop.reason())).append(",\n");
         sb.append("  \"ended_by\": ").append(quote(stop.cause().jsonName())).append(",\n");
-        sb.append(String.format("  \"wall_seconds\": %.6f,%n", wallNanos / 1e9));
+        sb.append("  \"wall_seconds\": ").append(decimal(wallNanos / 1e9, 6)).append(",\n");
+        sb.append("  \"timeline_ms\": ").append(timeline.json()).append(",\n");
         sb.append("  \"console_bytes\": ").append(consoleBytes).append(",\n");
         sb.append("  \"unclaimed\": {\"pio\": ").append(unclaimedPio).append(", \"mmio\": ").append(unclaimedMmio).append("},\n");
         sb.append("  \"vcpus\": [");

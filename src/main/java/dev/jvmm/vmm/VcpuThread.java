@@ -41,13 +41,14 @@ public final class VcpuThread implements Runnable {
     private final IoExits io;
     private final CountDownLatch ready = new CountDownLatch(1);
     private final Thread thread;
-    private volatile long pthread;
+    private volatile long tid;
     /** Set by the VM's halt probe; the vCPU answers at its next exit from KVM_RUN (the probe kicks it). */
     private volatile boolean probeRequested;
     /** The last probe's answer: halted (or never started) with interrupts off, so only INIT/NMI could wake it. */
     private volatile boolean dead;
     private volatile long probeAnswers;
     private volatile boolean finished;
+    private volatile long readyAt;
 
     public VcpuThread(VcpuFd vcpu, Bus pio, Bus mmio, GuestMemory memory, RunControl host) {
         this.vcpu = vcpu;
@@ -72,6 +73,11 @@ public final class VcpuThread implements Runnable {
 
     public boolean finished() {
         return finished;
+    }
+
+    /** When this thread was about to enter KVM_RUN the first time ({@link System#nanoTime()}; 0 before). */
+    public long readyAt() {
+        return readyAt;
     }
 
     /** Asks this vCPU whether it is halted for good; see {@link #probeAnswers()} and {@link #dead()}. */
@@ -100,8 +106,8 @@ public final class VcpuThread implements Runnable {
 
     /** Makes KVM_RUN return now (or immediately when next entered). Any thread. */
     public void kick() {
-        long p = pthread;
-        if (p != 0 && !finished) Signals.pthreadKill(p, Signals.KICK_SIGNAL);
+        long t = tid;
+        if (t != 0 && !finished) Signals.kill(t, Signals.KICK_SIGNAL);
     }
 
     @Override
@@ -111,7 +117,8 @@ public final class VcpuThread implements Runnable {
             MemorySegment zeroTimeout = arena.allocate(16, 8);
             Signals.blockInThisThread(kickSet);
             vcpu.setSignalMaskAllowing(Signals.KICK_SIGNAL);
-            pthread = Signals.pthreadSelf();
+            tid = Signals.currentThreadId();
+            readyAt = System.nanoTime();
             ready.countDown();
             loop(arena, kickSet, zeroTimeout);
         } catch (Throwable t) { // an Error too: it must end the run, not just this thread

@@ -115,6 +115,7 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
             HaltWatch.start(vcpus, p.loop, this::stop);
             Log.debug(Vm.class, "starting {} vCPU(s), {} MiB", config.cpus(), config.memBytes() >> 20);
             for (VcpuThread v : vcpus) v.start();
+            p.timeline.mark(Timeline.Mark.VCPUS_STARTED, vcpus.isEmpty() ? 0 : vcpus.get(0).readyAt());
             p.loop.run(this::stopping);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -140,7 +141,9 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
         if (p.expect != null && p.expect.matched() && !s.expectMatched()) {
             s = expectStop(config, s.reason()); // the match came in the output written at the very end: it still counts
         }
-        RunReport report = new RunReport();
+        p.timeline.mark(Timeline.Mark.FIRST_CONSOLE_BYTE, p.console.firstByteAt());
+        p.timeline.mark(Timeline.Mark.STOP_REQUESTED, stopRequestedAt);
+        RunReport report = new RunReport(p.timeline);
         report.finish(s, vcpus, p.pio, p.mmio, p.virtio.counters(), p.console.bytesWritten(), System.nanoTime() - started);
         return report;
     }

@@ -60,10 +60,17 @@ public final class VmBuilder {
         ConsoleEndpoint consoleInput;
         ExpectMatcher expect;
         ExpectMatcher panic;
+        Timeline timeline;
     }
 
     public static Vm build(VmConfig config, BootImage image) throws VmmException {
+        return build(config, image, Timeline.sinceProcessStart());
+    }
+
+    /** As {@link #build(VmConfig, BootImage)}, marking the run's milestones on {@code timeline}. */
+    public static Vm build(VmConfig config, BootImage image, Timeline timeline) throws VmmException {
         Parts p = new Parts();
+        p.timeline = timeline;
         Vm vm = new Vm(config, p);
         try {
             p.kvm = openKvm(config);
@@ -114,6 +121,7 @@ public final class VmBuilder {
             p.virtio = new VirtioMmioDevices(config.virtio(), p.devices, p.vmFd, p.memory, p.mmio, p.loop,
                     why -> vm.stop(new Stop(StopCause.BACKEND_FAILED, ExitStatus.HOST_UNSUITABLE, why)));
             createVcpus(p, config, image);
+            timeline.mark(Timeline.Mark.VM_CREATED);
             return vm;
         } catch (VmmException | RuntimeException | Error e) {
             vm.close();

@@ -121,4 +121,25 @@ class BusTest {
         assertNull(bus.find(16));
         assertNull(bus.find(14));
     }
+
+    @Test
+    void pioRangesAcrossTablePagesAndABusOfOddSize() {
+        Bus bus = new Bus("pio", 0x10000);
+        BusDevice wide = dev(), next = dev();
+        bus.register("wide", 0x1f0, 0x220, wide); // 0x1f0..0x40f: three 256-port pages
+        bus.register("next", 0x410, 1, next);     // same page as wide's end: copied again, wide kept
+        for (long a = 0x1f0; a < 0x410; a++) assertSame(wide, bus.find(a).device(), Long.toHexString(a));
+        assertSame(next, bus.find(0x410).device());
+        assertNull(bus.find(0x1ef));
+        assertNull(bus.find(0x411));
+        assertNull(bus.find(0x500), "an untouched page");
+
+        Bus small = new Bus("small", 0x101); // the last page is partly outside the bus
+        small.register("top", 0x100, 1, wide);
+        assertSame(wide, small.find(0x100).device());
+        assertNull(small.find(0x101));
+        assertNull(small.find(0x1ff));
+        assertNull(small.find(0x200));
+        assertThrows(IllegalArgumentException.class, () -> small.register("out", 0x101, 1, DEV));
+    }
 }

@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -121,5 +122,23 @@ class GuestRunTest {
         assertTrue(j.contains("\"exit_status\": 33"), j);
         assertTrue(j.matches("(?s).*\"IO\": [1-9][0-9]*.*"), j);
         assertTrue(j.contains("\"device\": \"com1\""), j);
+        // the timeline: every milestone of a run that printed and stopped, in order, in ms since the process start
+        assertTrue(r.stderr().contains("timeline, ms since process start: main "), r::toString);
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"timeline_ms\": \\{([^}]*)}").matcher(j);
+        assertTrue(m.find(), j);
+        List<String> names = new java.util.ArrayList<>();
+        double last = -1;
+        for (String kv : m.group(1).split(", ")) {
+            String[] p = kv.split(": ");
+            names.add(p[0].replace("\"", ""));
+            double ms = Double.parseDouble(p[1]);
+            assertTrue(ms >= 0, j);
+            if (!p[0].contains("first_console_byte") && !p[0].contains("stop_requested")) { // the vCPU's marks race the main thread's
+                assertTrue(ms >= last, "milestones in order: " + j);
+                last = ms;
+            }
+        }
+        assertEquals(List.of("process_start", "main", "command", "kernel_loaded", "vm_created", "vcpus_started",
+                "first_console_byte", "stop_requested", "exit"), names, j);
     }
 }

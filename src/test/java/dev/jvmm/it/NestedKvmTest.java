@@ -215,47 +215,110 @@ class NestedKvmTest {
 
     /**
      * {@code jvmm run --rootfs / KERNEL -- COMMAND} with Debian's cloud kernel, unmodified, and its
-     * modules as a kernel package unpacked with dpkg -x has them (no modules.dep): the command's stdout
-     * and stderr come back apart, its status is jvmm's; a missing command is 127; a file written into a
-     * --share is on the host afterwards and a ro share refuses writes; stdin reaches the command; a
-     * panic of the kernel ends the run with 20; no virtiofsd is left behind.
+     * modules as a kernel package unpacked with dpkg -x has them (no modules.dep), all in one nested VM:
+     * <ul>
+     *   <li>R1-R6: the command's stdout and stderr come back apart, its status is jvmm's; a missing
+     *       command is 127; a file written into a --share is on the host afterwards and a ro share
+     *       refuses writes; stdin reaches the command; a panic of the kernel ends the run with 20; no
+     *       virtiofsd is left behind;</li>
+     *   <li>R7: a 100 MB file read through virtio-fs has the host's MD5;</li>
+     *   <li>R8: with {@code --rootfs TREE} (a small directory), host paths outside TREE are not there,
+     *       and neither {@code ..} nor symlinks pointing out of TREE (absolute, relative) reach them;</li>
+     *   <li>R9: the root's virtiofsd is chrooted into TREE (its /proc/PID/root); killing it with -9
+     *       mid-run ends jvmm with status 6 and one line naming it;</li>
+     *   <li>R10, R11: SIGTERM to jvmm (143) and --timeout (124) leave no virtiofsd behind;</li>
+     *   <li>R12, R13: a second run uses the cached initramfs base (-v says so); two runs at once on an
+     *       empty cache both work and leave one base, no temporary file;</li>
+     *   <li>R14: Debian's generic kernel (XZ payload, its own modules) runs a command too.</li>
+     * </ul>
+     * The lines "T LABEL UPTIME" time the script's steps (seconds inside the nested VM).
      */
     @Test
     void aCommandRunsInTheKernelAgainstTheHostsFiles(@TempDir Path tmp) throws Exception {
-        String fetched = script("fetch-guest-kernel");
-        Path vmlinuz = Path.of(keyValue(fetched, "vmlinuz"));
-        Path modules = Path.of(keyValue(fetched, "modules"));
-        String release = keyValue(fetched, "release");
-        // a trimmed copy of the package: the kernel and only the modules a rootfs run loads
-        Path k = tmp.resolve("k");
-        Files.createDirectories(k.resolve("boot"));
-        Files.copy(vmlinuz, k.resolve("boot").resolve(vmlinuz.getFileName()));
-        Path mods = k.resolve("lib/modules").resolve(release);
-        for (var m : new dev.jvmm.loader.initramfs.ModuleResolver(modules).resolve(
-                dev.jvmm.loader.initramfs.RootfsInit.MODULES, dev.jvmm.loader.initramfs.RootfsInit.OPTIONAL_MODULES)) {
-            Path to = mods.resolve(modules.relativize(m.file()));
-            Files.createDirectories(to.getParent());
-            Files.copy(m.file(), to);
-        }
-        for (String f : new String[] {"modules.builtin", "modules.order"}) {
-            if (Files.exists(modules.resolve(f))) Files.copy(modules.resolve(f), mods.resolve(f));
-        }
-        Path kernel = k.resolve("boot").resolve(vmlinuz.getFileName());
+        TrimmedKernel cloud = trimmedKernel(tmp.resolve("k"), "cloud");
+        TrimmedKernel generic = trimmedKernel(tmp.resolve("kg"), "generic");
+        Path kernel = cloud.kernel();
         Path rw = Files.createDirectories(tmp.resolve("rw"));
         Path ro = Files.createDirectories(tmp.resolve("ro"));
         Files.writeString(ro.resolve("file.txt"), "read-only content\n");
-        String run = "jvmm run --mem 256M --timeout 200s --rootfs / --share " + rw + " --share " + ro + ",ro " + kernel + " -- ";
+        String jvmm = "jvmm run --mem 256M --timeout 200s ";
+        String run = jvmm + "--rootfs / --share " + rw + " --share " + ro + ",ro " + kernel + " -- ";
+        // a small root: a static busybox, a file inside, symlinks pointing out, a secret outside it
+        String tree = "/srv/tree", secret = "/srv/outside/secret.txt";
+        String runTree = "jvmm run --mem 256M --timeout 200s --rootfs " + tree + " " + kernel + " -- ";
         Files.writeString(tmp.resolve("run.sh"), "#!/bin/sh\nB=/bin/busybox\n"
+                + "t() { echo \"T $1 $($B cut -d' ' -f1 /proc/uptime)\"; }\n"
+                // waitfor FILE: until the command wrote its "ready" line (or 120 s)
+                + "waitfor() { i=0; while ! $B grep -q ready \"$1\" 2>/dev/null && [ $i -lt 1200 ]; do $B sleep 0.1; i=$((i+1)); done; }\n"
+                + "t start\n"
                 + run + "sh -c 'echo out; echo err >&2; exit 42' > /tmp/o1 2> /tmp/e1; echo \"R1 status=$?\"\n"
                 + "echo \"R1 out=[$($B cat /tmp/o1)] err=$($B grep -c '^err$' /tmp/e1)\"\n"
-                + run + "no-such-command-here > /tmp/o2 2> /tmp/e2; echo \"R2 status=$?\"\n"
+                + "t R1\n"
+                + run.replace("jvmm run ", "jvmm run -v ") + "no-such-command-here > /tmp/o2 2> /tmp/e2; echo \"R2 status=$?\"\n"
+                + "echo \"R12 cached=$($B grep -c 'initramfs base .*: cached' /tmp/e2) made=$($B grep -c 'initramfs base .*: made' /tmp/e2)\"\n"
+                + "t R2\n"
                 + run + "sh -c 'echo written-in-the-guest > " + rw + "/out.txt; cat " + ro + "/file.txt; echo x > " + ro
                 + "/new.txt || echo ro-refused; echo $((6*7)) | cat' > /tmp/o3 2>&1; echo \"R3 status=$?\"\n"
                 + "echo \"R3 host=[$($B cat " + rw + "/out.txt)] guest=$($B tr '\\n' ' ' < /tmp/o3)\"\n"
+                + "t R3\n"
                 + "echo hello-stdin | " + run + "sh -c 'read l; echo got:$l' > /tmp/o4 2>/dev/null; echo \"R4 status=$? $($B cat /tmp/o4)\"\n"
+                + "t R4\n"
                 + run + "sh -c 'echo c > /proc/sysrq-trigger' > /tmp/o5 2> /tmp/e5; echo \"R5 status=$?\"\n"
+                + "t R5\n"
                 + "echo \"R6 virtiofsd=$($B pgrep -f virtiofsd | $B wc -l)\"\n"
-                + "$B tail -3 /tmp/e1 /tmp/e2 /tmp/e5\n");
+                // R7: 100 MB through virtio-fs
+                + "$B dd if=/dev/urandom of=" + rw + "/big.bin bs=1M count=100 2>/dev/null\n"
+                + "echo \"R7 host=$($B md5sum " + rw + "/big.bin | $B cut -d' ' -f1) size=$($B stat -c %s " + rw + "/big.bin)\"\n"
+                + "t R7-made\n"
+                + run + "sh -c 'md5sum " + rw + "/big.bin' > /tmp/o7 2> /tmp/e7; echo \"R7 status=$? guest=$($B cut -d' ' -f1 /tmp/o7)\"\n"
+                + "$B rm -f " + rw + "/big.bin\n"
+                + "t R7\n"
+                // R8: nothing outside the tree
+                + "$B mkdir -p " + tree + "/bin " + tree + "/dev " + tree + "/proc " + tree + "/sys " + tree + "/tmp " + tree + "/sub/dir /srv/outside\n"
+                + "$B cp /bin/busybox " + tree + "/bin/busybox; $B ln -s busybox " + tree + "/bin/sh\n"
+                + "echo HOST-SECRET > " + secret + "; echo inside-the-tree > " + tree + "/inside.txt\n"
+                + "$B ln -s " + secret + " " + tree + "/abs-link\n"
+                + "$B ln -s ../../../../../../outside/secret.txt " + tree + "/sub/dir/rel-link\n"
+                + "$B ln -s / " + tree + "/root-link\n"
+                + runTree + "/bin/busybox sh -c 'B=/bin/busybox; $B cat /inside.txt; for p in " + secret + " /abs-link /sub/dir/rel-link"
+                + " /../../srv/outside/secret.txt /sub/../../../srv/outside/secret.txt /root-link/../srv/outside/secret.txt"
+                + " /proc/1/root" + secret + "; do if $B cat $p 2>/dev/null | $B grep -q HOST-SECRET; then echo \"E leak $p\";"
+                + " else echo \"E hidden $p\"; fi; done; cd /../../..; echo \"E pwd=$($B pwd) ls=$($B ls | $B tr \"\\n\" ,)\"'"
+                + " > /tmp/o8 2> /tmp/e8; echo \"R8 status=$?\"; $B cat /tmp/o8\n"
+                + "t R8\n"
+                // R9: the root's virtiofsd chrooted into the tree; killed with -9 mid-run
+                + runTree + "/bin/busybox sh -c 'echo ready; /bin/busybox sleep 120' > /tmp/o9 2> /tmp/e9 &\n"
+                + "jp=$!; waitfor /tmp/o9; vp=$($B pgrep -f 'source=" + tree + "' | $B head -n1)\n"
+                + "echo \"R9 ready=$($B grep -c ready /tmp/o9) root=$($B readlink /proc/$vp/root)\"\n"
+                + "kill -9 $vp; wait $jp; echo \"R9 status=$?\"\n"
+                + "echo \"R9 lines=$($B grep -c '^jvmm:' /tmp/e9) hungup=$($B grep -c '^jvmm: .*hung up.*virtiofsd.*killed by signal 9' /tmp/e9)\"\n"
+                + "$B grep '^jvmm:' /tmp/e9\n"
+                + "echo \"R9 virtiofsd=$($B pgrep -f virtiofsd | $B wc -l)\"\n"
+                + "t R9\n"
+                // R10: SIGTERM to jvmm mid-run
+                + run + "sh -c 'echo ready; sleep 120' > /tmp/o10 2> /tmp/e10 &\n"
+                + "jp=$!; waitfor /tmp/o10; echo \"R10 ready=$($B grep -c ready /tmp/o10) before=$($B pgrep -f virtiofsd | $B wc -l)\"\n"
+                + "kill -TERM $jp; wait $jp; echo \"R10 status=$? virtiofsd=$($B pgrep -f virtiofsd | $B wc -l)\"\n"
+                + "t R10\n"
+                // R11: --timeout mid-run
+                + run.replace("--timeout 200s", "--timeout 25s") + "sh -c 'echo ready; sleep 120' > /tmp/o11 2> /tmp/e11;"
+                + " echo \"R11 status=$? ready=$($B grep -c ready /tmp/o11) virtiofsd=$($B pgrep -f virtiofsd | $B wc -l)\"\n"
+                + "t R11\n"
+                // R13: two runs at once, empty cache
+                + "XDG_CACHE_HOME=/tmp/cc " + jvmm.replace("jvmm run ", "jvmm run -v ") + "--rootfs / " + kernel
+                + " -- true > /tmp/o13-1 2> /tmp/e13-1 & p1=$!\n"
+                + "XDG_CACHE_HOME=/tmp/cc " + jvmm.replace("jvmm run ", "jvmm run -v ") + "--rootfs / " + kernel
+                + " -- true > /tmp/o13-2 2> /tmp/e13-2 & p2=$!\n"
+                + "wait $p1; s1=$?; wait $p2; s2=$?\n"
+                + "echo \"R13 status=$s1,$s2 bases=$($B ls /tmp/cc/jvmm/initramfs | $B grep -c '^base-.*\\.cpio\\.gz$')"
+                + " others=$($B ls -A /tmp/cc/jvmm/initramfs | $B grep -vc '^base-.*\\.cpio\\.gz$')"
+                + " made=$($B cat /tmp/e13-1 /tmp/e13-2 | $B grep -c 'initramfs base .*: made')\"\n"
+                + "t R13\n"
+                // R14: the generic kernel
+                + jvmm + "--rootfs / " + generic.kernel() + " -- sh -c 'uname -r; echo err >&2; exit 3' > /tmp/o14 2> /tmp/e14;"
+                + " echo \"R14 status=$? out=[$($B cat /tmp/o14)] err=$($B grep -c '^err$' /tmp/e14)\"\n"
+                + "t R14\n"
+                + "$B tail -3 /tmp/e1 /tmp/e5 /tmp/e7 /tmp/e8 /tmp/e10 /tmp/e11 /tmp/e14\n");
         assertTrue(tmp.resolve("run.sh").toFile().setExecutable(true));
         Jvmm.Result r = nested("--share", tmp.toString(), "--", tmp.resolve("run.sh").toString());
         assertEquals(0, r.status(), r::toString);
@@ -269,6 +332,67 @@ class NestedKvmTest {
         assertTrue(out.contains("R4 status=0 got:hello-stdin"), "stdin reaches the command: " + r);
         assertTrue(out.contains("R5 status=20"), "a kernel panic ends the run with 20: " + r);
         assertTrue(out.contains("R6 virtiofsd=0"), "no virtiofsd outlives jvmm: " + r);
+
+        String hostMd5 = field(out, "R7 host=");
+        assertTrue(hostMd5.matches("[0-9a-f]{32}") && out.contains("size=104857600"), r::toString);
+        assertTrue(out.contains("R7 status=0 guest=" + hostMd5 + "\n"), "100 MB through virtio-fs, same MD5: " + r);
+
+        assertTrue(out.contains("R8 status=0"), r::toString);
+        assertTrue(out.contains("inside-the-tree"), "the tree is the root: " + r);
+        assertTrue(!out.contains("E leak"), "nothing outside the tree is reachable: " + r);
+        assertEquals(7, out.lines().filter(l -> l.startsWith("E hidden ")).count(), r::toString);
+        assertTrue(out.matches("(?s).*E pwd=/ ls=[^\\n]*inside\\.txt,[^\\n]*"), "'..' stops at the tree's root: " + r);
+        assertTrue(!out.matches("(?s).*E pwd=/ ls=[^\\n]*outside[^\\n]*"), r::toString);
+
+        assertTrue(out.contains("R9 ready=1 root=" + tree + "\n"), "the root's virtiofsd is chrooted into the tree: " + r);
+        assertTrue(out.contains("R9 status=" + dev.jvmm.vmm.ExitStatus.HOST_UNSUITABLE), "a dead virtiofsd ends the run with 6: " + r);
+        assertTrue(out.contains("R9 lines=1 hungup=1"), "one line, naming virtiofsd and how it ended: " + r);
+        assertTrue(out.contains("R9 virtiofsd=0"), r::toString);
+        assertTrue(out.matches("(?s).*R10 ready=1 before=[1-9]\\n.*"), "jvmm was mid-run, with its virtiofsd: " + r);
+        assertTrue(out.contains("R10 status=143 virtiofsd=0"), "no virtiofsd outlives a SIGTERMed jvmm: " + r);
+        assertTrue(out.contains("R11 status=124 ready=1 virtiofsd=0"), "no virtiofsd outlives --timeout: " + r);
+
+        assertTrue(out.contains("R12 cached=1 made=0"), "a second run does not rebuild the initramfs base: " + r);
+        assertTrue(out.matches("(?s).*R13 status=0,0 bases=1 others=0 made=[12]\\n.*"), "two runs at once on an empty cache: " + r);
+
+        assertTrue(out.contains("R14 status=3 out=[" + generic.release() + "] err=1"), "Debian's generic kernel: " + r);
+    }
+
+    /** A kernel and the modules a rootfs run loads, as an unpacked package: DIR/boot/vmlinuz-*, DIR/lib/modules/RELEASE. */
+    record TrimmedKernel(Path kernel, String release) { }
+
+    /**
+     * A trimmed copy of Debian's {@code flavour} kernel package in {@code dir}: the kernel and only the
+     * modules a rootfs run loads (the whole package is too big to pass into the nested VM).
+     */
+    private static TrimmedKernel trimmedKernel(Path dir, String flavour) throws Exception {
+        String fetched = script("fetch-guest-kernel", "--flavour", flavour);
+        Path vmlinuz = Path.of(keyValue(fetched, "vmlinuz"));
+        Path modules = Path.of(keyValue(fetched, "modules"));
+        String release = keyValue(fetched, "release");
+        Files.createDirectories(dir.resolve("boot"));
+        Files.copy(vmlinuz, dir.resolve("boot").resolve(vmlinuz.getFileName()));
+        Path mods = dir.resolve("lib/modules").resolve(release);
+        for (var m : new dev.jvmm.loader.initramfs.ModuleResolver(modules).resolve(
+                dev.jvmm.loader.initramfs.RootfsInit.MODULES, dev.jvmm.loader.initramfs.RootfsInit.OPTIONAL_MODULES)) {
+            Path to = mods.resolve(modules.relativize(m.file()));
+            Files.createDirectories(to.getParent());
+            Files.copy(m.file(), to);
+        }
+        Files.createDirectories(mods);
+        for (String f : new String[] {"modules.builtin", "modules.order"}) {
+            if (Files.exists(modules.resolve(f))) Files.copy(modules.resolve(f), mods.resolve(f));
+        }
+        return new TrimmedKernel(dir.resolve("boot").resolve(vmlinuz.getFileName()), release);
+    }
+
+    /** What follows {@code prefix} in {@code out}, up to the next space or newline. */
+    private static String field(String out, String prefix) {
+        int i = out.indexOf(prefix);
+        if (i < 0) throw new AssertionError("no '" + prefix + "' in:\n" + out);
+        int from = i + prefix.length(), to = from;
+        while (to < out.length() && !Character.isWhitespace(out.charAt(to))) to++;
+        return out.substring(from, to);
     }
 
     /** Runs scripts/nested-kvm with the given arguments from the project directory. */

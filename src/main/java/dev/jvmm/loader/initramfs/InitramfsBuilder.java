@@ -115,10 +115,16 @@ public final class InitramfsBuilder {
         Path target = cacheDir.resolve("base-" + cacheKey(init, modules) + ".cpio.gz");
         if (Files.isRegularFile(target)) {
             String damage = damage(target);
-            if (damage == null) return target;
+            if (damage == null) {
+                log.debug("initramfs base {}: cached", target.getFileName());
+                return target;
+            }
             log.warn("initramfs cache file {} is damaged ({}): making it again", target, damage);
         }
+        long t0 = System.nanoTime();
         byte[] archive = baseArchive(init, modules);
+        log.debug("initramfs base {}: made in {} ms ({} modules, {} bytes)", target.getFileName(),
+                (System.nanoTime() - t0) / 1_000_000, modules.size(), archive.length);
         Path tmp = null;
         try {
             Files.createDirectories(cacheDir);

@@ -1,0 +1,68 @@
+package dev.jvmm;
+
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The layering the README describes, read from the sources' imports: each top-level package may use
+ * only the packages below it, so no arrow runs back up and there are no cycles.
+ */
+class ArchitectureTest {
+    /** What each package may depend on (besides itself and the JDK and libraries). */
+    static final Map<String, Set<String>> ALLOWED = Map.of(
+            "sys", Set.of(),
+            "log", Set.of(),
+            "event", Set.of("sys"),
+            "kvm", Set.of("sys"),
+            "memory", Set.of("sys"),
+            "arch", Set.of("sys", "kvm", "memory"),
+            "loader", Set.of("sys", "log", "memory", "arch"),
+            "device", Set.of("sys", "log", "event", "memory", "arch"),
+            "host", Set.of("sys", "log", "event", "memory", "arch", "device"),
+            "vmm", Set.of("sys", "log", "event", "kvm", "memory", "arch", "loader", "device", "host"));
+    // cli may use everything
+
+    private static final Pattern PACKAGE = Pattern.compile("^package dev\\.jvmm\\.([a-z]+)[.;]", Pattern.MULTILINE);
+    private static final Pattern USE = Pattern.compile("\\bdev\\.jvmm\\.([a-z]+)\\.[A-Za-z]");
+
+    @Test
+    void dependenciesPointDownwardsOnly() throws IOException {
+        List<String> problems = new ArrayList<>();
+        Set<String> seen = new TreeSet<>();
+        try (Stream<Path> files = Files.walk(Path.of("src/main/java/dev/jvmm"))) {
+            for (Path f : files.filter(p -> p.toString().endsWith(".java")).toList()) {
+                String src = Files.readString(f);
+                Matcher pm = PACKAGE.matcher(src);
+                if (!pm.find()) continue;
+                String top = pm.group(1);
+                seen.add(top);
+                if (top.equals("cli")) continue;
+                Set<String> allowed = ALLOWED.get(top);
+                if (allowed == null) {
+                    problems.add(f + ": package " + top + " has no place in the layering (add it to ALLOWED and the README)");
+                    continue;
+                }
+                Matcher um = USE.matcher(src);
+                while (um.find()) {
+                    String used = um.group(1);
+                    if (!used.equals(top) && !allowed.contains(used)) problems.add(f + ": " + top + " uses " + used);
+                }
+            }
+        }
+        assertTrue(seen.containsAll(Set.of("sys", "kvm", "vmm", "device", "cli")), "the walk found the sources: " + seen);
+        assertTrue(problems.isEmpty(), String.join("\n", problems));
+    }
+}
