@@ -108,6 +108,11 @@ public final class RunCommand implements Callable<Integer> {
             + " from the tap name). Repeatable.")
     List<String> nets = new ArrayList<>();
 
+    @Option(names = "--vsock", paramLabel = "cid=N,uds=PATH", description = "A virtio-vsock device, guest CID N (3 or more),"
+            + " Firecracker's UNIX-socket protocol: host programs connect to PATH and write 'CONNECT PORT\\n' (answer"
+            + " 'OK HOSTPORT\\n') to reach the guest's port; the guest's connections to CID 2 port P go to the socket PATH_P.")
+    String vsock;
+
     @Option(names = "--share", paramLabel = "DIR[,tag=TAG][,ro]", description = "Share host directory DIR with the guest"
             + " (virtio-fs through a virtiofsd jvmm starts and stops; the guest mounts it with mount -t virtiofs TAG /mnt);"
             + " tag defaults to DIR's name (at most 36 bytes), ro makes it read-only. socket=PATH,tag=TAG uses a vhost-user"
@@ -194,6 +199,7 @@ public final class RunCommand implements Callable<Integer> {
                 if (!taps.add(net.tap())) throw new IllegalArgumentException("--net '" + n + "': tap device " + net.tap() + " is already used by another --net");
                 b.addVirtio(net);
             }
+            if (vsock != null) b.addVirtio(VirtioSpec.Vsock.parse(vsock));
             List<VirtioSpec.Share> shareSpecs = new ArrayList<>();
             for (String sh : shares) shareSpecs.add(VirtioSpec.Share.parse(sh).withVirtiofsd(virtiofsd));
             VirtioSpec.Share.checkTagsUnique(shareSpecs);

@@ -10,6 +10,7 @@ import dev.jvmm.device.virtio.VirtioDevice;
 import dev.jvmm.device.virtio.VirtioFs;
 import dev.jvmm.device.virtio.VirtioNet;
 import dev.jvmm.device.virtio.VirtioRng;
+import dev.jvmm.device.virtio.VirtioVsock;
 import dev.jvmm.event.EventLoop;
 import dev.jvmm.host.HelperProcess;
 import dev.jvmm.host.TapLink;
@@ -18,6 +19,7 @@ import dev.jvmm.host.VirtiofsdShare;
 import dev.jvmm.host.vhost.VhostUserDevice;
 import dev.jvmm.host.vhost.VhostUserException;
 import dev.jvmm.host.vhost.VhostUserFrontend;
+import dev.jvmm.host.vsock.VsockMuxer;
 import dev.jvmm.sys.Tun;
 
 import java.io.FileDescriptor;
@@ -280,6 +282,63 @@ public sealed interface VirtioSpec {
         @Override
         public String toString() {
             return "Net[tap=" + tap + ", mac=" + (mac == null ? "default" : formatMac(mac)) + "]";
+        }
+    }
+
+    /**
+     * {@code --vsock cid=N,uds=PATH}: a virtio-vsock device for guest CID N (3 and up) whose host side
+     * is Firecracker's UNIX-socket protocol ({@link VsockMuxer}): jvmm listens on PATH for host
+     * programs (CONNECT PORT), and the guest's connections to CID 2 port P go to the socket PATH_P.
+     */
+    record Vsock(long cid, Path uds) implements VirtioSpec {
+        public Vsock {
+            if (cid < VirtioVsock.MIN_GUEST_CID || cid > VirtioVsock.MAX_GUEST_CID) throw new IllegalArgumentException("cid " + cid);
+        }
+
+        /** "cid=3,uds=/tmp/vm.sock" */
+        public static Vsock parse(String spec) {
+            Long cid = null;
+            Path uds = null;
+            for (String part : spec.split(",", -1)) {
+                if (part.startsWith("cid=")) {
+                    if (cid != null) throw new IllegalArgumentException("--vsock '" + spec + "': cid= is given twice");
+                    String n = part.substring(4);
+                    if (!n.matches("[0-9]{1,10}") || Long.parseLong(n) < VirtioVsock.MIN_GUEST_CID || Long.parseLong(n) > VirtioVsock.MAX_GUEST_CID) {
+                        throw new IllegalArgumentException("--vsock '" + spec + "': cid '" + n + "' is not a guest CID (3 to "
+                                + VirtioVsock.MAX_GUEST_CID + "; 0-2 are the hypervisor's, loopback's and the host's)");
+                    }
+                    cid = Long.parseLong(n);
+                } else if (part.startsWith("uds=")) {
+                    if (uds != null) throw new IllegalArgumentException("--vsock '" + spec + "': uds= is given twice");
+                    if (part.length() == 4) throw new IllegalArgumentException("--vsock '" + spec + "': uds= needs a path");
+                    try {
+                        uds = Path.of(part.substring(4));
+                    } catch (java.nio.file.InvalidPathException e) {
+                        throw new IllegalArgumentException("--vsock '" + spec + "': invalid path '" + part.substring(4) + "'");
+                    }
+                    String bad = VsockMuxer.checkPath(uds);
+                    if (bad != null) throw new IllegalArgumentException("--vsock '" + spec + "': " + bad);
+                } else {
+                    throw new IllegalArgumentException("--vsock '" + spec + "': unknown option '" + part + "' (use cid=N,uds=PATH)");
+                }
+            }
+            if (cid == null) throw new IllegalArgumentException("--vsock '" + spec + "': the guest's CID is missing (cid=N, 3 or more)");
+            if (uds == null) throw new IllegalArgumentException("--vsock '" + spec + "': the socket path is missing (uds=PATH)");
+            return new Vsock(cid, uds);
+        }
+
+        @Override
+        public String kind() {
+            return "virtio-vsock";
+        }
+
+        @Override
+        public VirtioDevice create(Context context) throws VmmException {
+            try {
+                return new VirtioVsock(cid, VsockMuxer.open(uds, cid));
+            } catch (IOException e) {
+                throw new VmmException(ExitStatus.HOST_UNSUITABLE, "--vsock: " + e.getMessage());
+            }
         }
     }
 

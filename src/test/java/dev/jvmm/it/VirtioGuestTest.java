@@ -91,4 +91,53 @@ class VirtioGuestTest {
         assertTrue(r.stderr().contains("virtio-net.0"), "the device is in the statistics: " + r);
         assertFalse(Files.exists(Path.of("/sys/class/net/jvmmtap3")), "the tap jvmm created is gone");
     }
+    @Test
+    void vsockDeviceListensOnItsSocketAndRefusesWhileTheGuestHasNoDriver(@TempDir Path tmp) throws Exception {
+        Path uds = tmp.resolve("vm.sock");
+        String spin = KvmSupport.guest("spin.bin").toString();
+        Process p = Jvmm.command("run", "--vsock", "cid=3,uds=" + uds, "--timeout", "30s", "--stats", spin).start();
+        java.util.concurrent.CompletableFuture<String> out = Jvmm.drain(p.getInputStream()), err = Jvmm.drain(p.getErrorStream());
+        try {
+            long deadline = System.nanoTime() + 9_000_000_000L;
+            while (!Files.exists(uds) && System.nanoTime() < deadline) Thread.sleep(20);
+            assertTrue(Files.exists(uds), "jvmm listens on " + uds);
+            assertTrue(java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(uds)).endsWith("------"),
+                    "owner only: " + Files.getPosixFilePermissions(uds));
+            try (java.nio.channels.SocketChannel c = java.nio.channels.SocketChannel.open(java.net.UnixDomainSocketAddress.of(uds))) {
+                c.write(java.nio.ByteBuffer.wrap("CONNECT 1234\n".getBytes(StandardCharsets.US_ASCII)));
+                // spin.bin has no vsock driver: the connection is closed without an OK, at once
+                java.util.concurrent.CompletableFuture<Integer> read = new java.util.concurrent.CompletableFuture<>();
+                Thread.ofPlatform().daemon(true).start(() -> {
+                    try {
+                        read.complete(c.read(java.nio.ByteBuffer.allocate(64)));
+                    } catch (IOException e) {
+                        read.completeExceptionally(e);
+                    }
+                });
+                Integer n = read.completeOnTimeout(-9, 5, java.util.concurrent.TimeUnit.SECONDS).get();
+                if (n == -9) {
+                    p.destroy();
+                    p.waitFor(10, java.util.concurrent.TimeUnit.SECONDS);
+                }
+                assertEquals(-1, n, () -> "end of stream, no OK line: " + err.getNow("") + out.getNow(""));
+            }
+            p.toHandle().destroy(); // SIGTERM (without closing our ends of its pipes): the normal way out, statistics included
+            assertTrue(p.waitFor(20, java.util.concurrent.TimeUnit.SECONDS));
+        } finally {
+            if (p.isAlive()) p.destroyForcibly();
+        }
+        String stderr = err.get();
+        assertEquals(143, p.exitValue(), stderr + out.get());
+        assertTrue(stderr.matches("(?s).*virtio-vsock\\.0: .*connections=0 host_connections=0 guest_connections=0 refused_by_guest=1 .*"),
+                "per-device counters: " + stderr);
+        assertFalse(Files.exists(uds, java.nio.file.LinkOption.NOFOLLOW_LINKS), "the socket is removed when jvmm ends");
+    }
+
+    @Test
+    void badVsockOptionsAreOneLineErrors(@TempDir Path tmp) {
+        String hello = KvmSupport.guest("hello.bin").toString();
+        BadInputTest.assertOneLineError(Jvmm.inProcess("run", "--vsock", "cid=2,uds=" + tmp.resolve("v"), hello), 2, "is not a guest CID");
+        BadInputTest.assertOneLineError(Jvmm.inProcess("run", "--vsock", "cid=3", hello), 2, "the socket path is missing");
+        BadInputTest.assertOneLineError(Jvmm.run("run", "--vsock", "cid=3,uds=" + tmp.resolve("none/v.sock"), hello), 6, "does not exist");
+    }
 }

@@ -53,6 +53,29 @@ class VirtioSpecTest {
     }
 
     @Test
+    void vsocks() {
+        VirtioSpec.Vsock v = VirtioSpec.Vsock.parse("cid=3,uds=/tmp/vm.sock");
+        assertEquals(3, v.cid());
+        assertEquals(Path.of("/tmp/vm.sock"), v.uds());
+        assertEquals(new VirtioSpec.Vsock(4294967294L, Path.of("rel/v.sock")), VirtioSpec.Vsock.parse("uds=rel/v.sock,cid=4294967294"));
+        for (String cid : new String[] {"0", "1", "2", "4294967295", "99999999999", "-3", "0x10", "", "3.0"}) {
+            assertTrue(refused(() -> VirtioSpec.Vsock.parse("cid=" + cid + ",uds=/tmp/v")).contains("is not a guest CID (3 to 4294967294"), cid);
+        }
+        assertTrue(refused(() -> VirtioSpec.Vsock.parse("uds=/tmp/v")).contains("the guest's CID is missing"));
+        assertTrue(refused(() -> VirtioSpec.Vsock.parse("cid=3")).contains("the socket path is missing"));
+        assertTrue(refused(() -> VirtioSpec.Vsock.parse("cid=3,uds=")).contains("uds= needs a path"));
+        assertTrue(refused(() -> VirtioSpec.Vsock.parse("cid=3,cid=4,uds=/tmp/v")).contains("cid= is given twice"));
+        assertTrue(refused(() -> VirtioSpec.Vsock.parse("cid=3,uds=/a,uds=/b")).contains("uds= is given twice"));
+        assertTrue(refused(() -> VirtioSpec.Vsock.parse("cid=3,uds=/tmp/v,port=5")).contains("unknown option 'port=5' (use cid=N,uds=PATH)"));
+        assertTrue(refused(() -> VirtioSpec.Vsock.parse("")).contains("unknown option ''"));
+        // PATH_4294967295 must fit in a sockaddr_un's 108 bytes with its NUL: 96 bytes of PATH do, 97 do not
+        assertEquals(96, Path.of("/" + "p".repeat(95)).toString().length());
+        VirtioSpec.Vsock.parse("cid=3,uds=/" + "p".repeat(95));
+        assertTrue(refused(() -> VirtioSpec.Vsock.parse("cid=3,uds=/" + "p".repeat(96))).contains("at most 96 fit in a UNIX socket address"));
+        assertTrue(refused(() -> new VirtioSpec.Vsock(2, Path.of("/v"))).contains("cid 2"));
+    }
+
+    @Test
     void vmConfigChecksItsRanges() {
         VmConfig c = VmConfig.builder().cpus(2).memBytes(64L << 20).timeout(Duration.ofSeconds(5))
                 .onReboot(VmConfig.OnReboot.parse("restart")).pit(VmConfig.PitMode.parse("USER")).build();
