@@ -1,9 +1,11 @@
 package dev.jvmm.vmm;
 
+import dev.jvmm.host.PasstLink;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -73,6 +75,34 @@ class VirtioSpecTest {
         VirtioSpec.Vsock.parse("cid=3,uds=/" + "p".repeat(95));
         assertTrue(refused(() -> VirtioSpec.Vsock.parse("cid=3,uds=/" + "p".repeat(96))).contains("at most 96 fit in a UNIX socket address"));
         assertTrue(refused(() -> new VirtioSpec.Vsock(2, Path.of("/v"))).contains("cid 2"));
+    }
+
+    @Test
+    void userNets() {
+        VirtioSpec.UserNet u = VirtioSpec.UserNet.parse("user", 0);
+        assertEquals(List.of(), u.forwards());
+        assertArrayEquals(new byte[] {0x52, 0x54, 0, 0x12, 0x34, 0x56}, u.mac());
+        assertFalse(u.optional());
+        assertArrayEquals(new byte[] {0x52, 0x54, 0, 0x12, 0x34, 0x57}, VirtioSpec.UserNet.parse("user", 1).mac(), "a second --net user differs");
+        VirtioSpec.UserNet f = VirtioSpec.UserNet.parse("user,fwd=tcp:8080:80,fwd=udp:127.0.0.1:5353:53,mac=52:54:00:ab:cd:ef,optional", 0);
+        assertEquals(List.of(new PasstLink.Forward("tcp", null, 8080, 80), new PasstLink.Forward("udp", "127.0.0.1", 5353, 53)), f.forwards());
+        assertArrayEquals(new byte[] {0x52, 0x54, 0, (byte) 0xab, (byte) 0xcd, (byte) 0xef}, f.mac());
+        assertTrue(f.optional());
+        assertEquals(Path.of("/opt/passt"), f.withPasst(Path.of("/opt/passt")).passt());
+        assertTrue(VirtioSpec.UserNet.isUser("user") && VirtioSpec.UserNet.isUser("user,optional"));
+        assertFalse(VirtioSpec.UserNet.isUser("tap=user") || VirtioSpec.UserNet.isUser("username"));
+        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,fwd=tcp:80", 0)).contains("is not PROTO:[ADDR:]HOSTPORT:GUESTPORT"));
+        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,fwd=sctp:80:80", 0)).contains("protocol 'sctp' is not tcp or udp"));
+        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,fwd=tcp:0:80", 0)).contains("port '0' is not 1 to 65535"));
+        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,fwd=tcp:80:65536", 0)).contains("port '65536' is not 1 to 65535"));
+        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,fwd=tcp:8o:80", 0)).contains("port '8o'"));
+        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,fwd=tcp:256.0.0.1:80:80", 0)).contains("'256.0.0.1' is not an IPv4 address"));
+        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,fwd=tcp:8080:80,fwd=tcp:8080:81", 0)).contains("host tcp port 8080 is forwarded twice"));
+        VirtioSpec.UserNet.parse("user,fwd=tcp:8080:80,fwd=udp:8080:80", 0); // TCP and UDP ports are distinct
+        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,mac=01:00:5e:00:00:01", 0)).contains("multicast"));
+        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,mac=52:54:00:00:00:01,mac=52:54:00:00:00:02", 0)).contains("mac= is given twice"));
+        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,tap=t0", 0)).contains("unknown option 'tap=t0'"));
+        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,", 0)).contains("unknown option ''"));
     }
 
     @Test
