@@ -203,6 +203,7 @@ static void libc_constants(void) {
     CONST_AS(LibC, SYS_IOCTL, SYS_ioctl); CONST_AS(LibC, SYS_MADVISE, SYS_madvise); CONST_AS(LibC, SYS_GETPID, SYS_getpid);
     CONST_AS(LibC, SYS_SOCKET, SYS_socket); CONST_AS(LibC, SYS_CONNECT, SYS_connect); CONST_AS(LibC, SYS_SENDMSG, SYS_sendmsg);
     CONST_AS(LibC, SYS_RECVMSG, SYS_recvmsg); CONST_AS(LibC, SYS_BIND, SYS_bind); CONST_AS(LibC, SYS_LISTEN, SYS_listen);
+    CONST_AS(LibC, SYS_SENDTO, SYS_sendto); CONST_AS(LibC, SYS_RECVFROM, SYS_recvfrom); CONST_AS(LibC, SYS_SHUTDOWN, SYS_shutdown);
     CONST_AS(LibC, SYS_SOCKETPAIR, SYS_socketpair); CONST_AS(LibC, SYS_FCNTL, SYS_fcntl); CONST_AS(LibC, SYS_FCHMOD, SYS_fchmod);
     CONST_AS(LibC, SYS_FTRUNCATE, SYS_ftruncate); CONST_AS(LibC, SYS_RT_SIGTIMEDWAIT, SYS_rt_sigtimedwait);
     CONST_AS(LibC, SYS_GETTID, SYS_gettid); CONST_AS(LibC, SYS_TGKILL, SYS_tgkill); CONST_AS(LibC, SYS_OPENAT, SYS_openat);

@@ -108,10 +108,22 @@ public final class RunCommand implements Callable<Integer> {
             + " shared with ro) so no other VM writes it meanwhile; lock=off shares it anyway. Repeatable.")
     List<String> disks = new ArrayList<>();
 
-    @Option(names = "--net", paramLabel = "tap=NAME[,mac=MAC]", description = "A virtio-net device on the host's tap device"
-            + " NAME (attached to, or created: that needs root); mac sets the guest's address (default: 52:54:00:xx:xx:xx"
-            + " from the tap name). Repeatable.")
+    @Option(names = "--net", paramLabel = "tap=NAME[,mac=MAC]|user[,fwd=tcp:HOSTPORT:GUESTPORT]...[,mac=MAC][,optional]",
+            description = "A virtio-net device on the host's tap device NAME (attached to, or created: that needs root);"
+            + " or user: on a passt process jvmm starts (user-mode networking, no root: DHCP, DNS, NAT; the gateway address"
+            + " is the host's loopback), fwd=tcp|udp:[ADDR:]HOSTPORT:GUESTPORT forwarding host ports to the guest,"
+            + " optional: passt going away takes the link down instead of ending the run. mac sets the guest's address"
+            + " (default: 52:54:00:xx:xx:xx from the tap name; 52:54:00:12:34:56 for user). Repeatable.")
     List<String> nets = new ArrayList<>();
+
+    @Option(names = "--passt", paramLabel = "PATH", description = "The passt program for --net user (default: passt on PATH;"
+            + " Debian package passt).")
+    Path passt;
+
+    @Option(names = "--vsock", paramLabel = "cid=N,uds=PATH", description = "A virtio-vsock device, guest CID N (3 or more),"
+            + " Firecracker's UNIX-socket protocol: host programs connect to PATH and write 'CONNECT PORT\\n' (answer"
+            + " 'OK HOSTPORT\\n') to reach the guest's port; the guest's connections to CID 2 port P go to the socket PATH_P.")
+    String vsock;
 
     @Option(names = "--share", paramLabel = "DIR[,tag=TAG][,ro]", description = "Share host directory DIR with the guest"
             + " (virtio-fs through a virtiofsd jvmm starts and stops; the guest mounts it with mount -t virtiofs TAG /mnt);"
@@ -203,11 +215,18 @@ public final class RunCommand implements Callable<Integer> {
             for (String f : failOn) b.addFailOn(compile("--fail-on", f));
             for (String d : disks) b.addVirtio(VirtioSpec.Disk.parse(d));
             Set<String> taps = new HashSet<>();
+            int users = 0;
             for (String n : nets) {
+                if (VirtioSpec.UserNet.isUser(n)) {
+                    b.addVirtio(VirtioSpec.UserNet.parse(n, users++).withPasst(passt));
+                    continue;
+                }
                 VirtioSpec.Net net = VirtioSpec.Net.parse(n);
                 if (!taps.add(net.tap())) throw new IllegalArgumentException("--net '" + n + "': tap device " + net.tap() + " is already used by another --net");
                 b.addVirtio(net);
             }
+            if (passt != null && users == 0) throw new IllegalArgumentException("--passt is for --net user, and there is none");
+            if (vsock != null) b.addVirtio(VirtioSpec.Vsock.parse(vsock));
             List<VirtioSpec.Share> shareSpecs = new ArrayList<>();
             for (String sh : shares) shareSpecs.add(VirtioSpec.Share.parse(sh).withVirtiofsd(virtiofsd));
             VirtioSpec.Share.checkTagsUnique(shareSpecs);

@@ -88,6 +88,7 @@ public final class HelperProcess implements AutoCloseable {
     private final Thread reader;
     private final byte[] tail = new byte[OUTPUT_BYTES];
     private long outputBytes;
+    private volatile java.util.regex.Pattern noise;
     private boolean closed;
 
     private HelperProcess(String name, Path directory, Process process, List<String> command) {
@@ -268,6 +269,15 @@ public final class HelperProcess implements AutoCloseable {
         }
     }
 
+    /**
+     * Leaves lines matching {@code pattern} out of {@link #recentOutput} and the error messages (a
+     * helper's chatter that says nothing about why it failed, e.g. passt's "Failed to send N bytes
+     * to syslog" where there is no syslog).
+     */
+    public void ignoreOutput(java.util.regex.Pattern pattern) {
+        this.noise = pattern;
+    }
+
     /** The last {@code lines} non-empty lines of what the helper printed (stdout and stderr interleaved). */
     public List<String> recentOutput(int lines) {
         byte[] bytes;
@@ -279,7 +289,8 @@ public final class HelperProcess implements AutoCloseable {
         }
         List<String> all = new ArrayList<>();
         for (String l : new String(bytes, StandardCharsets.UTF_8).split("\n")) {
-            if (!l.isBlank()) all.add(l.strip());
+            java.util.regex.Pattern skip = noise;
+            if (!l.isBlank() && (skip == null || !skip.matcher(l).find())) all.add(l.strip());
         }
         return all.subList(Math.max(0, all.size() - lines), all.size());
     }

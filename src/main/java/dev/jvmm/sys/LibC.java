@@ -51,7 +51,8 @@ public final class LibC {
     // x86-64 system call numbers (<sys/syscall.h>), checked against the headers by KvmApiHeaderTest
     static final long SYS_READ = 0, SYS_WRITE = 1, SYS_CLOSE = 3, SYS_POLL = 7, SYS_MMAP = 9, SYS_MUNMAP = 11,
             SYS_RT_SIGACTION = 13, SYS_RT_SIGPROCMASK = 14, SYS_IOCTL = 16, SYS_MADVISE = 28, SYS_GETPID = 39,
-            SYS_SOCKET = 41, SYS_CONNECT = 42, SYS_SENDMSG = 46, SYS_RECVMSG = 47, SYS_BIND = 49, SYS_LISTEN = 50,
+            SYS_SOCKET = 41, SYS_CONNECT = 42, SYS_SENDTO = 44, SYS_RECVFROM = 45, SYS_SENDMSG = 46, SYS_RECVMSG = 47,
+            SYS_SHUTDOWN = 48, SYS_BIND = 49, SYS_LISTEN = 50,
             SYS_SOCKETPAIR = 53, SYS_FCNTL = 72, SYS_FCHMOD = 91, SYS_FTRUNCATE = 77, SYS_RT_SIGTIMEDWAIT = 128, SYS_GETTID = 186,
             SYS_TGKILL = 234, SYS_OPENAT = 257, SYS_ACCEPT4 = 288, SYS_EVENTFD2 = 290, SYS_MEMFD_CREATE = 319;
 

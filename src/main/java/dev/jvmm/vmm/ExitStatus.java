@@ -16,7 +16,11 @@ public final class ExitStatus {
     public static final int USAGE = 2;
     /** The kernel, an initrd/module or a disk image cannot be loaded: missing, empty, truncated, too big, wrong format, in use. */
     public static final int BAD_IMAGE = 4;
-    /** This host cannot run VMs: no /dev/kvm, no permission, a missing KVM capability, no memory; a tap or a vhost-user back end (virtiofsd) that fails. */
+    /**
+     * This host cannot run VMs: no /dev/kvm, no permission, a missing KVM capability, no memory; or a device's host side
+     * fails, at the start or mid-run: a tap, a vhost-user back end (virtiofsd), passt for --net user (missing, not
+     * starting, killed or closing its socket, unless the net is optional), a --vsock socket that cannot be made.
+     */
     public static final int HOST_UNSUITABLE = 6;
     /** The guest triple-faulted (KVM_EXIT_SHUTDOWN) or reported a crash. */
     public static final int GUEST_SHUTDOWN = 8;
@@ -45,7 +49,8 @@ public final class ExitStatus {
             "  odd  isa-debug-exit: the guest wrote v to port 0xf4: (v << 1) | 1",
             "  " + pad(USAGE) + "bad command line",
             "  " + pad(BAD_IMAGE) + "the kernel, an initrd or a disk image cannot be loaded (or is in use)",
-            "  " + pad(HOST_UNSUITABLE) + "this host cannot run VMs (no /dev/kvm, permission, capability), or a tap or virtiofsd fails",
+            "  " + pad(HOST_UNSUITABLE) + "this host cannot run VMs (no /dev/kvm, permission, capability), or a tap, virtiofsd,",
+            "       passt (--net user) or the --vsock socket fails, at the start or mid-run",
             "  " + pad(GUEST_SHUTDOWN) + "the guest triple-faulted (KVM_EXIT_SHUTDOWN)",
             "  " + pad(FAIL_ENTRY) + "KVM could not enter the guest (KVM_EXIT_FAIL_ENTRY)",
             "  " + pad(INTERNAL_ERROR) + "KVM internal error, e.g. an instruction it cannot emulate",

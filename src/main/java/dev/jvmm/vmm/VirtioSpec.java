@@ -10,14 +10,17 @@ import dev.jvmm.device.virtio.VirtioDevice;
 import dev.jvmm.device.virtio.VirtioFs;
 import dev.jvmm.device.virtio.VirtioNet;
 import dev.jvmm.device.virtio.VirtioRng;
+import dev.jvmm.device.virtio.VirtioVsock;
 import dev.jvmm.event.EventLoop;
 import dev.jvmm.host.HelperProcess;
+import dev.jvmm.host.PasstLink;
 import dev.jvmm.host.TapLink;
 import dev.jvmm.host.Virtiofsd;
 import dev.jvmm.host.VirtiofsdShare;
 import dev.jvmm.host.vhost.VhostUserDevice;
 import dev.jvmm.host.vhost.VhostUserException;
 import dev.jvmm.host.vhost.VhostUserFrontend;
+import dev.jvmm.host.vsock.VsockMuxer;
 import dev.jvmm.sys.Tun;
 
 import java.io.FileDescriptor;
@@ -87,6 +90,8 @@ public sealed interface VirtioSpec {
             case Console c -> "virtio-console";
             case CommandPorts p -> "virtio-serial";
             case Net n -> "virtio-net";
+            case UserNet u -> "virtio-net";
+            case Vsock v -> "virtio-vsock";
             case Share s -> "virtio-fs";
         };
     }
@@ -263,6 +268,169 @@ public sealed interface VirtioSpec {
         @Override
         public String toString() {
             return "Net[tap=" + tap + ", mac=" + (mac == null ? "default" : formatMac(mac)) + "]";
+        }
+    }
+
+    /**
+     * {@code --net user[,fwd=PROTO:[ADDR:]HOSTPORT:GUESTPORT]...[,mac=MAC][,optional]}: a virtio-net
+     * device whose back end is a passt process jvmm starts ({@link PasstLink}): DHCP, DNS and NAT for
+     * the guest, no root needed. {@code fwd} forwards a host TCP or UDP port (on every address, or on
+     * ADDR, an IPv4 address) to a guest port; {@code optional} takes the link down instead of ending
+     * the run when passt goes away. {@code passt} is the program ({@code --passt}), null for PATH's.
+     */
+    record UserNet(List<PasstLink.Forward> forwards, byte[] mac, boolean optional, Path passt) implements VirtioSpec {
+        public UserNet {
+            forwards = List.copyOf(forwards);
+            if (mac == null || mac.length != 6) throw new IllegalArgumentException("a MAC address has 6 bytes");
+            mac = mac.clone();
+        }
+
+        /** Whether {@code spec} is a --net user one (else it is a tap's). */
+        public static boolean isUser(String spec) {
+            return spec.equals("user") || spec.startsWith("user,");
+        }
+
+        /** "user[,fwd=tcp:8080:80][,fwd=udp:127.0.0.1:5353:53][,mac=MAC][,optional]"; the {@code index}th --net user (default MACs differ). */
+        public static UserNet parse(String spec, int index) {
+            if (!isUser(spec)) throw new IllegalArgumentException("--net '" + spec + "': not a user network (use user,...)");
+            List<PasstLink.Forward> fwds = new java.util.ArrayList<>();
+            byte[] mac = null;
+            boolean optional = false;
+            Set<String> hostPorts = new HashSet<>();
+            String[] parts = spec.split(",", -1);
+            for (int i = 1; i < parts.length; i++) {
+                String part = parts[i];
+                if (part.startsWith("fwd=")) {
+                    PasstLink.Forward f = parseForward(spec, part.substring(4));
+                    if (!hostPorts.add(f.protocol() + ":" + f.hostPort())) {
+                        throw new IllegalArgumentException("--net '" + spec + "': host " + f.protocol() + " port " + f.hostPort() + " is forwarded twice");
+                    }
+                    fwds.add(f);
+                } else if (part.startsWith("mac=")) {
+                    if (mac != null) throw new IllegalArgumentException("--net '" + spec + "': mac= is given twice");
+                    mac = Net.parseMac(spec, part.substring(4));
+                } else if (part.equals("optional")) {
+                    optional = true;
+                } else {
+                    throw new IllegalArgumentException("--net '" + spec + "': unknown option '" + part
+                            + "' (use fwd=tcp:HOSTPORT:GUESTPORT, mac=aa:bb:cc:dd:ee:ff and optional)");
+                }
+            }
+            // QEMU's user-mode default, one apart for each further --net user
+            if (mac == null) mac = new byte[] {0x52, 0x54, 0x00, 0x12, 0x34, (byte) (0x56 + index)};
+            return new UserNet(fwds, mac, optional, null);
+        }
+
+        /** "tcp:8080:80", "udp:127.0.0.1:5353:53" */
+        static PasstLink.Forward parseForward(String spec, String text) {
+            String[] f = text.split(":", -1);
+            String usage = "--net '" + spec + "': fwd=" + text + " is not PROTO:[ADDR:]HOSTPORT:GUESTPORT (e.g. fwd=tcp:8080:80)";
+            if (f.length != 3 && f.length != 4) throw new IllegalArgumentException(usage);
+            String proto = f[0].toLowerCase(java.util.Locale.ROOT);
+            if (!proto.equals("tcp") && !proto.equals("udp")) {
+                throw new IllegalArgumentException("--net '" + spec + "': fwd=" + text + ": protocol '" + f[0] + "' is not tcp or udp");
+            }
+            String address = f.length == 4 ? f[1] : null;
+            if (address != null && !address.matches("((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")) {
+                throw new IllegalArgumentException("--net '" + spec + "': fwd=" + text + ": '" + address + "' is not an IPv4 address");
+            }
+            int host = port(spec, text, f[f.length - 2]);
+            int guest = port(spec, text, f[f.length - 1]);
+            return new PasstLink.Forward(proto, address, host, guest);
+        }
+
+        private static int port(String spec, String fwd, String text) {
+            if (!text.matches("[0-9]{1,5}") || Integer.parseInt(text) < 1 || Integer.parseInt(text) > 65535) {
+                throw new IllegalArgumentException("--net '" + spec + "': fwd=" + fwd + ": port '" + text + "' is not 1 to 65535");
+            }
+            return Integer.parseInt(text);
+        }
+
+        /** The same network, with passt from {@code program} (--passt; null: PATH's). */
+        public UserNet withPasst(Path program) {
+            return new UserNet(forwards, mac, optional, program);
+        }
+
+        @Override
+        public byte[] mac() {
+            return mac.clone();
+        }
+
+        @Override
+        public VirtioDevice create(Context context) throws VmmException {
+            try {
+                return new VirtioNet(mac, PasstLink.launch(passt, forwards, optional));
+            } catch (HelperProcess.HelperException e) {
+                throw new VmmException(ExitStatus.HOST_UNSUITABLE, "--net user: " + e.getMessage());
+            }
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof UserNet u && forwards.equals(u.forwards) && Arrays.equals(mac, u.mac) && optional == u.optional
+                    && java.util.Objects.equals(passt, u.passt);
+        }
+
+        @Override
+        public int hashCode() {
+            return forwards.hashCode() * 31 + Arrays.hashCode(mac);
+        }
+
+        @Override
+        public String toString() {
+            return "UserNet[forwards=" + forwards + ", mac=" + formatMac(mac) + ", optional=" + optional + ", passt=" + passt + "]";
+        }
+    }
+
+    /**
+     * {@code --vsock cid=N,uds=PATH}: a virtio-vsock device for guest CID N (3 and up) whose host side
+     * is Firecracker's UNIX-socket protocol ({@link VsockMuxer}): jvmm listens on PATH for host
+     * programs (CONNECT PORT), and the guest's connections to CID 2 port P go to the socket PATH_P.
+     */
+    record Vsock(long cid, Path uds) implements VirtioSpec {
+        public Vsock {
+            if (cid < VirtioVsock.MIN_GUEST_CID || cid > VirtioVsock.MAX_GUEST_CID) throw new IllegalArgumentException("cid " + cid);
+        }
+
+        /** "cid=3,uds=/tmp/vm.sock" */
+        public static Vsock parse(String spec) {
+            Long cid = null;
+            Path uds = null;
+            for (String part : spec.split(",", -1)) {
+                if (part.startsWith("cid=")) {
+                    if (cid != null) throw new IllegalArgumentException("--vsock '" + spec + "': cid= is given twice");
+                    String n = part.substring(4);
+                    if (!n.matches("[0-9]{1,10}") || Long.parseLong(n) < VirtioVsock.MIN_GUEST_CID || Long.parseLong(n) > VirtioVsock.MAX_GUEST_CID) {
+                        throw new IllegalArgumentException("--vsock '" + spec + "': cid '" + n + "' is not a guest CID (3 to "
+                                + VirtioVsock.MAX_GUEST_CID + "; 0-2 are the hypervisor's, loopback's and the host's)");
+                    }
+                    cid = Long.parseLong(n);
+                } else if (part.startsWith("uds=")) {
+                    if (uds != null) throw new IllegalArgumentException("--vsock '" + spec + "': uds= is given twice");
+                    if (part.length() == 4) throw new IllegalArgumentException("--vsock '" + spec + "': uds= needs a path");
+                    try {
+                        uds = Path.of(part.substring(4));
+                    } catch (java.nio.file.InvalidPathException e) {
+                        throw new IllegalArgumentException("--vsock '" + spec + "': invalid path '" + part.substring(4) + "'");
+                    }
+                    String bad = VsockMuxer.checkPath(uds);
+                    if (bad != null) throw new IllegalArgumentException("--vsock '" + spec + "': " + bad);
+                } else {
+                    throw new IllegalArgumentException("--vsock '" + spec + "': unknown option '" + part + "' (use cid=N,uds=PATH)");
+                }
+            }
+            if (cid == null) throw new IllegalArgumentException("--vsock '" + spec + "': the guest's CID is missing (cid=N, 3 or more)");
+            if (uds == null) throw new IllegalArgumentException("--vsock '" + spec + "': the socket path is missing (uds=PATH)");
+            return new Vsock(cid, uds);
+        }
+
+        @Override
+        public VirtioDevice create(Context context) throws VmmException {
+            try {
+                return new VirtioVsock(cid, VsockMuxer.open(uds, cid));
+            } catch (IOException e) {
+                throw new VmmException(ExitStatus.HOST_UNSUITABLE, "--vsock: " + e.getMessage());
+            }
         }
     }
 

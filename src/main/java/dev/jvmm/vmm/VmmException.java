@@ -9,6 +9,11 @@ public class VmmException extends Exception {
         this.exitStatus = exitStatus;
     }
 
+    public VmmException(int exitStatus, String message, Throwable cause) {
+        super(message, cause);
+        this.exitStatus = exitStatus;
+    }
+
     public int exitStatus() {
         return exitStatus;
     }

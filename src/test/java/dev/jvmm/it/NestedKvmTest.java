@@ -347,6 +347,96 @@ class NestedKvmTest {
         assertTrue(out.contains("R14 status=3 out=[" + generic.release() + "] err=1"), "Debian's generic kernel: " + r);
     }
 
+    /**
+     * virtio-vsock under Linux (Debian's cloud kernel, its vsock modules insmod-ed from the initramfs),
+     * with Firecracker's UNIX-socket protocol on the host side, all inside one nested VM: three host
+     * programs connect to a guest port (CONNECT 5000) and three guest programs to the host (CID 2 port
+     * 6000, i.e. the UNIX socket PATH_6000), all at once, each moving about 1 MB both ways; every byte
+     * stream's FNV-1a hash and length at the receiver are the sender's. A host program that stops
+     * reading (its connection accepted first) stalls none of them nor the console; a CONNECT to a port
+     * nobody listens on in the guest, and a guest connection to a port nobody listens on at the host,
+     * are refused promptly. src/test/resources/dev/jvmm/it/vsock-peer.c is both ends (gcc -static).
+     */
+    @Test
+    void vsockExchangeBothWaysUnderLinux(@TempDir Path tmp) throws Exception {
+        Path src = Path.of("src/test/resources/dev/jvmm/it/vsock-peer.c").toAbsolutePath();
+        Path peer = tmp.resolve("vsock-peer");
+        Process cc = new ProcessBuilder("gcc", "-static", "-O2", "-Wall", "-o", peer.toString(), src.toString()).redirectErrorStream(true).start();
+        String ccOut = new String(cc.getInputStream().readAllBytes());
+        assertEquals(0, cc.waitFor(), ccOut);
+        String fetched = script("fetch-guest-kernel", "--flavour", "cloud");
+        Path vmlinuz = Path.of(keyValue(fetched, "vmlinuz"));
+        Path kernel = Files.copy(vmlinuz, tmp.resolve("vmlinuz"));
+        List<String> mk = new ArrayList<>(List.of("--init", tmp.resolve("init").toString(), "--add", peer + ":/vsock-peer",
+                "--out", tmp.resolve("initrd.gz").toString()));
+        for (var m : new dev.jvmm.loader.initramfs.ModuleResolver(Path.of(keyValue(fetched, "modules")))
+                .resolve(List.of("virtio_mmio", "vmw_vsock_virtio_transport"))) {
+            mk.add("--module");
+            mk.add(m.file().toString());
+        }
+        Files.writeString(tmp.resolve("init"), """
+                #!/bin/sh
+                B=/bin/busybox
+                $B mount -t proc proc /proc; $B mount -t sysfs sys /sys; $B mount -t devtmpfs dev /dev
+                for m in $($B cat /lib/modules/load-order); do $B insmod /lib/modules/$m || echo "VX insmod $m failed"; done
+                # the driver bound to the device (DRIVER_OK follows its probe) before anyone connects
+                D=/sys/bus/virtio/drivers/vmw_vsock_virtio_transport; i=0
+                while ! $B ls $D 2>/dev/null | $B grep -q '^virtio' && [ $i -lt 300 ]; do $B sleep 0.1; i=$((i+1)); done
+                $B ls $D | $B grep -q '^virtio' && echo "VX driver bound"; $B sleep 1
+                /vsock-peer g-listen 5000 &
+                /vsock-peer g-connect 6000 1441792 & a=$!
+                /vsock-peer g-connect 6000 1445891 & b=$!
+                /vsock-peer g-connect 6000 1449990 & c=$!
+                wait $a $b $c
+                /vsock-peer g-refused 6001
+                echo "VX guest done"
+                $B sleep 1000
+                """);
+        script("mkinitramfs", mk.toArray(String[]::new));
+        String p = peer.toString();
+        Files.writeString(tmp.resolve("run.sh"), "#!/bin/sh\nB=/bin/busybox\n"
+                + p + " h-listen /tmp/v.sock_6000 > /tmp/hl 2>&1 &\n"
+                + "jvmm run --mem 256M --timeout 400s --stats --vsock cid=3,uds=/tmp/v.sock --initrd " + tmp.resolve("initrd.gz")
+                + " --cmdline 'console=ttyS0 quiet' " + kernel + " > /tmp/one 2>&1 &\n"
+                + "jp=$!; i=0; while ! $B grep -q 'VX g-listen ready' /tmp/one && [ $i -lt 3000 ]; do $B sleep 0.1; i=$((i+1)); done\n"
+                + p + " h-stall /tmp/v.sock 5000 > /tmp/hs 2>&1 &\n"
+                + "$B sleep 1\n"
+                + p + " h-connect /tmp/v.sock 5000 1179648 > /tmp/h1 2>&1 & a=$!\n"
+                + p + " h-connect /tmp/v.sock 5000 1183747 > /tmp/h2 2>&1 & b=$!\n"
+                + p + " h-connect /tmp/v.sock 5000 1187846 > /tmp/h3 2>&1 & c=$!\n"
+                + "wait $a $b $c\n"
+                + p + " h-connect /tmp/v.sock 5999 0 > /tmp/hr 2>&1\n"
+                + "i=0; while ! $B grep -q 'VX guest done' /tmp/one && [ $i -lt 3000 ]; do $B sleep 0.1; i=$((i+1)); done\n"
+                + "kill -TERM $jp; wait $jp; echo \"HOST jvmm status=$?\"\n"
+                + "$B cat /tmp/hl /tmp/hs /tmp/h1 /tmp/h2 /tmp/h3 /tmp/hr\n"
+                + "$B grep -a -e VX -e virtio-vsock /tmp/one | $B tr -d '\\r'\n"
+                + "$B grep -q 'VX guest done' /tmp/one || $B tail -40 /tmp/one\n");
+        assertTrue(tmp.resolve("run.sh").toFile().setExecutable(true));
+        Jvmm.Result r = nested("--share", tmp.toString(), "--", tmp.resolve("run.sh").toString());
+        assertEquals(0, r.status(), r::toString);
+        String out = r.stdout();
+        assertTrue(out.contains("VX driver bound"), "the guest's vsock driver bound to the device: " + r);
+        assertTrue(out.contains("HOST jvmm status=143"), "SIGTERM ended jvmm: " + r);
+        List<String> sent = new ArrayList<>(), got = new ArrayList<>();
+        for (String l : out.lines().toList()) {
+            String[] f = l.strip().split(" ");
+            if (f.length == 5 && f[0].equals("VX") && f[1].equals("sent")) sent.add(f[2] + " " + f[3]);
+            if (f.length == 5 && f[0].equals("VX") && f[1].equals("got")) got.add(f[2] + " " + f[3]);
+        }
+        java.util.Collections.sort(sent);
+        java.util.Collections.sort(got);
+        assertEquals(12, sent.size(), "3 host and 3 guest connections, both ways: " + r);
+        assertEquals(sent, got, "every stream arrived whole: " + r);
+        for (String s : got) assertTrue(Long.parseLong(s.split(" ")[0]) >= 1_000_000, s);
+        assertTrue(out.contains("VX stalled ok"), "the peer that stops reading was connected first: " + r);
+        assertTrue(Long.parseLong(field(out, "VX host refused port=5999 ms=")) < 5000, "CONNECT to a port nobody listens on: " + r);
+        String refused = out.lines().filter(l -> l.contains("VX guest refused errno=")).findFirst()
+                .orElseThrow(() -> new AssertionError("the guest's connection to a port nobody listens on: " + r));
+        assertTrue(Long.parseLong(refused.strip().replaceAll(".*ms=([0-9]+).*", "$1")) < 5000, refused);
+        assertTrue(out.contains("VX guest done"), "the guest's console went on: " + r);
+        assertTrue(out.contains("virtio-vsock.0: "), "the device's counters: " + r);
+    }
+
     /** A kernel and the modules a rootfs run loads, as an unpacked package: DIR/boot/vmlinuz-*, DIR/lib/modules/RELEASE. */
     record TrimmedKernel(Path kernel, String release) { }
 

@@ -10,6 +10,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -90,5 +91,143 @@ class VirtioGuestTest {
         assertEquals(33, r.status(), r::toString);
         assertTrue(r.stderr().contains("virtio-net.0"), "the device is in the statistics: " + r);
         assertFalse(Files.exists(Path.of("/sys/class/net/jvmmtap3")), "the tap jvmm created is gone");
+    }
+    @Test
+    void vsockDeviceListensOnItsSocketAndRefusesWhileTheGuestHasNoDriver(@TempDir Path tmp) throws Exception {
+        Path uds = tmp.resolve("vm.sock");
+        String spin = KvmSupport.guest("spin.bin").toString();
+        Process p = Jvmm.command("run", "--vsock", "cid=3,uds=" + uds, "--timeout", "30s", "--stats", spin).start();
+        java.util.concurrent.CompletableFuture<String> out = Jvmm.drain(p.getInputStream()), err = Jvmm.drain(p.getErrorStream());
+        try {
+            long deadline = System.nanoTime() + 9_000_000_000L;
+            while (!Files.exists(uds) && System.nanoTime() < deadline) Thread.sleep(20);
+            assertTrue(Files.exists(uds), "jvmm listens on " + uds);
+            assertTrue(java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(uds)).endsWith("------"),
+                    "owner only: " + Files.getPosixFilePermissions(uds));
+            try (java.nio.channels.SocketChannel c = java.nio.channels.SocketChannel.open(java.net.UnixDomainSocketAddress.of(uds))) {
+                c.write(java.nio.ByteBuffer.wrap("CONNECT 1234\n".getBytes(StandardCharsets.US_ASCII)));
+                // spin.bin has no vsock driver: the connection is closed without an OK, at once
+                java.util.concurrent.CompletableFuture<Integer> read = new java.util.concurrent.CompletableFuture<>();
+                Thread.ofPlatform().daemon(true).start(() -> {
+                    try {
+                        read.complete(c.read(java.nio.ByteBuffer.allocate(64)));
+                    } catch (IOException e) {
+                        read.completeExceptionally(e);
+                    }
+                });
+                Integer n = read.completeOnTimeout(-9, 5, java.util.concurrent.TimeUnit.SECONDS).get();
+                if (n == -9) {
+                    p.destroy();
+                    p.waitFor(10, java.util.concurrent.TimeUnit.SECONDS);
+                }
+                assertEquals(-1, n, () -> "end of stream, no OK line: " + err.getNow("") + out.getNow(""));
+            }
+            p.toHandle().destroy(); // SIGTERM (without closing our ends of its pipes): the normal way out, statistics included
+            assertTrue(p.waitFor(20, java.util.concurrent.TimeUnit.SECONDS));
+        } finally {
+            if (p.isAlive()) p.destroyForcibly();
+        }
+        String stderr = err.get();
+        assertEquals(143, p.exitValue(), stderr + out.get());
+        assertTrue(stderr.matches("(?s).*virtio-vsock\\.0: .*connections=0 host_connections=0 guest_connections=0 refused_by_guest=1 .*"),
+                "per-device counters: " + stderr);
+        assertFalse(Files.exists(uds, java.nio.file.LinkOption.NOFOLLOW_LINKS), "the socket is removed when jvmm ends");
+    }
+
+    @Test
+    void badVsockOptionsAreOneLineErrors(@TempDir Path tmp) {
+        String hello = KvmSupport.guest("hello.bin").toString();
+        BadInputTest.assertOneLineError(Jvmm.inProcess("run", "--vsock", "cid=2,uds=" + tmp.resolve("v"), hello), 2, "is not a guest CID");
+        BadInputTest.assertOneLineError(Jvmm.inProcess("run", "--vsock", "cid=3", hello), 2, "the socket path is missing");
+        BadInputTest.assertOneLineError(Jvmm.run("run", "--vsock", "cid=3,uds=" + tmp.resolve("none/v.sock"), hello), 6, "does not exist");
+    }
+    /** passt drops its privileges and cannot be inspected much; its comm can. */
+    static boolean isPasst(ProcessHandle h) {
+        try {
+            return Files.readString(Path.of("/proc", Long.toString(h.pid()), "comm")).strip().matches("passt(\\.avx2)?"); // Debian execs passt.avx2 where it can
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    static boolean passtInstalled() {
+        return Arrays.stream(System.getenv().getOrDefault("PATH", "").split(":"))
+                .anyMatch(d -> !d.isEmpty() && Files.isExecutable(Path.of(d, "passt")));
+    }
+
+    @Test
+    void userNetworkThroughPasstEndsTheRunWhenPasstIsKilledAndLeavesNoPasst() throws Exception {
+        Assumptions.assumeTrue(passtInstalled(), "needs passt (Debian package passt)");
+        String spin = KvmSupport.guest("spin.bin").toString();
+        Process p = Jvmm.command("run", "--net", "user,fwd=tcp:127.0.0.1:28081:80", "--timeout", "30s", "--stats", spin).start();
+        java.util.concurrent.CompletableFuture<String> out = Jvmm.drain(p.getInputStream()), err = Jvmm.drain(p.getErrorStream());
+        ProcessHandle passt = null;
+        try {
+            long deadline = System.nanoTime() + 20_000_000_000L;
+            while (passt == null && System.nanoTime() < deadline) {
+                passt = p.toHandle().descendants().filter(VirtioGuestTest::isPasst).findFirst().orElse(null);
+                Thread.sleep(50);
+            }
+            assertTrue(passt != null, "jvmm started passt");
+            // passt's forward listens on the host
+            deadline = System.nanoTime() + 10_000_000_000L;
+            boolean listening = false;
+            while (!listening && System.nanoTime() < deadline) {
+                try (java.net.Socket s = new java.net.Socket("127.0.0.1", 28081)) {
+                    listening = true;
+                } catch (IOException e) {
+                    Thread.sleep(50);
+                }
+            }
+            assertTrue(listening, "fwd=tcp:127.0.0.1:28081:80 listens");
+            Thread.sleep(300); // the run is under way
+            passt.destroyForcibly();
+            assertTrue(p.waitFor(20, java.util.concurrent.TimeUnit.SECONDS), "jvmm ends when passt is killed");
+        } finally {
+            if (p.isAlive()) p.destroyForcibly();
+        }
+        String stderr = err.get();
+        assertEquals(6, p.exitValue(), stderr + out.get());
+        List<String> lines = stderr.lines().filter(l -> l.startsWith("jvmm: ")).toList();
+        assertEquals(1, lines.size(), stderr);
+        assertTrue(lines.get(0).matches("jvmm: virtio-net\\.0: passt \\(pid " + passt.pid() + "\\): passt closed its socket; passt was killed by signal 9.*"),
+                lines.get(0));
+        assertTrue(stderr.contains("ended_by") || stderr.contains("passt_tx_frames="), "statistics: " + stderr);
+    }
+
+    @Test
+    void passtGoesAwayWithJvmmAndAMissingPasstIsNamed(@TempDir Path tmp) throws Exception {
+        String hello = KvmSupport.guest("hello.bin").toString();
+        if (passtInstalled()) {
+            Jvmm.Result r = Jvmm.run("run", "--net", "user,optional", "--stats", hello);
+            assertEquals(33, r.status(), r::toString);
+            assertTrue(r.stderr().contains("virtio-net.0: ") && r.stderr().contains(" passt_tx_frames=0"), r::toString);
+            // SIGTERM to jvmm mid-run: passt goes too
+            Process p = Jvmm.command("run", "--net", "user", "--timeout", "30s", KvmSupport.guest("spin.bin").toString()).start();
+            Jvmm.drain(p.getInputStream());
+            Jvmm.drain(p.getErrorStream());
+            ProcessHandle passt = null;
+            long deadline = System.nanoTime() + 20_000_000_000L;
+            while (passt == null && System.nanoTime() < deadline) {
+                passt = p.toHandle().descendants().filter(VirtioGuestTest::isPasst).findFirst().orElse(null);
+                Thread.sleep(50);
+            }
+            assertTrue(passt != null, "jvmm started passt");
+            p.toHandle().destroy();
+            assertTrue(p.waitFor(20, java.util.concurrent.TimeUnit.SECONDS));
+            assertEquals(143, p.exitValue());
+            ProcessHandle gone = passt;
+            deadline = System.nanoTime() + 5_000_000_000L;
+            while (gone.isAlive() && System.nanoTime() < deadline) Thread.sleep(20);
+            assertFalse(gone.isAlive(), "passt ended with jvmm");
+        }
+        BadInputTest.assertOneLineError(Jvmm.run("run", "--net", "user", "--passt", tmp.resolve("none").toString(), hello), 6,
+                "--passt " + tmp.resolve("none") + " is not an executable file");
+        ProcessBuilder noPath = Jvmm.command("run", "--net", "user", hello);
+        noPath.environment().put("PATH", tmp.toString());
+        BadInputTest.assertOneLineError(Jvmm.run(noPath, null, 60), 6, "passt is not installed");
+        BadInputTest.assertOneLineError(Jvmm.run(noPath, null, 60), 6, "install the package passt");
+        BadInputTest.assertOneLineError(Jvmm.inProcess("run", "--passt", "/usr/bin/passt", hello), 2, "--passt is for --net user, and there is none");
+        BadInputTest.assertOneLineError(Jvmm.inProcess("run", "--net", "user,fwd=tcp:1.2.3:4:5", hello), 2, "is not an IPv4 address");
     }
 }

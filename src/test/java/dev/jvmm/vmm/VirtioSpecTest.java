@@ -1,9 +1,11 @@
 package dev.jvmm.vmm;
 
+import dev.jvmm.host.PasstLink;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -50,6 +52,57 @@ class VirtioSpecTest {
         assertTrue(refused(() -> VirtioSpec.Net.parse("tap=a,mac=52:54:00:12:34")).contains("invalid MAC address"));
         assertTrue(refused(() -> VirtioSpec.Net.parse("tap=a b")).contains("a space"));
         assertTrue(refused(() -> VirtioSpec.Net.parse("tap=a,queues=2")).contains("unknown option 'queues=2'"));
+    }
+
+    @Test
+    void vsocks() {
+        VirtioSpec.Vsock v = VirtioSpec.Vsock.parse("cid=3,uds=/tmp/vm.sock");
+        assertEquals(3, v.cid());
+        assertEquals(Path.of("/tmp/vm.sock"), v.uds());
+        assertEquals(new VirtioSpec.Vsock(4294967294L, Path.of("rel/v.sock")), VirtioSpec.Vsock.parse("uds=rel/v.sock,cid=4294967294"));
+        for (String cid : new String[] {"0", "1", "2", "4294967295", "99999999999", "-3", "0x10", "", "3.0"}) {
+            assertTrue(refused(() -> VirtioSpec.Vsock.parse("cid=" + cid + ",uds=/tmp/v")).contains("is not a guest CID (3 to 4294967294"), cid);
+        }
+        assertTrue(refused(() -> VirtioSpec.Vsock.parse("uds=/tmp/v")).contains("the guest's CID is missing"));
+        assertTrue(refused(() -> VirtioSpec.Vsock.parse("cid=3")).contains("the socket path is missing"));
+        assertTrue(refused(() -> VirtioSpec.Vsock.parse("cid=3,uds=")).contains("uds= needs a path"));
+        assertTrue(refused(() -> VirtioSpec.Vsock.parse("cid=3,cid=4,uds=/tmp/v")).contains("cid= is given twice"));
+        assertTrue(refused(() -> VirtioSpec.Vsock.parse("cid=3,uds=/a,uds=/b")).contains("uds= is given twice"));
+        assertTrue(refused(() -> VirtioSpec.Vsock.parse("cid=3,uds=/tmp/v,port=5")).contains("unknown option 'port=5' (use cid=N,uds=PATH)"));
+        assertTrue(refused(() -> VirtioSpec.Vsock.parse("")).contains("unknown option ''"));
+        // PATH_4294967295 must fit in a sockaddr_un's 108 bytes with its NUL: 96 bytes of PATH do, 97 do not
+        assertEquals(96, Path.of("/" + "p".repeat(95)).toString().length());
+        VirtioSpec.Vsock.parse("cid=3,uds=/" + "p".repeat(95));
+        assertTrue(refused(() -> VirtioSpec.Vsock.parse("cid=3,uds=/" + "p".repeat(96))).contains("at most 96 fit in a UNIX socket address"));
+        assertTrue(refused(() -> new VirtioSpec.Vsock(2, Path.of("/v"))).contains("cid 2"));
+    }
+
+    @Test
+    void userNets() {
+        VirtioSpec.UserNet u = VirtioSpec.UserNet.parse("user", 0);
+        assertEquals(List.of(), u.forwards());
+        assertArrayEquals(new byte[] {0x52, 0x54, 0, 0x12, 0x34, 0x56}, u.mac());
+        assertFalse(u.optional());
+        assertArrayEquals(new byte[] {0x52, 0x54, 0, 0x12, 0x34, 0x57}, VirtioSpec.UserNet.parse("user", 1).mac(), "a second --net user differs");
+        VirtioSpec.UserNet f = VirtioSpec.UserNet.parse("user,fwd=tcp:8080:80,fwd=udp:127.0.0.1:5353:53,mac=52:54:00:ab:cd:ef,optional", 0);
+        assertEquals(List.of(new PasstLink.Forward("tcp", null, 8080, 80), new PasstLink.Forward("udp", "127.0.0.1", 5353, 53)), f.forwards());
+        assertArrayEquals(new byte[] {0x52, 0x54, 0, (byte) 0xab, (byte) 0xcd, (byte) 0xef}, f.mac());
+        assertTrue(f.optional());
+        assertEquals(Path.of("/opt/passt"), f.withPasst(Path.of("/opt/passt")).passt());
+        assertTrue(VirtioSpec.UserNet.isUser("user") && VirtioSpec.UserNet.isUser("user,optional"));
+        assertFalse(VirtioSpec.UserNet.isUser("tap=user") || VirtioSpec.UserNet.isUser("username"));
+        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,fwd=tcp:80", 0)).contains("is not PROTO:[ADDR:]HOSTPORT:GUESTPORT"));
+        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,fwd=sctp:80:80", 0)).contains("protocol 'sctp' is not tcp or udp"));
+        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,fwd=tcp:0:80", 0)).contains("port '0' is not 1 to 65535"));
+        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,fwd=tcp:80:65536", 0)).contains("port '65536' is not 1 to 65535"));
+        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,fwd=tcp:8o:80", 0)).contains("port '8o'"));
+        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,fwd=tcp:256.0.0.1:80:80", 0)).contains("'256.0.0.1' is not an IPv4 address"));
+        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,fwd=tcp:8080:80,fwd=tcp:8080:81", 0)).contains("host tcp port 8080 is forwarded twice"));
+        VirtioSpec.UserNet.parse("user,fwd=tcp:8080:80,fwd=udp:8080:80", 0); // TCP and UDP ports are distinct
+        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,mac=01:00:5e:00:00:01", 0)).contains("multicast"));
+        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,mac=52:54:00:00:00:01,mac=52:54:00:00:00:02", 0)).contains("mac= is given twice"));
+        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,tap=t0", 0)).contains("unknown option 'tap=t0'"));
+        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,", 0)).contains("unknown option ''"));
     }
 
     @Test

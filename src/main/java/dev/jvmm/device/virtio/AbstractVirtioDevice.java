@@ -51,6 +51,24 @@ public abstract class AbstractVirtioDevice extends BaseVirtioDevice {
         if (q.hasAvailable()) transport.continueLater(queueIndex);
     }
 
+    /**
+     * Like {@link #serve(int, ChainHandler)}, but pops a chain only while {@code ready} says the
+     * device can take one (a back end with a full socket); when it says no the queue waits, with its
+     * chains left in the ring, until the device is served again.
+     */
+    protected void serve(int queueIndex, java.util.function.BooleanSupplier ready, ChainHandler h) throws VirtqueueException {
+        SplitVirtqueue q = queue(queueIndex);
+        if (q == null) return;
+        for (int i = 0; i < CHAINS_PER_TURN; i++) {
+            if (!ready.getAsBoolean()) return;
+            DescriptorChain chain = q.pop();
+            if (chain == null) return;
+            q.addUsed(chain, h.handle(chain));
+            stats.requests.incrementAndGet();
+        }
+        if (q.hasAvailable()) transport.continueLater(queueIndex);
+    }
+
     // ---- the receive side of devices that bring host data to the guest (console input, network frames) ----
 
     private Runnable receiveListener = () -> { };

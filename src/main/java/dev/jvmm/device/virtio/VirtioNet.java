@@ -1,14 +1,16 @@
 package dev.jvmm.device.virtio;
 
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * virtio-net (id 1) with one queue pair and no offloads: receiveq (0) takes frames to the guest,
  * transmitq (1) carries the guest's frames to the {@link PacketPort}. Features: MAC (the address in
- * the configuration space) and STATUS (the link is always up). Without MRG_RXBUF each frame fills one
- * receive chain; without offloads the 12-byte {@code virtio_net_hdr_v1} in front of each frame says
- * nothing (flags and GSO fields zero, num_buffers 1), and a packet is at most 12 + {@link #MAX_FRAME}
- * bytes.
+ * the configuration space) and STATUS (the link is up unless a back end that went away takes it
+ * down, {@link #setLinkUp}). Without MRG_RXBUF each frame fills one receive chain; without
+ * offloads the 12-byte {@code virtio_net_hdr_v1} in front of each frame says nothing (flags and GSO
+ * fields zero, num_buffers 1), and a packet is at most 12 + {@link #MAX_FRAME} bytes.
  *
  * <p>Packets on both sides include that header, so a tap with IFF_VNET_HDR (header size 12) can take
  * them as they are. Host frames go in with {@link #deliver}; when it finds no receive buffer the
@@ -51,6 +53,20 @@ public final class VirtioNet extends AbstractVirtioDevice {
     public interface Backend extends PacketPort, AutoCloseable {
         /** Starts receiving for {@code net}: watch the host descriptor on {@code loop}. Loop thread. */
         void start(VirtioNet net, dev.jvmm.event.EventLoop loop, dev.jvmm.device.DeviceFailure failure);
+
+        /**
+         * Whether {@link #send} can take one more packet now. A back end that says no is never
+         * handed one: the guest's transmit queue stops draining (no packet is lost to a full host
+         * socket) until the back end calls {@link VirtioNet#transmitReady}. Device lock held.
+         */
+        default boolean sendReady() {
+            return true;
+        }
+
+        /** The back end's own counters for --stats (merged into the device's). */
+        default Map<String, Long> counters() {
+            return Map.of();
+        }
 
         @Override
         void close();
@@ -155,10 +171,33 @@ public final class VirtioNet extends AbstractVirtioDevice {
         return result;
     }
 
+    /**
+     * The back end has room again after {@link Backend#sendReady} said no: the transmit queue is
+     * served again (in a later turn of the transport's executor). Any thread.
+     */
+    public synchronized void transmitReady() {
+        if (transport != null && queue(TRANSMITQ) != null) transport.continueLater(TRANSMITQ);
+    }
+
+    /** Whether the link is up in the STATUS field. */
+    public synchronized boolean linkUp() {
+        return (config.getShort(6) & S_LINK_UP) != 0;
+    }
+
+    /**
+     * Sets the link state the driver reads (VIRTIO_NET_S_LINK_UP) and tells it with a configuration
+     * change interrupt: a back end that went away takes the link down rather than the run. Any thread.
+     */
+    public synchronized void setLinkUp(boolean up) {
+        if (linkUp() == up) return;
+        config.putShort(6, (short) (up ? S_LINK_UP : 0));
+        if (transport != null) transport.configChanged();
+    }
+
     @Override
     public synchronized void notify(int queueIndex) throws VirtqueueException {
         if (receiveNotified(queueIndex, RECEIVEQ) || queueIndex != TRANSMITQ) return;
-        serve(TRANSMITQ, chain -> {
+        serve(TRANSMITQ, port::sendReady, chain -> {
             long total = chain.readableLength();
             if (total < MIN_PACKET || total > MAX_PACKET) {
                 txDropped.incrementAndGet();
@@ -189,5 +228,12 @@ public final class VirtioNet extends AbstractVirtioDevice {
     @Override
     public void close() {
         port.close();
+    }
+
+    @Override
+    public Map<String, Long> counters() {
+        Map<String, Long> m = new LinkedHashMap<>(stats.snapshot());
+        m.putAll(port.counters());
+        return m;
     }
 }

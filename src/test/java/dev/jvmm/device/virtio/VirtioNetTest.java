@@ -185,4 +185,70 @@ class VirtioNetTest {
         assertNotEquals(0, d.r(STATUS) & STATUS_DEVICE_NEEDS_RESET);
         assertEquals(VirtioNet.NO_BUFFER, net.deliver(p, p.length));
     }
+
+    /** A back end with a full socket: it says no, and the guest's packets stay in the ring until it has room. */
+    static final class Backpressured implements VirtioNet.Backend {
+        final List<byte[]> sent = new ArrayList<>();
+        int room;
+
+        @Override
+        public boolean sendReady() {
+            return room > 0;
+        }
+
+        @Override
+        public int send(byte[] packet, int len) {
+            room--;
+            sent.add(Arrays.copyOf(packet, len));
+            return len;
+        }
+
+        @Override
+        public void start(VirtioNet net, dev.jvmm.event.EventLoop loop, dev.jvmm.device.DeviceFailure failure) {
+        }
+
+        @Override
+        public java.util.Map<String, Long> counters() {
+            return java.util.Map.of("backend_thing", 7L);
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+
+    @Test
+    void aBackendWithoutRoomLeavesPacketsInTheQueueUntilItIsReady() {
+        Backpressured b = new Backpressured();
+        VirtioNet net = new VirtioNet(MAC, b);
+        TestDriver d = new TestDriver(net).init();
+        b.room = 1;
+        for (int i = 0; i < 3; i++) d.submit(VirtioNet.TRANSMITQ, Buf.r(d.put(packet(60, 0, 10 + i)), 72));
+        d.kick(VirtioNet.TRANSMITQ);
+        assertEquals(1, b.sent.size());
+        assertEquals(1, d.usedIdx(VirtioNet.TRANSMITQ), "the others wait in the ring: nothing is dropped");
+        b.room = 5;
+        net.transmitReady();
+        assertEquals(3, b.sent.size());
+        assertEquals(3, d.usedIdx(VirtioNet.TRANSMITQ));
+        assertArrayEquals(packet(60, 0, 12), b.sent.get(2), "in order");
+        assertEquals(0L, net.counters().get("tx_dropped"));
+        assertEquals(7L, net.counters().get("backend_thing"), "the back end's counters are the device's");
+    }
+
+    @Test
+    void theLinkGoesDownWithAConfigurationInterrupt() {
+        VirtioNet net = new VirtioNet(MAC, new Sink());
+        TestDriver d = new TestDriver(net).init((1L << F_VERSION_1) | (1L << VirtioNet.F_STATUS), 16);
+        assertTrue(net.linkUp());
+        int gen = d.r(CONFIG_GENERATION);
+        net.setLinkUp(false);
+        assertFalse(net.linkUp());
+        assertEquals(0, d.t.read(CONFIG + 6, 2), "STATUS without LINK_UP");
+        assertEquals(INT_CONFIG_CHANGE, d.r(INTERRUPT_STATUS) & INT_CONFIG_CHANGE);
+        assertNotEquals(gen, d.r(CONFIG_GENERATION));
+        d.ackAll();
+        net.setLinkUp(false);
+        assertEquals(0, d.r(INTERRUPT_STATUS), "no change, no interrupt");
+    }
 }

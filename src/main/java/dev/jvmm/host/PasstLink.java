@@ -1,0 +1,398 @@
+package dev.jvmm.host;
+
+import dev.jvmm.device.DeviceFailure;
+import dev.jvmm.device.virtio.VirtioNet;
+import dev.jvmm.event.EventLoop;
+import dev.jvmm.log.Log;
+import dev.jvmm.sys.LibC;
+import dev.jvmm.sys.SocketIo;
+import dev.jvmm.sys.UnixSocket;
+import dev.jvmm.sys.UnixSocketException;
+
+import java.io.File;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.regex.Pattern;
+
+/**
+ * User-mode networking for a {@link VirtioNet}: a {@code passt} process (the user-mode TCP/IP stack of
+ * Podman, libvirt and QEMU's {@code -netdev stream}) that jvmm starts through {@link HelperProcess}
+ * (private directory, stopped with jvmm, {@code --pdeathsig}) and talks to over a UNIX socket in
+ * that directory, with {@link FrameStream}'s framing: a 32-bit big-endian length, then the Ethernet
+ * frame. VirtioNet's packets carry the 12-byte virtio-net header, which is stripped on the way out and
+ * put back (zeroed) on the way in. passt gives the guest DHCP, DNS, NAT to the host's network, and
+ * the gateway address reaches the host's own loopback; {@code -t}/{@code -u} forward host ports.
+ *
+ * <p><b>Back-pressure, both ways.</b> Guest to passt: a packet goes into the bounded send buffer and
+ * is written at once if the socket takes it; while the buffer lacks room for a largest frame,
+ * {@link #sendReady} says no, so VirtioNet leaves the guest's packets in its transmit queue, and a
+ * POLLOUT watch resumes it ({@link VirtioNet#transmitReady}): nothing is dropped for a full socket.
+ * passt to guest: frames are read and delivered while the guest has receive buffers; a frame that
+ * finds none waits (one, in this object) and the socket is not read until the guest adds buffers,
+ * so the rest waits in passt.
+ *
+ * <p><b>When passt goes away</b> (its socket closes or fails, or it sends a length no frame has), the
+ * run ends with one line saying how passt ended and what it last printed (status 6), or, for an
+ * {@code optional} link, the guest sees the link go down (STATUS, config interrupt), its packets are
+ * dropped and counted, and the run goes on.
+ *
+ * <p>Threads: {@link #send} and {@link #sendReady} run where VirtioNet serves its transmit queue
+ * (normally the event loop) with the device lock held, and lock this object for the send buffer;
+ * reading, watching and the end happen on the event loop.
+ */
+public final class PasstLink implements VirtioNet.Backend {
+    /** What jvmm asks passt for: a TCP or UDP port of the host forwarded to a guest port. */
+    public record Forward(String protocol, String address, int hostPort, int guestPort) {
+        public Forward {
+            if (!protocol.equals("tcp") && !protocol.equals("udp")) throw new IllegalArgumentException("protocol " + protocol);
+            if (hostPort < 1 || hostPort > 65535 || guestPort < 1 || guestPort > 65535) throw new IllegalArgumentException("port out of range");
+        }
+
+        /** passt's option for it: {@code -t [ADDR/]HOSTPORT:GUESTPORT}. */
+        List<String> passtOptions() {
+            return List.of(protocol.equals("tcp") ? "-t" : "-u", (address == null ? "" : address + "/") + hostPort + ":" + guestPort);
+        }
+    }
+
+    /** How long passt may take to create its socket. */
+    public static final Duration START_TIMEOUT = Duration.ofSeconds(10);
+    /** The MTU passt announces by DHCP: what VirtioNet's receive buffers take without MRG_RXBUF. */
+    static final int MTU = 1500;
+    /** The uid:gid passt runs as when jvmm is root (passt will not stay root; numeric, so no passwd entry is needed). */
+    static final String ROOT_RUNAS = "65534:65534";
+    static final int FRAMES_PER_TURN = 64;
+    /**
+     * What passt prints that says nothing about why it ended: where there is no syslog it says so
+     * before every line, and at start-up (even with --quiet) it tells how to start QEMU on its socket.
+     */
+    static final Pattern NOISE = Pattern.compile("^Failed to send \\d+ bytes to syslog|^UNIX domain socket bound at "
+            + "|^You can now start qemu|^\\s*kvm \\.\\.\\. |^or qrap, for earlier|^\\s*\\./qrap |^Don't run as root");
+
+    private final HelperProcess helper;
+    private final UnixSocket socket;
+    private final boolean optional;
+    private final String what;
+    private final FrameStream frames = new FrameStream();
+    private final byte[] rxPacket = new byte[VirtioNet.MAX_PACKET];
+    private final AtomicBoolean retryScheduled = new AtomicBoolean();
+    private final AtomicLong txFrames = new AtomicLong(), rxFrames = new AtomicLong(), txStalls = new AtomicLong(),
+            droppedAfterEnd = new AtomicLong();
+    private VirtioNet net;
+    private EventLoop loop;
+    private Thread loopThread;
+    private DeviceFailure failure;
+    private int rxPending = -1;   // length of a frame in rxPacket waiting for a receive buffer
+    private boolean rxPaused;
+    private short watched;
+    private boolean watching;
+    private volatile boolean ended;
+    private boolean txStalled;
+    private boolean closed;
+    private volatile boolean watchScheduled;
+
+    PasstLink(HelperProcess helper, UnixSocket socket, boolean optional, String what) {
+        this.helper = helper;
+        this.socket = socket;
+        this.optional = optional;
+        this.what = what;
+    }
+
+    /**
+     * Starts passt ({@code program}, or {@code passt} on PATH) with {@code forwards}, waits for its
+     * socket and connects to it. When jvmm runs as root, passt runs as {@value #ROOT_RUNAS} (it drops
+     * root itself and binds its socket after that), in a subdirectory only that user can enter.
+     */
+    public static PasstLink launch(Path program, List<Forward> forwards, boolean optional) throws HelperProcess.HelperException {
+        String passt = program != null ? program.toString() : onPath("passt");
+        if (passt == null) {
+            throw new HelperProcess.HelperException("passt is not installed (it is on no directory of PATH); install the package passt"
+                    + " (Debian, Ubuntu: apt-get install passt; Fedora: dnf install passt) or give --passt PATH");
+        }
+        if (program != null && !(Files.isRegularFile(program) && Files.isExecutable(program))) {
+            throw new HelperProcess.HelperException("--passt " + program + " is not an executable file");
+        }
+        boolean root = runningAsRoot();
+        Path[] socketPath = new Path[1];
+        HelperProcess h;
+        try {
+            h = HelperProcess.start("passt", dir -> {
+                Path sockDir = dir;
+                if (root) sockDir = passtOwnedDirectory(dir);
+                socketPath[0] = sockDir.resolve("passt.sock");
+                List<String> cmd = new ArrayList<>(List.of(passt, "--foreground", "--stderr", "--quiet", "--one-off",
+                        "--mtu", Integer.toString(MTU), "--socket", socketPath[0].toString()));
+                if (root) cmd.addAll(List.of("--runas", ROOT_RUNAS));
+                for (Forward f : forwards) cmd.addAll(f.passtOptions());
+                return cmd;
+            });
+        } catch (UncheckedIOException e) {
+            throw new HelperProcess.HelperException("cannot prepare passt's directory: " + e.getCause().getMessage(), e);
+        }
+        h.ignoreOutput(NOISE);
+        try {
+            h.awaitSocket(socketPath[0], START_TIMEOUT);
+            UnixSocket s = UnixSocket.connect(socketPath[0], 2000);
+            return new PasstLink(h, s, optional, "passt (pid " + h.pid() + ")");
+        } catch (HelperProcess.HelperException e) {
+            h.close();
+            throw e;
+        } catch (UnixSocketException e) {
+            h.close();
+            throw new HelperProcess.HelperException("cannot connect to passt: " + e.getMessage(), e);
+        }
+    }
+
+    /** A directory in the private one that the user passt switches to can write (the private one stays traversable only). */
+    private static Path passtOwnedDirectory(Path dir) {
+        try {
+            Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx--x--x"));
+            Path d = Files.createDirectory(dir.resolve("net"), PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+            String[] ids = ROOT_RUNAS.split(":");
+            Files.setAttribute(d, "unix:uid", Integer.parseInt(ids[0]), LinkOption.NOFOLLOW_LINKS);
+            Files.setAttribute(d, "unix:gid", Integer.parseInt(ids[1]), LinkOption.NOFOLLOW_LINKS);
+            return d;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    static boolean runningAsRoot() {
+        try {
+            return ((Integer) Files.getAttribute(Path.of("/proc/self"), "unix:uid")) == 0;
+        } catch (IOException | UnsupportedOperationException | IllegalArgumentException e) {
+            return "root".equals(System.getProperty("user.name"));
+        }
+    }
+
+    private static String onPath(String program) {
+        for (String d : System.getenv().getOrDefault("PATH", "").split(File.pathSeparator)) {
+            if (d.isEmpty()) continue;
+            Path p = Path.of(d, program);
+            if (Files.isRegularFile(p) && Files.isExecutable(p)) return p.toString();
+        }
+        return null;
+    }
+
+    /** The passt process (null for a link made on a plain socket, in tests). */
+    public HelperProcess helper() {
+        return helper;
+    }
+
+    // ---- wiring ----
+
+    @Override
+    public void start(VirtioNet net, EventLoop loop, DeviceFailure failure) {
+        this.net = net;
+        this.loop = loop;
+        this.loopThread = Thread.currentThread();
+        this.failure = failure;
+        net.onReceiveBuffers(() -> {
+            if (rxPaused && retryScheduled.compareAndSet(false, true)) loop.execute(this::resumeReceive);
+        });
+        updateWatch();
+    }
+
+    /**
+     * Watches passt's socket for what is wanted now: input unless paused, output while bytes wait.
+     * Paused and with nothing to write it is still watched, for no events: poll reports POLLHUP and
+     * POLLERR anyway, so a passt that dies while the guest takes no frames is noticed. Loop thread.
+     */
+    private void updateWatch() {
+        watchScheduled = false;
+        if (closed || ended) return;
+        short want = rxPaused ? 0 : LibC.POLLIN;
+        synchronized (this) {
+            if (frames.pendingOut() > 0) want |= LibC.POLLOUT;
+        }
+        if (watching && want == watched) return;
+        loop.watch(socket.fd(), want, (fd, revents) -> ready(revents));
+        watched = want;
+        watching = true;
+    }
+
+    private void watchLater() {
+        if (loop == null) return;
+        if (Thread.currentThread() == loopThread) {
+            updateWatch();
+        } else if (!watchScheduled) {
+            watchScheduled = true;
+            loop.execute(this::updateWatch);
+        }
+    }
+
+    // ---- guest to passt ----
+
+    @Override
+    public synchronized boolean sendReady() {
+        boolean ready = ended || closed || frames.canQueue(VirtioNet.MAX_FRAME);
+        if (!ready && !txStalled) {
+            txStalled = true; // the transmit queue waits for POLLOUT
+            txStalls.incrementAndGet();
+        }
+        return ready;
+    }
+
+    @Override
+    public synchronized int send(byte[] packet, int len) {
+        if (ended || closed) {
+            droppedAfterEnd.incrementAndGet();
+            return -1;
+        }
+        int frame = len - VirtioNet.HDR_BYTES; // passt takes bare Ethernet frames
+        if (frame <= 0 || !frames.canQueue(frame)) return -1; // sendReady said yes: cannot happen
+        frames.queue(packet, VirtioNet.HDR_BYTES, frame);
+        txFrames.incrementAndGet();
+        long n = frames.flush(socket.fd());
+        if (n < 0) {
+            endLater("writing to passt's socket: " + LibC.strerror((int) -n));
+        } else if (frames.pendingOut() > 0) {
+            watchLater();
+        }
+        return len;
+    }
+
+    private void writable() {
+        boolean resume;
+        long n;
+        synchronized (this) {
+            n = frames.flush(socket.fd());
+            resume = n >= 0 && txStalled && frames.canQueue(VirtioNet.MAX_FRAME);
+            if (resume) txStalled = false;
+        }
+        // outside our lock: VirtioNet's is taken first, as in send
+        if (n < 0) end("writing to passt's socket: " + LibC.strerror((int) -n));
+        else if (resume) net.transmitReady();
+    }
+
+    // ---- passt to guest ----
+
+    private void ready(short revents) {
+        if (closed || ended) return;
+        if ((revents & LibC.POLLOUT) != 0) writable();
+        if (!ended && (revents & (LibC.POLLIN | LibC.POLLHUP | LibC.POLLERR)) != 0) {
+            if (!rxPaused) {
+                receive();
+            } else if ((revents & (LibC.POLLHUP | LibC.POLLERR)) != 0) { // nothing is read while paused: it is gone
+                end((revents & LibC.POLLHUP) != 0 ? "passt closed its socket" : "passt's socket failed");
+            }
+        }
+        updateWatch();
+    }
+
+    /** Delivers frames until the guest has no buffer, the socket is empty, or this turn's share is used. */
+    private void receive() {
+        for (int i = 0; i < FRAMES_PER_TURN && !ended; i++) {
+            if (rxPending < 0) {
+                int n;
+                try {
+                    n = frames.nextFrame(rxPacket, VirtioNet.HDR_BYTES);
+                } catch (FrameStream.FramingException e) {
+                    end("passt sent " + e.getMessage());
+                    return;
+                }
+                if (n < 0) {
+                    long r = frames.fill(socket.fd());
+                    if (r == SocketIo.WOULD_BLOCK) return;
+                    if (r == 0) {
+                        end("passt closed its socket");
+                        return;
+                    }
+                    if (r < 0) {
+                        end("reading passt's socket: " + LibC.strerror((int) -r));
+                        return;
+                    }
+                    i--; // a read is not a frame
+                    continue;
+                }
+                rxPending = n;
+            }
+            int result = net.deliver(rxPacket, VirtioNet.HDR_BYTES + rxPending); // the header is rewritten by deliver
+            if (result == VirtioNet.NO_BUFFER) {
+                rxPaused = true; // passt waits until the guest adds receive buffers
+                return;
+            }
+            if (result == VirtioNet.DELIVERED) rxFrames.incrementAndGet();
+            rxPending = -1;
+        }
+        // this turn's share is used; frames already read would not wake poll again
+        if (!ended && frames.pendingIn()) loop.execute(this::receiveAgain);
+    }
+
+    private void receiveAgain() {
+        if (closed || ended || rxPaused) return;
+        receive();
+        updateWatch();
+    }
+
+    private void resumeReceive() {
+        retryScheduled.set(false);
+        if (closed || ended) return;
+        rxPaused = false;
+        receive();
+        updateWatch();
+    }
+
+    // ---- the end ----
+
+    private void endLater(String why) {
+        if (loop == null) return;
+        loop.execute(() -> end(why));
+    }
+
+    /** passt is gone: the run ends with one line (status 6), or an optional link goes down. Loop thread. */
+    private void end(String why) {
+        if (ended || closed) return;
+        ended = true;
+        if (watching) loop.unwatch(socket.fd());
+        watching = false;
+        if (optional) net.setLinkUp(false);
+        net.transmitReady(); // let a waiting transmit queue drain (into the void)
+        // describing how passt ended may wait a moment for it to exit: not on the loop
+        Thread.ofVirtual().name("passt end").start(() -> {
+            String how = helper == null ? what : helper.describeEnd(Duration.ofSeconds(1));
+            String line = what + ": " + why + "; " + how;
+            if (optional) Log.warn(PasstLink.class, "{}; the link is down (optional), the run goes on", line);
+            else failure.failed(line);
+        });
+    }
+
+    /** Whether passt went away. */
+    public boolean ended() {
+        return ended;
+    }
+
+    @Override
+    public Map<String, Long> counters() {
+        Map<String, Long> m = new LinkedHashMap<>();
+        m.put("passt_tx_frames", txFrames.get());
+        m.put("passt_rx_frames", rxFrames.get());
+        m.put("passt_tx_stalls", txStalls.get());
+        m.put("passt_runts", frames.runts());
+        m.put("passt_dropped_after_end", droppedAfterEnd.get());
+        return m;
+    }
+
+    @Override
+    public void close() {
+        synchronized (this) {
+            if (closed) return;
+            closed = true;
+        }
+        socket.close(); // passt --one-off exits when its client goes
+        if (helper != null) helper.close();
+        synchronized (this) {
+            frames.close();
+        }
+    }
+}
