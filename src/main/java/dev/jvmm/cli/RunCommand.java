@@ -438,14 +438,19 @@ public final class RunCommand implements Callable<Integer> {
         report.timeline().mark(Timeline.Mark.EXIT);
         Stop stop = report.stop();
         int status = stop.exitStatus();
-        if (rootfsRun != null && stop.cause() != StopCause.COMMAND_EXITED && status == ExitStatus.OK) {
-            // the guest stopped without the command's status: the init or the kernel failed
+        // the guest stopped without the command's status: the init or the kernel failed
+        boolean noCommandStatus = rootfsRun != null && stop.cause() != StopCause.COMMAND_EXITED && status == ExitStatus.OK;
+        boolean expectUnmatched = !noCommandStatus && config.expect() != null && !stop.expectMatched() && status == ExitStatus.OK;
+        if (noCommandStatus) status = RootfsInit.EXIT_SETUP_FAILED;
+        if (expectUnmatched) status = ExitStatus.EXPECT_UNMATCHED;
+        RunGuard guard = RunGuard.current();
+        if (guard != null && !guard.reporting(status)) return status; // the watchdog is ending the process, with its line
+        if (noCommandStatus) {
             err.println("jvmm: the guest stopped (" + stop.reason() + ") before the command's exit status came");
             err.flush();
-            return RootfsInit.EXIT_SETUP_FAILED;
+            return status;
         }
-        if (config.expect() != null && !stop.expectMatched() && status == ExitStatus.OK) {
-            status = ExitStatus.EXPECT_UNMATCHED;
+        if (expectUnmatched) {
             err.println("jvmm: the guest stopped (" + stop.reason() + ") before its output matched --expect '" + expect + "'");
         }
         if (stop.worthReporting()) {
@@ -463,6 +468,7 @@ public final class RunCommand implements Callable<Integer> {
             } catch (IOException e) {
                 err.println("jvmm: cannot write --stats-json " + statsJson + ": " + e.getMessage());
                 if (status == ExitStatus.OK) status = ExitStatus.OUTPUT_FAILED;
+                if (guard != null) guard.reporting(status);
             }
         }
         err.flush();

@@ -359,6 +359,18 @@ public final class HelperProcess implements AutoCloseable {
         }
     }
 
+    /**
+     * SIGKILL for every live helper and what it forked, and their directories removed, without waiting:
+     * for a process about to halt (which runs no shutdown hooks).
+     */
+    public static void killAll() {
+        for (HelperProcess h : List.copyOf(LIVE)) {
+            h.process.descendants().forEach(ProcessHandle::destroyForcibly);
+            h.process.destroyForcibly();
+            deleteTree(h.directory);
+        }
+    }
+
     /** SIGTERM, {@link #TERM_GRACE}, SIGKILL (for what it forked too); then the directory is removed. Idempotent. */
     @Override
     public void close() {

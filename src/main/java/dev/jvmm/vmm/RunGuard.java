@@ -1,5 +1,7 @@
 package dev.jvmm.vmm;
 
+import dev.jvmm.host.HelperProcess;
+
 import dev.jvmm.sys.Signals;
 import dev.jvmm.sys.Terminal;
 import sun.misc.Signal;
@@ -16,8 +18,9 @@ import java.time.Duration;
  * terminal restored, status reported). Before a VM exists (loading a kernel) or between two boots,
  * the process exits at once with the status. Either way a watchdog then gives the normal path
  * {@link #GRACE_MS}; if the process is still there it restores the terminal, says why on stderr and
- * halts with the status. Helper processes die with jvmm (they are started with a parent-death
- * signal), so even a halt leaves none behind.
+ * halts with the status (quietly, if the normal path already reported the end: {@link #reporting}).
+ * Helper processes die with jvmm (they are started with a parent-death signal where util-linux's
+ * setpriv is there), and the watchdog kills them itself before it halts, so even a halt leaves none behind.
  */
 public final class RunGuard implements AutoCloseable {
     /** How long a requested stop may take before the watchdog ends the process itself. */
@@ -36,6 +39,10 @@ public final class RunGuard implements AutoCloseable {
     private Stop pending;
     private long pendingSince;
     private boolean closed;
+    /** The normal path is reporting the run's end with this status (-1: not yet). */
+    private int reportedStatus = -1;
+    /** The watchdog is ending the process: the normal path must not report any more. */
+    private boolean halting;
 
     /**
      * Takes over SIGINT and SIGTERM for this process (the CLI does it first thing), replacing the
@@ -126,7 +133,14 @@ public final class RunGuard implements AutoCloseable {
                 }
                 if (closed) return;
                 s = pending;
+                halting = true;
                 if (terminal != null) terminal.restore();
+            }
+            // a halt runs no shutdown hooks: the helpers go first (where setpriv could not tie them to jvmm)
+            HelperProcess.killAll();
+            if (reportedStatus >= 0) {
+                // the normal path already said why the run ended: end with its status, without a second line
+                Runtime.getRuntime().halt(reportedStatus);
             }
             err.println("jvmm: " + s.reason() + " (the VM did not stop within " + GRACE_MS + " ms; ending the process)");
             err.flush();
@@ -134,6 +148,18 @@ public final class RunGuard implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+    }
+
+    /**
+     * The normal path is about to report the run's end (its lines on stderr) and exit with {@code status}
+     * (called again if the status changes while it reports). If the watchdog then has to end the process
+     * (a teardown that hangs), it ends it with this status and no line of its own.
+     * @return false if the watchdog is already ending the process with its own line: then report nothing
+     */
+    public synchronized boolean reporting(int status) {
+        if (halting) return false;
+        reportedStatus = status;
+        return true;
     }
 
     /** The run is over (its status is being reported): signals get their previous handlers back. */
