@@ -75,6 +75,7 @@ public final class ApiServer implements AutoCloseable {
         if (wakeFd < 0) throw new SyscallException("eventfd", LibC.errno());
         this.removeAtExit = new Thread(this::removeFile, "jvmm api cleanup");
         Runtime.getRuntime().addShutdownHook(removeAtExit); // a signal that ends the process before the normal path
+        RunGuard.atHalt(removeAtExit); // and the watchdog's halt, which runs no shutdown hooks
         this.thread = Thread.ofPlatform().name("jvmm api").daemon(true).unstarted(this::serve);
     }
 
@@ -507,6 +508,7 @@ public final class ApiServer implements AutoCloseable {
         listener.close();
         removeFile();
         if (!thread.isAlive()) LibC.close(wakeFd);
+        RunGuard.removeAtHalt(removeAtExit);
         try {
             Runtime.getRuntime().removeShutdownHook(removeAtExit);
         } catch (IllegalStateException e) {

@@ -27,6 +27,8 @@ public final class RunGuard implements AutoCloseable {
     static final long GRACE_MS = 800;
 
     private static volatile RunGuard current;
+    /** What must be done even when the watchdog halts the process (a halt runs no shutdown hooks). */
+    private static final java.util.Set<Runnable> AT_HALT = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     private final PrintStream err;
     private final SignalHandler previousInt;
@@ -138,6 +140,13 @@ public final class RunGuard implements AutoCloseable {
             }
             // a halt runs no shutdown hooks: the helpers go first (where setpriv could not tie them to jvmm)
             HelperProcess.killAll();
+            for (Runnable r : java.util.List.copyOf(AT_HALT)) {
+                try {
+                    r.run();
+                } catch (RuntimeException e) {
+                    // best effort: the process ends now either way
+                }
+            }
             if (reportedStatus >= 0) {
                 // the normal path already said why the run ended: end with its status, without a second line
                 Runtime.getRuntime().halt(reportedStatus);
@@ -148,6 +157,18 @@ public final class RunGuard implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+    }
+
+    /**
+     * Registers quick, non-blocking work (removing a socket file) that must happen even when the watchdog
+     * halts the process; {@link #removeAtHalt} when it is done the normal way.
+     */
+    public static void atHalt(Runnable r) {
+        AT_HALT.add(r);
+    }
+
+    public static void removeAtHalt(Runnable r) {
+        AT_HALT.remove(r);
     }
 
     /**
