@@ -86,6 +86,20 @@ public final class DebugRegisters {
         return dr;
     }
 
+    /**
+     * What a #DB means from DR6 and the DR0-DR7 it ran with: a watchpoint hit (read/write slots report
+     * an access; {@link GdbSession} knows which it asked for), an instruction breakpoint, or a step.
+     */
+    public static StopEvent classify(int cpu, long dr6, long[] dr) {
+        for (int i = 0; i < 4; i++) {
+            if ((dr6 & (1L << i)) == 0 || (dr[7] & (3L << (2 * i))) == 0) continue;
+            long rw = dr[7] >>> (16 + 4 * i) & 3;
+            if (rw == 0) return StopEvent.of(cpu, StopEvent.Kind.HW_BREAK);
+            return new StopEvent(cpu, rw == 1 ? StopEvent.Kind.WATCH : StopEvent.Kind.AWATCH, dr[i]);
+        }
+        return StopEvent.of(cpu, StopEvent.Kind.STEP);
+    }
+
     /** What a #DB with this DR6 means: the stop for the lowest triggered slot, or a single step. */
     public StopEvent classify(int cpu, long dr6) {
         for (int i = 0; i < 4; i++) {

@@ -70,6 +70,16 @@ public final class GdbSession implements RspDecoder.Listener {
     public void targetStopped(StopEvent e) {
         if (closed || !running) return;
         running = false;
+        if (e.kind() == StopEvent.Kind.AWATCH) {
+            // x86 has no read-only watchpoints: a read/write slot that gdb asked for as a read watchpoint
+            for (int i = 0; i < 4; i++) {
+                DebugRegisters.Slot s = debugRegs.slot(i);
+                if (s != null && s.address() == e.address() && s.type() == DebugRegisters.Type.READ) {
+                    e = new StopEvent(e.cpu(), StopEvent.Kind.RWATCH, e.address());
+                    break;
+                }
+            }
+        }
         lastStop = e;
         gCpu = e.cpu();
         send(e.reply());
