@@ -17,7 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Every command against a fake two-vCPU target: 64 KiB of memory, identity-mapped below 0x10000, nothing above. */
 class GdbSessionTest {
-    static final class FakeTarget implements GdbTarget {
+    static class FakeTarget implements GdbTarget {
         final byte[] memory = new byte[0x10000];
         final byte[][] regs = {new byte[X86Registers.IMAGE_BYTES], new byte[X86Registers.IMAGE_BYTES]};
         Action[] lastActions;
