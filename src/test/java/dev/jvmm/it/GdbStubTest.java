@@ -159,4 +159,87 @@ class GdbStubTest {
         assertTrue(s.jvmm().stderr().contains("the debugger killed the VM"), s::toString);
         assertTrue(!s.jvmm().stdout().contains("gdb guest: start"), "the guest never ran:\n" + s);
     }
+
+    /** One packet's payload from the stub (acks skipped), checksum checked. */
+    private static String packet(java.io.InputStream in) throws IOException {
+        int c;
+        while ((c = in.read()) != '$') if (c < 0) throw new AssertionError("the stub closed the connection");
+        StringBuilder sb = new StringBuilder();
+        while ((c = in.read()) != '#') {
+            if (c < 0) throw new AssertionError("the stub closed the connection mid-packet");
+            sb.append((char) c);
+        }
+        String cs = "" + (char) in.read() + (char) in.read();
+        int sum = 0;
+        for (int i = 0; i < sb.length(); i++) sum += sb.charAt(i);
+        assertEquals(String.format("%02x", sum & 0xff), cs);
+        return sb.toString();
+    }
+
+    private static void send(java.io.OutputStream out, String payload) throws IOException {
+        out.write(dev.jvmm.gdb.Rsp.frame(payload));
+        out.flush();
+    }
+
+    @Test
+    void attachToARunningGuestOverTcpInterruptItAndSurviveBadRequests() throws Exception {
+        // no --gdb-wait: the guest spins until the debugger attaches, which stops it
+        Process vm = Jvmm.command("run", "--no-stdin", "--timeout", "120s", "--gdb", "tcp:0",
+                KvmSupport.guest("spin.bin").toString()).start();
+        CompletableFuture<String> out = Jvmm.drain(vm.getInputStream());
+        java.io.BufferedReader err = new java.io.BufferedReader(new java.io.InputStreamReader(vm.getErrorStream()));
+        StringBuilder errText = new StringBuilder();
+        String line;
+        Matcher port = null;
+        while ((line = err.readLine()) != null) {
+            errText.append(line).append('\n');
+            Matcher m = Pattern.compile("gdb stub listening on tcp:127\\.0\\.0\\.1:(\\d+)").matcher(line);
+            if (m.find()) {
+                port = m;
+                break;
+            }
+        }
+        assertTrue(port != null, "no listening line:\n" + errText);
+        CompletableFuture<String> restOfErr = CompletableFuture.supplyAsync(() -> {
+            StringBuilder sb = new StringBuilder();
+            try {
+                String l;
+                while ((l = err.readLine()) != null) sb.append(l).append('\n');
+            } catch (IOException e) {
+                // ended
+            }
+            return sb.toString();
+        });
+        try (java.net.Socket sock = new java.net.Socket("127.0.0.1", Integer.parseInt(port.group(1)))) {
+            java.io.InputStream in = sock.getInputStream();
+            java.io.OutputStream o = sock.getOutputStream();
+            send(o, "?");
+            assertEquals("T05thread:1;", packet(in));
+            send(o, "vCont;c");
+            o.write(0x03); // Ctrl-C
+            o.flush();
+            assertEquals("T02thread:1;", packet(in), "the interrupt stops the guest and names the thread");
+            String g;
+            send(o, "g");
+            g = packet(in);
+            assertEquals(dev.jvmm.gdb.X86Registers.IMAGE_BYTES * 2, g.length());
+            // hostile requests: an error each, and the stub goes on
+            send(o, "m" + "f".repeat(16) + ",10");
+            assertEquals("E14", packet(in), "an address beyond RAM");
+            send(o, "m0,fffffffffffff");
+            assertEquals("E22", packet(in));
+            send(o, "p99999999");
+            assertEquals("E22", packet(in));
+            o.write("$g#00".getBytes());
+            o.flush();
+            send(o, "Hg7");
+            assertEquals("E01", packet(in));
+            send(o, "qC");
+            assertEquals("QC1", packet(in));
+            send(o, "k");
+        }
+        assertTrue(vm.waitFor(150, TimeUnit.SECONDS), "jvmm did not end after the kill");
+        String stderr = errText + restOfErr.get();
+        assertEquals(ExitStatus.GDB_KILL, vm.exitValue(), stderr + out.get());
+    }
 }
