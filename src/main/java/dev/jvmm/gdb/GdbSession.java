@@ -15,8 +15,11 @@ import java.util.function.Consumer;
  * of the session ({@link #closed()}); every number it sends is checked before use.
  */
 public final class GdbSession implements RspDecoder.Listener {
-    /** The most memory one m/M/X packet may move (hex doubles it; the rest is the command). */
-    public static final int MAX_MEMORY = (Rsp.PACKET_SIZE - 32) / 2;
+    /**
+     * The most memory one m/M/X packet may move: gdb sizes its reads to the advertised PacketSize
+     * (hex doubles the bytes), and its writes so that the whole packet fits in it.
+     */
+    public static final int MAX_MEMORY = Rsp.PACKET_SIZE / 2;
     private static final byte INT3 = (byte) 0xcc;
 
     private final GdbTarget target;
