@@ -102,6 +102,11 @@ class GdbStubTest {
                 "set $r12 = 0x5a", "p/x $r12",
                 "set {int}&value = 0x0a77656e", "x/s &value",
                 "stepi", "p/x $pc",
+                // with the scheduler locked, vCPU 1 stays stopped while vCPU 0 steps (vCont;s:1 alone)
+                "set scheduler-locking on", "stepi", "p/x $pc", "set scheduler-locking off",
+                "thread 2", "p/x $pc", "thread 1",
+                // on from one hardware breakpoint to the next
+                "hbreak last", "continue", "p/x $pc",
                 "delete", "detach"), "--smp", "2");
         String g = s.gdbOut();
         // registers at the entry point: long mode (CR0.PG|PE, EFER.LMA|LME), a 64-bit code segment
@@ -119,6 +124,10 @@ class GdbStubTest {
         assertTrue(g.contains("<value>:\t\"new\\n\""), s::toString);
         // a single step: one nop further
         assertEquals(symbol("checkpoint") + 1, value(g, "$8"), s::toString);
+        assertEquals(symbol("checkpoint") + 2, value(g, "$9"), s::toString);
+        // vCPU 1 never left its reset state (the boot protocol starts only vCPU 0)
+        assertEquals(0xfff0, value(g, "$10"), s::toString);
+        assertEquals(symbol("last"), value(g, "$11"), s::toString);
         assertTrue(g.contains("Detaching from program") || g.contains("[Inferior 1 (Remote target) detached]"), s::toString);
         // detached, the guest finishes: its output shows the register and memory gdb wrote
         assertEquals(GUEST_OK, s.jvmm().status(), s::toString);
