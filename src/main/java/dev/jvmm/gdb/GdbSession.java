@@ -431,6 +431,7 @@ public final class GdbSession implements RspDecoder.Listener {
     }
 
     private String insertSw(long addr) {
+        if (!target.softwareBreakpoints()) return "E01";
         if (swBreakpoints.containsKey(addr)) return "OK";
         if (swBreakpoints.size() >= 1024) return "E28";
         byte[] old = target.readMemory(gCpu, addr, 1);

@@ -19,6 +19,15 @@ public interface GdbTarget {
 
     int cpus();
 
+    /**
+     * Whether int3 breakpoints can work here; a KVM that emulates guest code cannot execute int3, so
+     * the stub refuses Z0 there (gdb then says it cannot insert the breakpoint) rather than let the
+     * guest die on it.
+     */
+    default boolean softwareBreakpoints() {
+        return true;
+    }
+
     /** A debugger attached; whether the machine was running when it did (then stop it). */
     void attach(Listener listener);
 

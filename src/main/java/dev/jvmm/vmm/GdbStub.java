@@ -90,6 +90,12 @@ public final class GdbStub implements GdbTarget {
         return cpus;
     }
 
+    /** Not on a host whose KVM emulates guest code: its emulator cannot execute int3 (the guest would stop with status 12). */
+    @Override
+    public boolean softwareBreakpoints() {
+        return dev.jvmm.host.HostInfo.virtualization() == dev.jvmm.host.HostInfo.Virtualization.HARDWARE;
+    }
+
     @Override
     public void attach(Listener l) {
         listener = l;

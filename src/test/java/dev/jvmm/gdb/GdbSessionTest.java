@@ -209,6 +209,20 @@ class GdbSessionTest {
     }
 
     @Test
+    void softwareBreakpointsAreRefusedWhereTheTargetCannotRunInt3() {
+        GdbTarget noInt3 = new FakeTarget() {
+            @Override
+            public boolean softwareBreakpoints() {
+                return false;
+            }
+        };
+        session = new GdbSession(noInt3, b -> sent.add(new String(b, StandardCharsets.ISO_8859_1)));
+        assertEquals("E01", ask("Z0,400,1"));
+        assertEquals(0, ((FakeTarget) noInt3).memory[0x400], "nothing patched");
+        assertEquals("OK", ask("Z1,400,1"), "a hardware breakpoint instead");
+    }
+
+    @Test
     void hardwareBreakpointsAndWatchpointsUseTheDebugRegisters() {
         assertEquals("OK", ask("Z1,1000,1"));
         assertEquals("OK", ask("Z2,2000,4"));
