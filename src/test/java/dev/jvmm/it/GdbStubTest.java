@@ -236,6 +236,10 @@ class GdbStubTest {
             send(o, "g");
             g = packet(in);
             assertEquals(dev.jvmm.gdb.X86Registers.IMAGE_BYTES * 2, g.length());
+            // paging is off (real mode): addresses are physical; the flat binary sits at 0x10000
+            byte[] image = Files.readAllBytes(KvmSupport.guest("spin.bin"));
+            send(o, "m10000," + Integer.toHexString(image.length));
+            assertEquals(dev.jvmm.gdb.Rsp.hex(image), packet(in));
             // hostile requests: an error each, and the stub goes on
             send(o, "m" + "f".repeat(16) + ",10");
             assertEquals("E14", packet(in), "an address beyond RAM");
