@@ -129,12 +129,52 @@ public final class GdbServer implements AutoCloseable {
         }
     }
 
+    /** Refused connections being answered now; past this many, a refused one is just closed. */
+    private static final int MAX_REFUSING = 4;
+    private final java.util.Set<SocketChannel> refusing = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    /**
+     * A second debugger: its first packet (gdb's qSupported) gets an error naming the reason, which
+     * gdb prints ("Remote failure reply: E.another debugger ..."), then the connection closes.
+     */
     private void refuse(SocketChannel s) {
-        try (s) {
-            log.info("gdb stub: refused a second debugger (one is attached)");
-            s.write(ByteBuffer.wrap(Rsp.frame("E.another debugger is attached to this VM")));
+        log.info("gdb stub: refused a second debugger (one is attached)");
+        if (refusing.size() >= MAX_REFUSING) {
+            closeQuietly(s);
+            return;
+        }
+        refusing.add(s);
+        Thread.ofPlatform().name("gdb refusal").daemon(true).start(() -> {
+            boolean[] answered = {false};
+            RspDecoder d = new RspDecoder(Rsp.PACKET_SIZE, new RspDecoder.Listener() {
+                @Override public void packet(byte[] data) { answered[0] = true; }
+                @Override public void badPacket(String why) { answered[0] = true; }
+                @Override public void interrupt() { }
+                @Override public void oversized() { answered[0] = true; }
+            });
+            try (s) {
+                ByteBuffer buf = ByteBuffer.allocate(1024);
+                while (!answered[0] && !closed) {
+                    buf.clear();
+                    int n = s.read(buf);
+                    if (n < 0) return;
+                    d.feed(buf.array(), 0, n);
+                }
+                s.write(ByteBuffer.wrap(new byte[] {'+'}));
+                s.write(ByteBuffer.wrap(Rsp.frame("E.another debugger is attached to this VM")));
+            } catch (IOException ignored) {
+                // it went away first
+            } finally {
+                refusing.remove(s);
+            }
+        });
+    }
+
+    private static void closeQuietly(SocketChannel s) {
+        try {
+            s.close();
         } catch (IOException ignored) {
-            // it went away first
+            // closing anyway
         }
     }
 
@@ -238,13 +278,8 @@ public final class GdbServer implements AutoCloseable {
             // closing anyway
         }
         Client c = client;
-        if (c != null) {
-            try {
-                c.socket.close();
-            } catch (IOException ignored) {
-                // closing anyway
-            }
-        }
+        if (c != null) closeQuietly(c.socket);
+        for (SocketChannel r : refusing) closeQuietly(r);
         if (socketPath != null) {
             try {
                 Files.deleteIfExists(socketPath);

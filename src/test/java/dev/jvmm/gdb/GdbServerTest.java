@@ -60,6 +60,7 @@ class GdbServerTest {
                 assertTrue(readPacket(first).startsWith("$QC1#"));
                 try (SocketChannel second = SocketChannel.open(StandardProtocolFamily.UNIX)) {
                     second.connect(UnixDomainSocketAddress.of(sock));
+                    second.write(ByteBuffer.wrap(Rsp.frame("qSupported:swbreak+")));
                     String refusal = readPacket(second);
                     assertTrue(refusal.startsWith("$E.another debugger is attached"), refusal);
                     assertNull(readPacket(second), "and the connection is closed");

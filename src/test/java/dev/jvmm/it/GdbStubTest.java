@@ -259,4 +259,36 @@ class GdbStubTest {
         String stderr = errText + restOfErr.get();
         assertEquals(ExitStatus.GDB_KILL, vm.exitValue(), stderr + out.get());
     }
+
+    @Test
+    void aSecondDebuggerIsRefusedClearly(@TempDir Path tmp) throws Exception {
+        Path sock = tmp.resolve("gdb.sock");
+        Process vm = Jvmm.command("run", "--no-stdin", "--timeout", "120s", "--gdb", "unix:" + sock, "--gdb-wait",
+                KvmSupport.guest("gdbtest64.elf").toString()).start();
+        CompletableFuture<String> out = Jvmm.drain(vm.getInputStream());
+        CompletableFuture<String> err = Jvmm.drain(vm.getErrorStream());
+        while (!Files.exists(sock) && vm.isAlive()) Thread.sleep(10);
+        String second;
+        try (java.nio.channels.SocketChannel first = java.nio.channels.SocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
+            first.connect(java.net.UnixDomainSocketAddress.of(sock));
+            java.io.InputStream in = java.nio.channels.Channels.newInputStream(first);
+            java.io.OutputStream o = java.nio.channels.Channels.newOutputStream(first);
+            send(o, "?");
+            assertEquals("T05thread:1;", packet(in), "the first debugger is attached");
+            Process gdb = new ProcessBuilder(GDB.toString(), "-batch", "-nx", "-ex", "target remote " + sock)
+                    .redirectErrorStream(true).start();
+            gdb.getOutputStream().close();
+            second = new String(gdb.getInputStream().readAllBytes());
+            assertTrue(gdb.waitFor(150, TimeUnit.SECONDS), "the second gdb ended");
+            // the first is still served, and detaches: the guest runs to its end
+            send(o, "qC");
+            assertEquals("QC1", packet(in));
+            send(o, "D");
+            assertEquals("OK", packet(in));
+        }
+        assertTrue(vm.waitFor(150, TimeUnit.SECONDS), "jvmm ended");
+        assertTrue(second.contains("Remote failure reply: E.another debugger is attached to this VM"), second);
+        assertTrue(err.get().contains("refused a second debugger"), err.get());
+        assertEquals(GUEST_OK, vm.exitValue(), err.get() + out.get());
+    }
 }
