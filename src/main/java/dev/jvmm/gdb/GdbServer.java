@@ -145,25 +145,30 @@ public final class GdbServer implements AutoCloseable {
         }
         refusing.add(s);
         Thread.ofPlatform().name("gdb refusal").daemon(true).start(() -> {
-            boolean[] answered = {false};
+            byte[] refusal = Rsp.frame("E.another debugger is attached to this VM");
+            int[] owed = {0};
             RspDecoder d = new RspDecoder(Rsp.PACKET_SIZE, new RspDecoder.Listener() {
-                @Override public void packet(byte[] data) { answered[0] = true; }
-                @Override public void badPacket(String why) { answered[0] = true; }
+                @Override public void packet(byte[] data) { owed[0]++; }
+                @Override public void badPacket(String why) { owed[0]++; }
                 @Override public void interrupt() { }
-                @Override public void oversized() { answered[0] = true; }
+                @Override public void oversized() { owed[0] = -1; }
             });
+            // every packet gets the refusal until the client gives up and closes (gdb does after one
+            // or two); closing first would make gdb's own ack fail and hide the reason behind EPIPE
             try (s) {
                 ByteBuffer buf = ByteBuffer.allocate(1024);
-                while (!answered[0] && !closed) {
+                while (!closed && owed[0] >= 0) {
                     buf.clear();
                     int n = s.read(buf);
                     if (n < 0) return;
                     d.feed(buf.array(), 0, n);
+                    for (; owed[0] > 0; owed[0]--) {
+                        s.write(ByteBuffer.wrap(new byte[] {'+'}));
+                        s.write(ByteBuffer.wrap(refusal));
+                    }
                 }
-                s.write(ByteBuffer.wrap(new byte[] {'+'}));
-                s.write(ByteBuffer.wrap(Rsp.frame("E.another debugger is attached to this VM")));
             } catch (IOException ignored) {
-                // it went away first
+                // it went away
             } finally {
                 refusing.remove(s);
             }

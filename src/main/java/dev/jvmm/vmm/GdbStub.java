@@ -70,6 +70,11 @@ public final class GdbStub implements GdbTarget {
         return stub;
     }
 
+    /** Whether a debugger is attached now. */
+    boolean attached() {
+        return listener != null;
+    }
+
     public String boundTo() {
         return server.boundTo();
     }

@@ -184,6 +184,12 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
         }
     }
 
+    /** Whether a debugger is attached to this VM's --gdb stub (then only it pauses and resumes the VM). */
+    public boolean debuggerAttached() {
+        GdbStub g = gdb;
+        return g != null && g.attached();
+    }
+
     void attachGdb(GdbStub stub) {
         this.gdb = stub;
     }

@@ -263,10 +263,11 @@ class GdbStubTest {
     @Test
     void aSecondDebuggerIsRefusedClearly(@TempDir Path tmp) throws Exception {
         Path sock = tmp.resolve("gdb.sock");
+        Path api = tmp.resolve("api.sock");
         Process vm = Jvmm.command("run", "--no-stdin", "--timeout", "120s", "--gdb", "unix:" + sock, "--gdb-wait",
-                KvmSupport.guest("gdbtest64.elf").toString()).start();
-        CompletableFuture<String> out = Jvmm.drain(vm.getInputStream());
-        CompletableFuture<String> err = Jvmm.drain(vm.getErrorStream());
+                "--api-socket", api.toString(), KvmSupport.guest("gdbtest64.elf").toString())
+                // files, not drain threads: those share the common pool with the ctl run's below
+                .redirectOutput(tmp.resolve("out").toFile()).redirectError(tmp.resolve("err").toFile()).start();
         while (!Files.exists(sock) && vm.isAlive()) Thread.sleep(10);
         String second;
         try (java.nio.channels.SocketChannel first = java.nio.channels.SocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
@@ -283,12 +284,16 @@ class GdbStubTest {
             // the first is still served, and detaches: the guest runs to its end
             send(o, "qC");
             assertEquals("QC1", packet(in));
+            // the control socket cannot resume what the debugger stopped
+            Jvmm.Result resume = Jvmm.run("ctl", api.toString(), "resume");
+            assertTrue(resume.status() != 0 && (resume.stdout() + resume.stderr()).contains("a debugger attached with --gdb"), resume::toString);
             send(o, "D");
             assertEquals("OK", packet(in));
         }
         assertTrue(vm.waitFor(150, TimeUnit.SECONDS), "jvmm ended");
+        String errText = Files.readString(tmp.resolve("err")), outText = Files.readString(tmp.resolve("out"));
         assertTrue(second.contains("Remote failure reply: E.another debugger is attached to this VM"), second);
-        assertTrue(err.get().contains("refused a second debugger"), err.get());
-        assertEquals(GUEST_OK, vm.exitValue(), err.get() + out.get());
+        assertTrue(errText.contains("refused a second debugger"), errText);
+        assertEquals(GUEST_OK, vm.exitValue(), errText + outText);
     }
 }
