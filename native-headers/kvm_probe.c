@@ -144,6 +144,7 @@ static void structs(void) {
     EXIT("system_event", system_event);
     EXIT("system_event.type", system_event.type); EXIT("system_event.ndata", system_event.ndata);
     EXIT("system_event.data", system_event.data);
+    EXIT("debug", debug);
     EXIT("padding", padding);
     FIELD(kvm_run, kvm_valid_regs); FIELD(kvm_run, kvm_dirty_regs); FIELD(kvm_run, s);
 
@@ -325,11 +326,31 @@ static void snap_branch(void) {
 }
 /* ==== end of snap branch ==== */
 
+/* ==== gdb branch: guest debugging and KVM_TRANSLATE (KvmApi's block of the same name) ==== */
+static void gdb_branch(void) {
+    STRUCT(kvm_debug_exit_arch);
+    FIELD(kvm_debug_exit_arch, exception); FIELD(kvm_debug_exit_arch, pad); FIELD(kvm_debug_exit_arch, pc);
+    FIELD(kvm_debug_exit_arch, dr6); FIELD(kvm_debug_exit_arch, dr7);
+    STRUCT(kvm_guest_debug);
+    FIELD(kvm_guest_debug, control); FIELD(kvm_guest_debug, pad); FIELD(kvm_guest_debug, arch);
+    STRUCT(kvm_guest_debug_arch);
+    FIELD(kvm_guest_debug_arch, debugreg);
+    STRUCT(kvm_translation);
+    FIELD(kvm_translation, linear_address); FIELD(kvm_translation, physical_address); FIELD(kvm_translation, valid);
+    FIELD(kvm_translation, writeable); FIELD(kvm_translation, usermode); FIELD(kvm_translation, pad);
+    KVM(KVM_TRANSLATE); KVM(KVM_SET_GUEST_DEBUG); KVM(KVM_CAP_SET_GUEST_DEBUG);
+    KVM(KVM_GUESTDBG_ENABLE); KVM(KVM_GUESTDBG_SINGLESTEP); KVM(KVM_GUESTDBG_USE_SW_BP); KVM(KVM_GUESTDBG_USE_HW_BP);
+    KVM(KVM_GUESTDBG_INJECT_DB); KVM(KVM_GUESTDBG_INJECT_BP);
+    CONST_AS(KvmApi, DB_VECTOR, 1); CONST_AS(KvmApi, BP_VECTOR, 3);
+}
+/* ==== end of gdb branch ==== */
+
 int main(void) {
     structs();
     kvm_constants();
     libc_constants();
     vhost_branch();
     snap_branch();
+    gdb_branch();
     return ferror(stdout) ? 1 : 0;
 }

@@ -22,17 +22,18 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class ArchitectureTest {
     /** What each package may depend on (besides itself and the JDK and libraries). */
-    static final Map<String, Set<String>> ALLOWED = Map.of(
-            "sys", Set.of(),
-            "log", Set.of(),
-            "event", Set.of("sys"),
-            "kvm", Set.of("sys"),
-            "memory", Set.of("sys"),
-            "arch", Set.of("sys", "kvm", "memory"),
-            "loader", Set.of("sys", "log", "memory", "arch"),
-            "device", Set.of("sys", "log", "event", "memory", "arch"),
-            "host", Set.of("sys", "log", "event", "memory", "arch", "device"),
-            "vmm", Set.of("sys", "log", "event", "kvm", "memory", "arch", "loader", "device", "host"));
+    static final Map<String, Set<String>> ALLOWED = Map.ofEntries(
+            Map.entry("sys", Set.of()),
+            Map.entry("log", Set.of()),
+            Map.entry("event", Set.of("sys")),
+            Map.entry("kvm", Set.of("sys")),
+            Map.entry("memory", Set.of("sys")),
+            Map.entry("arch", Set.of("sys", "kvm", "memory")),
+            Map.entry("loader", Set.of("sys", "log", "memory", "arch")),
+            Map.entry("device", Set.of("sys", "log", "event", "memory", "arch")),
+            Map.entry("host", Set.of("sys", "log", "event", "memory", "arch", "device")),
+            Map.entry("gdb", Set.of()),
+            Map.entry("vmm", Set.of("sys", "log", "event", "kvm", "memory", "arch", "loader", "device", "host", "gdb")));
     // cli may use everything
 
     private static final Pattern PACKAGE = Pattern.compile("^package dev\\.jvmm\\.([a-z]+)[.;]", Pattern.MULTILINE);

@@ -12,6 +12,8 @@ import dev.jvmm.vmm.ApiServer;
 import dev.jvmm.vmm.Json;
 import dev.jvmm.vmm.SnapshotFile;
 import dev.jvmm.vmm.ExitStatus;
+import dev.jvmm.vmm.GdbStub;
+import dev.jvmm.gdb.GdbServer;
 import dev.jvmm.vmm.RootfsRun;
 import dev.jvmm.vmm.RunGuard;
 import dev.jvmm.vmm.StopCause;
@@ -161,6 +163,13 @@ public final class RunCommand implements Callable<Integer> {
             + " at exit): one JSON request per line, info, stats, pause, resume, stop or snapshot; 'jvmm ctl PATH REQUEST' is its client.")
     Path apiSocket;
 
+    @Option(names = "--gdb", paramLabel = "tcp:[HOST:]PORT|unix:PATH", description = "Serve the GDB remote protocol"
+            + " (one debugger at a time) on a TCP port (127.0.0.1 unless HOST is given) or a UNIX socket: gdb's 'target remote'.")
+    String gdb;
+
+    @Option(names = "--gdb-wait", description = "With --gdb: the vCPUs do not start until a debugger attaches and continues.")
+    boolean gdbWait;
+
     @Option(names = "--no-stdin", description = "Do not connect stdin to the guest's console (as ssh -n): for scripts whose stdin is not meant for the guest.")
     boolean noStdin;
 
@@ -251,6 +260,8 @@ public final class RunCommand implements Callable<Integer> {
                 case "virtio" -> b.addVirtio(new VirtioSpec.Console());
                 default -> throw new IllegalArgumentException("unknown --console '" + consoleKind + "': use serial or virtio");
             }
+            if (gdb != null) gdbAddress = GdbServer.Address.parse(gdb);
+            else if (gdbWait) throw new IllegalArgumentException("--gdb-wait needs --gdb");
             VmConfig config = b.build();
             long hostMem = HostInfo.memTotal();
             if (config.memBytes() > hostMem) {
@@ -338,6 +349,9 @@ public final class RunCommand implements Callable<Integer> {
         }
     }
 
+    /** --gdb, parsed when the run starts (a usage error before anything is loaded). */
+    private GdbServer.Address gdbAddress;
+
     private int run(VmConfig config, KernelFormat forced, LoadOptions options, Timeline timeline, ApiServer api) {
         // --timeout counts from the start of the jvmm process, as timeout(1) would: JVM start-up included
         long deadline = config.timeout() == null ? 0 : timeline.timeoutOrigin() + config.timeout().toNanos();
@@ -359,14 +373,18 @@ public final class RunCommand implements Callable<Integer> {
             }
             RunReport report;
             for (int boot = 1; ; boot++) {
+                GdbStub stub = null;
                 try (Vm vm = VmBuilder.build(config, image, timeline)) {
                     guard.attach(vm);
                     if (api != null) api.attach(vm);
+                    if (gdbAddress != null) stub = GdbStub.start(vm, gdbAddress, gdbWait);
                     report = vm.run();
                     if (api != null) api.attach(null);
                     guard.attach(null);
                 } catch (VmmException e) {
                     return fail(e.exitStatus(), e.getMessage(), e);
+                } finally {
+                    if (stub != null) stub.close();
                 }
                 if (!(report.stop().reset() && config.onReboot() == VmConfig.OnReboot.RESTART)) break;
                 if (verbose) err.println("jvmm: " + report.stop().reason() + "; restarting (boot " + (boot + 1) + ")");
@@ -379,9 +397,10 @@ public final class RunCommand implements Callable<Integer> {
     private int restoreRun(Timeline timeline) {
         if (kernel != null) throw usage("--restore takes no KERNEL: the snapshot holds the guest");
         if (rootfs != null || !initrds.isEmpty() || !disks.isEmpty() || !nets.isEmpty() || !shares.isEmpty() || rng
-                || !consoleKind.equalsIgnoreCase("serial") || !cmdline.isEmpty() || format != null || boot != null) {
+                || !consoleKind.equalsIgnoreCase("serial") || !cmdline.isEmpty() || format != null || boot != null
+                || gdb != null) {
             throw usage("--restore: the snapshot has the guest and its devices; --rootfs, --initrd, --disk, --net, --share, --rng,"
-                    + " --console, --cmdline, --format and --boot cannot be given with it");
+                    + " --console, --cmdline, --format, --boot and --gdb cannot be given with it");
         }
         Map<String, byte[]> state;
         try {

@@ -39,6 +39,19 @@ public final class KvmRun {
         return run.byteSize();
     }
 
+    /** KVM_EXIT_DEBUG: the exception vector (1: #DB, 3: #BP), the linear PC and DR6. */
+    public int debugException() {
+        return run.get(JAVA_INT, KvmApi.RUN_DEBUG_EXCEPTION);
+    }
+
+    public long debugPc() {
+        return run.get(java.lang.foreign.ValueLayout.JAVA_LONG, KvmApi.RUN_DEBUG_PC);
+    }
+
+    public long debugDr6() {
+        return run.get(java.lang.foreign.ValueLayout.JAVA_LONG, KvmApi.RUN_DEBUG_DR6);
+    }
+
     public int exitReason() {
         return run.get(JAVA_INT, KvmApi.RUN_EXIT_REASON);
     }

@@ -130,8 +130,14 @@ public final class KvmApi {
             JAVA_INT.withName("type"), JAVA_INT.withName("ndata"),
             MemoryLayout.sequenceLayout(16, JAVA_LONG).withName("data")).withName("system_event");
 
+    /** {@code struct kvm_debug_exit_arch}: kvm_run's exit for KVM_EXIT_DEBUG (member "debug"). */
+    public static final StructLayout KVM_DEBUG_EXIT_ARCH = MemoryLayout.structLayout(
+            JAVA_INT.withName("exception"), JAVA_INT.withName("pad"), JAVA_LONG.withName("pc"),
+            JAVA_LONG.withName("dr6"), JAVA_LONG.withName("dr7")).withName("kvm_debug_exit_arch");
+
     public static final UnionLayout KVM_RUN_EXIT = MemoryLayout.unionLayout(
             JAVA_LONG.withName("hw"), KVM_RUN_FAIL_ENTRY, KVM_RUN_IO, KVM_RUN_MMIO, KVM_RUN_INTERNAL,
+            KVM_DEBUG_EXIT_ARCH.withName("debug"),
             KVM_RUN_SYSTEM_EVENT, MemoryLayout.sequenceLayout(256, JAVA_BYTE).withName("padding")).withName("exit");
 
     /** {@code struct kvm_run} up to and including the exit union, then the register sync area. */
@@ -172,6 +178,9 @@ public final class KvmApi {
     public static final int RUN_INTERNAL_DATA_WORDS = (int) (KVM_RUN_INTERNAL.select(PathElement.groupElement("data")).byteSize() / 8);
     public static final long RUN_SYSTEM_EVENT_TYPE = offset(KVM_RUN, "exit", "system_event", "type");
     public static final long RUN_HW_EXIT_REASON = offset(KVM_RUN, "exit", "hw");
+    public static final long RUN_DEBUG_EXCEPTION = offset(KVM_RUN, "exit", "debug", "exception");
+    public static final long RUN_DEBUG_PC = offset(KVM_RUN, "exit", "debug", "pc");
+    public static final long RUN_DEBUG_DR6 = offset(KVM_RUN, "exit", "debug", "dr6");
 
     // ---- ioctls on /dev/kvm ----
     public static final Ioctl.Request KVM_GET_API_VERSION = Ioctl.Request.io("KVM_GET_API_VERSION", KVMIO, 0x00);
@@ -311,6 +320,32 @@ public final class KvmApi {
     public static final int KVM_VCPUEVENT_VALID_NMI_PENDING = 1, KVM_VCPUEVENT_VALID_SIPI_VECTOR = 2;
     public static final int KVM_NR_IRQCHIPS = 3, KVM_MAX_XCRS = 16;
     // ==== end of snap branch ====
+
+    // ==== gdb branch: the guest-debug interface (KVM_SET_GUEST_DEBUG, KVM_EXIT_DEBUG) and KVM_TRANSLATE ====
+
+    /** {@code struct kvm_guest_debug_arch}: DR0-DR7 as the debugger wants them. */
+    public static final StructLayout KVM_GUEST_DEBUG_ARCH = MemoryLayout.structLayout(
+            MemoryLayout.sequenceLayout(8, JAVA_LONG).withName("debugreg")).withName("kvm_guest_debug_arch");
+
+    public static final StructLayout KVM_GUEST_DEBUG = MemoryLayout.structLayout(
+            JAVA_INT.withName("control"), JAVA_INT.withName("pad"),
+            KVM_GUEST_DEBUG_ARCH.withName("arch")).withName("kvm_guest_debug");
+
+    /** {@code struct kvm_translation}: a guest virtual (linear) address in, its physical address out. */
+    public static final StructLayout KVM_TRANSLATION = MemoryLayout.structLayout(
+            JAVA_LONG.withName("linear_address"), JAVA_LONG.withName("physical_address"),
+            JAVA_BYTE.withName("valid"), JAVA_BYTE.withName("writeable"), JAVA_BYTE.withName("usermode"),
+            MemoryLayout.sequenceLayout(5, JAVA_BYTE).withName("pad")).withName("kvm_translation");
+
+    public static final Ioctl.Request KVM_TRANSLATE = Ioctl.Request.iowr("KVM_TRANSLATE", KVMIO, 0x85, KVM_TRANSLATION.byteSize());
+    public static final Ioctl.Request KVM_SET_GUEST_DEBUG = Ioctl.Request.iow("KVM_SET_GUEST_DEBUG", KVMIO, 0x9b, KVM_GUEST_DEBUG.byteSize());
+
+    public static final int KVM_CAP_SET_GUEST_DEBUG = 23;
+    public static final int KVM_GUESTDBG_ENABLE = 0x1, KVM_GUESTDBG_SINGLESTEP = 0x2, KVM_GUESTDBG_USE_SW_BP = 0x10000,
+            KVM_GUESTDBG_USE_HW_BP = 0x20000, KVM_GUESTDBG_INJECT_DB = 0x40000, KVM_GUESTDBG_INJECT_BP = 0x80000;
+    /** The exception vectors a debug exit names: #DB and #BP. */
+    public static final int DB_VECTOR = 1, BP_VECTOR = 3;
+    // ==== end of gdb branch ====
 
     /** A readable name for an exit reason, for stats and errors. */
     public static String exitName(int reason) {

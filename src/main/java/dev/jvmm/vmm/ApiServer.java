@@ -48,6 +48,8 @@ public final class ApiServer implements AutoCloseable {
     static final int MAX_PENDING_OUT = 256 * 1024;
     /** Connections served at once. */
     public static final int MAX_CLIENTS = 256;
+    private static final String DEBUGGER = "a debugger attached with --gdb controls when the VM runs; detach it first";
+
     /** How long a pause may take (every vCPU out of KVM_RUN, the event loop holding) before its reply says it did not. */
     static final long PAUSE_TIMEOUT_NANOS = 5_000_000_000L;
     private static final int READ_CHUNK = 64 * 1024;
@@ -384,7 +386,7 @@ public final class ApiServer implements AutoCloseable {
                         c.reply(noVm(r));
                         return;
                     }
-                    String why = v.requestPause();
+                    String why = v.debuggerAttached() ? DEBUGGER : v.requestPause();
                     if (why != null) {
                         c.reply(ApiRequest.error(r.name(), r.id(), "wrong_state", why));
                         return;
@@ -401,7 +403,7 @@ public final class ApiServer implements AutoCloseable {
                     }
                     long clock = v.pausedClock();
                     boolean advance = (Boolean) r.args().get("advance_clock");
-                    String why = v.resume(advance);
+                    String why = v.debuggerAttached() ? DEBUGGER : v.resume(advance);
                     if (why != null) {
                         c.reply(ApiRequest.error(r.name(), r.id(), "wrong_state", why));
                         return;

@@ -38,6 +38,8 @@ public final class ExitStatus {
     public static final int GUEST_PANIC = 20;
     /** A --fail-on pattern matched a line of the console output. */
     public static final int FAIL_ON_MATCHED = 22;
+    /** The debugger attached to --gdb killed the run (gdb's {@code kill}). */
+    public static final int GDB_KILL = 24;
     /** --timeout passed before the guest stopped (the value timeout(1) uses). */
     public static final int TIMEOUT = 124;
     /** SIGINT / SIGTERM (128 + signal number). */
@@ -59,6 +61,7 @@ public final class ExitStatus {
             "  " + pad(OUTPUT_FAILED) + "the guest's output could not be written (stdout closed, disk full)",
             "  " + pad(GUEST_PANIC) + "the guest kernel panicked (even if it rebooted after)",
             "  " + pad(FAIL_ON_MATCHED) + "--fail-on matched a line of the console output",
+            "  " + pad(GDB_KILL) + "the debugger attached with --gdb killed the run",
             "  " + pad(TIMEOUT) + "--timeout passed",
             "  " + pad(SIGINT) + "SIGINT, " + SIGTERM + " SIGTERM",
             "With --rootfs and a COMMAND, jvmm's status is the command's (0-255, 128+n for a signal);",

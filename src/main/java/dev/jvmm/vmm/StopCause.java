@@ -34,6 +34,8 @@ public enum StopCause {
     BACKEND_FAILED,
     /** A stop request on the control socket (--api-socket). */
     API_STOP,
+    /** The debugger attached to --gdb killed the run (gdb's kill, the k packet). */
+    GDB_KILL,
     /** jvmm itself failed: a bug or an unexpected KVM error. */
     VMM_ERROR;
 

@@ -37,6 +37,11 @@ public final class VcpuThread implements Runnable {
 
         /** Called by a vCPU thread out of KVM_RUN: returns when the pause is over or the run stops. */
         default void park(int vcpu) { }
+
+        /** A KVM_EXIT_DEBUG on this vCPU's thread: whether a debugger took it (else the run fails). */
+        default boolean debugExit(VcpuFd vcpu, KvmRun run) {
+            return false;
+        }
     }
 
     private static final long REGS_RFLAGS = KvmApi.offset(KvmApi.KVM_REGS, "rflags");
@@ -173,6 +178,12 @@ public final class VcpuThread implements Runnable {
                 case KvmApi.KVM_EXIT_IO -> impossible = io.handleIo(run);
                 case KvmApi.KVM_EXIT_MMIO -> impossible = io.handleMmio(run);
                 case KvmApi.KVM_EXIT_INTR -> kicked(kickSet, zeroTimeout, regs);
+                case KvmApi.KVM_EXIT_DEBUG -> {
+                    if (!host.debugExit(vcpu, run)) {
+                        handleStop(run, reason);
+                        return;
+                    }
+                }
                 case KvmApi.KVM_EXIT_HLT -> {
                     // Only seen without an in-kernel irqchip, which jvmm always creates.
                 }

@@ -57,6 +57,8 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
         if (stop.compareAndSet(null, s)) {
             stopRequestedAt = System.nanoTime();
             stopping = true;
+            GdbStub g = gdb;
+            if (g != null) g.vmStopped(s.exitStatus());
             synchronized (pauseLock) {
                 pauseLock.notifyAll(); // parked vCPUs leave
             }
@@ -102,14 +104,14 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
             while (true) {
                 Runnable task;
                 synchronized (pauseLock) {
-                    while (pauseRequested && !stopping && !vcpuTasks.containsKey(vcpu)) {
+                    while ((pauseRequested || held(vcpu)) && !stopping && !vcpuTasks.containsKey(vcpu)) {
                         try {
                             pauseLock.wait();
                         } catch (InterruptedException e) {
                             // nothing interrupts vCPU threads; keep waiting for the resume or the stop
                         }
                     }
-                    if (!pauseRequested || stopping) return;
+                    if ((!pauseRequested && !held(vcpu)) || stopping) return;
                     task = vcpuTasks.remove(vcpu);
                 }
                 task.run(); // outside the lock: the others' tasks run meanwhile
@@ -161,6 +163,87 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
             }
         }
         return out;
+    }
+
+    // ---- the gdb stub's hooks ----
+
+    private volatile GdbStub gdb;
+    /** Under pauseLock: vCPUs the debugger keeps stopped while the others run (vCont with no action for them). */
+    private boolean[] held = new boolean[0];
+
+    private boolean held(int vcpu) {
+        return vcpu < held.length && held[vcpu];
+    }
+
+    /** The debugger keeps {@code vcpu} parked after the next resume (or lets it go). */
+    void holdVcpu(int vcpu, boolean on) {
+        synchronized (pauseLock) {
+            if (held.length < p.vcpuFds.size()) held = new boolean[p.vcpuFds.size()];
+            held[vcpu] = on;
+            pauseLock.notifyAll();
+        }
+    }
+
+    /** Whether a debugger is attached to this VM's --gdb stub (then only it pauses and resumes the VM). */
+    public boolean debuggerAttached() {
+        GdbStub g = gdb;
+        return g != null && g.attached();
+    }
+
+    void attachGdb(GdbStub stub) {
+        this.gdb = stub;
+    }
+
+    /** --gdb-wait: the vCPUs park before their first KVM_RUN, as if paused (call before {@link #run}). */
+    void startPaused() {
+        synchronized (pauseLock) {
+            pauseRequested = true;
+        }
+    }
+
+    @Override
+    public boolean debugExit(dev.jvmm.kvm.VcpuFd vcpu, dev.jvmm.kvm.KvmRun run) {
+        GdbStub g = gdb;
+        return g != null && g.debugExit(vcpu, run);
+    }
+
+    /** Runs {@code work} on one parked vCPU's own thread (the VM must be paused); see {@link #onParkedVcpus}. */
+    <T> T onParkedVcpu(int id, java.util.function.Function<dev.jvmm.kvm.VcpuFd, T> work) {
+        if (!pauseDone()) throw new IllegalStateException("the VM is not paused");
+        java.util.concurrent.CompletableFuture<T> f = new java.util.concurrent.CompletableFuture<>();
+        synchronized (pauseLock) {
+            vcpuTasks.put(id, () -> {
+                try {
+                    f.complete(work.apply(p.vcpuFds.get(id)));
+                } catch (RuntimeException | Error e) {
+                    f.completeExceptionally(e);
+                }
+            });
+            pauseLock.notifyAll();
+        }
+        try {
+            return f.get(10, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException r) throw r;
+            throw new IllegalStateException(String.valueOf(e.getCause().getMessage()), e.getCause());
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new IllegalStateException("vCPU " + id + "'s thread did not answer within 10 s");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted");
+        } finally {
+            synchronized (pauseLock) {
+                vcpuTasks.remove(id);
+            }
+        }
+    }
+
+    int vcpuCount() {
+        return p.vcpuFds.size();
+    }
+
+    dev.jvmm.memory.GuestMemory memory() {
+        return p.memory;
     }
 
     private volatile long restoreNanos = -1;

@@ -49,7 +49,10 @@ class BadInputTest {
                 Arguments.of("unknown --format 'pe'", List.of("run", "--format", "pe", "x.bin")),
                 Arguments.of("--mem 1025K is not a whole number of 4 KiB pages", List.of("run", "--mem", "1025K", "x.bin")),
                 Arguments.of("is longer than jvmm supports", List.of("run", "--timeout", "3000000h", "x.bin")),
-                Arguments.of("--out /dev/full is not a directory", List.of("dump-acpi", "--out", "/dev/full")));
+                Arguments.of("--out /dev/full is not a directory", List.of("dump-acpi", "--out", "/dev/full")),
+                Arguments.of("use tcp:[HOST:]PORT or unix:PATH", List.of("run", "--gdb", "1234", "x.bin")),
+                Arguments.of("the port must be a number 0-65535", List.of("run", "--gdb", "tcp:70000", "x.bin")),
+                Arguments.of("--gdb-wait needs --gdb", List.of("run", "--gdb-wait", "x.bin")));
     }
 
     @ParameterizedTest(name = "{1}")
