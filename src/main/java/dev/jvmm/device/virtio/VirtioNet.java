@@ -1,6 +1,5 @@
 package dev.jvmm.device.virtio;
 
-import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -232,8 +231,6 @@ public final class VirtioNet extends AbstractVirtioDevice {
 
     @Override
     public Map<String, Long> counters() {
-        Map<String, Long> m = new LinkedHashMap<>(stats.snapshot());
-        m.putAll(port.counters());
-        return m;
+        return stats.snapshotWith(port.counters());
     }
 }

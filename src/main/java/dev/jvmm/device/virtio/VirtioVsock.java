@@ -3,7 +3,6 @@ package dev.jvmm.device.virtio;
 import dev.jvmm.device.DeviceFailure;
 import dev.jvmm.event.EventLoop;
 
-import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -60,7 +59,7 @@ public final class VirtioVsock extends AbstractVirtioDevice {
 
     private final long guestCid;
     private final Backend backend;
-    private final AtomicLong shortChains = new AtomicLong();
+    private final AtomicLong shortChains = stats.counter("short_chains");
     private volatile Thread loopThread;
     private java.util.function.IntConsumer resume;
     private EventLoop loop;
@@ -179,9 +178,6 @@ public final class VirtioVsock extends AbstractVirtioDevice {
 
     @Override
     public Map<String, Long> counters() {
-        Map<String, Long> m = new LinkedHashMap<>(stats.snapshot());
-        m.put("short_chains", shortChains.get());
-        m.putAll(backend.counters());
-        return m;
+        return stats.snapshotWith(backend.counters());
     }
 }
