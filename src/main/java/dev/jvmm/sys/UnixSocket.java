@@ -7,7 +7,10 @@ import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
 import java.lang.invoke.MethodHandle;
+import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.Arrays;
 
@@ -191,6 +194,16 @@ public final class UnixSocket extends OwnedFd {
                     throw new UnixSocketException(UnixSocketException.Reason.FAILED, "interrupted while connecting to " + path);
                 }
             }
+        }
+    }
+
+    /** Whether {@code p} is a socket (not following a link); false when it does not exist or cannot be read. */
+    public static boolean isSocket(Path p) {
+        try {
+            int mode = (Integer) Files.getAttribute(p, "unix:mode", LinkOption.NOFOLLOW_LINKS);
+            return (mode & 0170000) == 0140000; // S_IFMT, S_IFSOCK
+        } catch (IOException | RuntimeException e) {
+            return false;
         }
     }
 

@@ -148,7 +148,7 @@ public final class VsockMuxer implements VirtioVsock.Backend {
         String bad = checkPath(p);
         if (bad != null) throw new IOException(bad);
         if (Files.exists(p, LinkOption.NOFOLLOW_LINKS)) {
-            if (!isSocket(p)) throw new IOException(p + " exists and is not a socket; remove it or choose another uds=PATH");
+            if (!UnixSocket.isSocket(p)) throw new IOException(p + " exists and is not a socket; remove it or choose another uds=PATH");
             int rc = SocketIo.probeConnect(p);
             if (rc == 0 || rc == SocketIo.WOULD_BLOCK) throw new IOException(p + " is in use: another program listens on it");
             if (rc != -UnixSocket.ECONNREFUSED) throw new IOException("cannot use " + p + ": " + UnixSocket.describe(-rc));
@@ -202,15 +202,6 @@ public final class VsockMuxer implements VirtioVsock.Backend {
             throw e;
         }
         return s;
-    }
-
-    private static boolean isSocket(Path p) {
-        try {
-            int mode = (Integer) Files.getAttribute(p, "unix:mode", LinkOption.NOFOLLOW_LINKS);
-            return (mode & 0170000) == 0140000;
-        } catch (IOException | UnsupportedOperationException e) {
-            return false;
-        }
     }
 
     public Path path() {
