@@ -1,6 +1,7 @@
 package dev.jvmm.host;
 
 import dev.jvmm.log.Log;
+import dev.jvmm.sys.UnixSocket;
 
 import java.io.File;
 import java.io.IOException;
@@ -333,7 +334,7 @@ public final class HelperProcess implements AutoCloseable {
     public void awaitSocket(Path socket, Duration timeout) throws HelperException {
         long deadline = System.nanoTime() + timeout.toNanos();
         while (true) {
-            if (isSocket(socket)) return;
+            if (UnixSocket.isSocket(socket)) return;
             if (!process.isAlive()) {
                 throw new HelperException(name + " " + exitDescription() + " before creating its socket " + socket + "; " + lastWords());
             }
@@ -347,15 +348,6 @@ public final class HelperProcess implements AutoCloseable {
                 Thread.currentThread().interrupt();
                 throw new HelperException("interrupted while waiting for " + name + "'s socket");
             }
-        }
-    }
-
-    private static boolean isSocket(Path p) {
-        try {
-            int mode = (Integer) Files.getAttribute(p, "unix:mode", LinkOption.NOFOLLOW_LINKS);
-            return (mode & 0170000) == 0140000; // S_IFMT, S_IFSOCK
-        } catch (IOException | UnsupportedOperationException e) {
-            return false;
         }
     }
 

@@ -4,6 +4,7 @@ import dev.jvmm.device.DeviceFailure;
 import dev.jvmm.device.virtio.VirtioNet;
 import dev.jvmm.event.EventLoop;
 import dev.jvmm.log.Log;
+import dev.jvmm.sys.Counters;
 import dev.jvmm.sys.LibC;
 import dev.jvmm.sys.SocketIo;
 import dev.jvmm.sys.UnixSocket;
@@ -18,7 +19,6 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -86,8 +86,11 @@ public final class PasstLink implements VirtioNet.Backend {
     private final FrameStream frames = new FrameStream();
     private final byte[] rxPacket = new byte[VirtioNet.MAX_PACKET];
     private final AtomicBoolean retryScheduled = new AtomicBoolean();
-    private final AtomicLong txFrames = new AtomicLong(), rxFrames = new AtomicLong(), txStalls = new AtomicLong(),
-            droppedAfterEnd = new AtomicLong();
+    private final Counters counters = new Counters();
+    private final AtomicLong txFrames = counters.counter("passt_tx_frames"), rxFrames = counters.counter("passt_rx_frames"),
+            txStalls = counters.counter("passt_tx_stalls");
+    { counters.add("passt_runts", frames::runts); } // in the counters' order, between the stalls and the drops
+    private final AtomicLong droppedAfterEnd = counters.counter("passt_dropped_after_end");
     private VirtioNet net;
     private EventLoop loop;
     private Thread loopThread;
@@ -374,13 +377,7 @@ public final class PasstLink implements VirtioNet.Backend {
 
     @Override
     public Map<String, Long> counters() {
-        Map<String, Long> m = new LinkedHashMap<>();
-        m.put("passt_tx_frames", txFrames.get());
-        m.put("passt_rx_frames", rxFrames.get());
-        m.put("passt_tx_stalls", txStalls.get());
-        m.put("passt_runts", frames.runts());
-        m.put("passt_dropped_after_end", droppedAfterEnd.get());
-        return m;
+        return counters.snapshot();
     }
 
     @Override

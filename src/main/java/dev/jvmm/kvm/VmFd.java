@@ -19,10 +19,6 @@ public final class VmFd implements AutoCloseable {
         this.fd = fd;
     }
 
-    public Kvm kvm() {
-        return kvm;
-    }
-
     public int fd() {
         return fd;
     }

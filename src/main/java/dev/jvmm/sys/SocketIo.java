@@ -24,16 +24,7 @@ public final class SocketIo {
 
     /** One send(2) of {@code buf[0, len)}: bytes sent (maybe fewer), {@link #WOULD_BLOCK}, or -errno (EPIPE: the peer is gone). */
     public static long send(int fd, MemorySegment buf, long len) {
-        try {
-            while (true) {
-                long n = LibC.syscall(LibC.SYS_SENDTO, fd, LibC.addr(buf), len, MSG_DONTWAIT | MSG_NOSIGNAL, 0, 0);
-                if (n >= 0) return n;
-                int errno = LibC.errno();
-                if (errno != Errno.EINTR) return -errno;
-            }
-        } finally {
-            Reference.reachabilityFence(buf);
-        }
+        return transfer(LibC.SYS_SENDTO, fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
     }
 
     /** One recv(2) into {@code buf[0, len)}: bytes received, 0 at end of stream, {@link #WOULD_BLOCK}, or -errno. */
@@ -43,9 +34,14 @@ public final class SocketIo {
 
     /** recv(2) with extra {@code flags} (MSG_PEEK). */
     public static long recv(int fd, MemorySegment buf, long len, int flags) {
+        return transfer(LibC.SYS_RECVFROM, fd, buf, len, flags | MSG_DONTWAIT);
+    }
+
+    /** sendto(2) or recvfrom(2) ({@code nr}) of {@code buf[0, len)} with {@code flags}, again after EINTR: bytes, or -errno. */
+    private static long transfer(long nr, int fd, MemorySegment buf, long len, int flags) {
         try {
             while (true) {
-                long n = LibC.syscall(LibC.SYS_RECVFROM, fd, LibC.addr(buf), len, flags | MSG_DONTWAIT, 0, 0);
+                long n = LibC.syscall(nr, fd, LibC.addr(buf), len, flags, 0, 0);
                 if (n >= 0) return n;
                 int errno = LibC.errno();
                 if (errno != Errno.EINTR) return -errno;

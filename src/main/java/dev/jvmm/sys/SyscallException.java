@@ -1,8 +1,7 @@
 package dev.jvmm.sys;
 
-/** A failed system call or ioctl: names the call and the errno. */
+/** A failed system call or ioctl: its message names the call; {@link #errno} says why. */
 public class SyscallException extends RuntimeException {
-    private final String call;
     private final int errno;
 
     public SyscallException(String call, int errno) {
@@ -11,12 +10,7 @@ public class SyscallException extends RuntimeException {
 
     public SyscallException(String call, int errno, String detail) {
         super(call + " failed: " + Errno.describe(errno) + (detail == null ? "" : " " + detail));
-        this.call = call;
         this.errno = errno;
-    }
-
-    public String call() {
-        return call;
     }
 
     public int errno() {

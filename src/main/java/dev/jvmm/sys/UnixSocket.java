@@ -7,7 +7,10 @@ import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
 import java.lang.invoke.MethodHandle;
+import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.Arrays;
 
@@ -194,27 +197,19 @@ public final class UnixSocket extends OwnedFd {
         }
     }
 
+    /** Whether {@code p} is a socket (not following a link); false when it does not exist or cannot be read. */
+    public static boolean isSocket(Path p) {
+        try {
+            int mode = (Integer) Files.getAttribute(p, "unix:mode", LinkOption.NOFOLLOW_LINKS);
+            return (mode & 0170000) == 0140000; // S_IFMT, S_IFSOCK
+        } catch (IOException | RuntimeException e) {
+            return false;
+        }
+    }
+
     /** Binds a new socket to {@code path} (which must not exist) and listens on it. */
     public static UnixSocket listen(Path path, int backlog) throws UnixSocketException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment sa = sockaddr(arena, path);
-            int s = newSocket("listening on " + path, 0);
-            try {
-                int rc = (int) LibC.syscall(LibC.SYS_BIND, s, LibC.addr(sa), SOCKADDR_UN.byteSize());
-                if (rc < 0) {
-                    throw new UnixSocketException(UnixSocketException.Reason.FAILED, "cannot bind UNIX socket " + path + ": " + describe(LibC.errno()));
-                }
-                rc = (int) LibC.syscall(LibC.SYS_LISTEN, s, backlog, 0);
-                if (rc < 0) {
-                    throw new UnixSocketException(UnixSocketException.Reason.FAILED, "cannot listen on UNIX socket " + path + ": " + describe(LibC.errno()));
-                }
-            } catch (Throwable t) {
-                LibC.close(s);
-                if (t instanceof UnixSocketException u) throw u;
-                throw rethrow(t);
-            }
-            return new UnixSocket(s, "socket " + path);
-        }
+        return listen(path, backlog, 0, false);
     }
 
     /**
@@ -224,11 +219,16 @@ public final class UnixSocket extends OwnedFd {
      * even for a moment.
      */
     public static UnixSocket listenPrivate(Path path, int backlog) throws UnixSocketException {
+        return listen(path, backlog, SOCK_NONBLOCK, true);
+    }
+
+    /** A new socket ({@code flags} for socket(2)) bound to {@code path}, mode 0600 before bind if {@code ownerOnly}, listening. */
+    private static UnixSocket listen(Path path, int backlog, int flags, boolean ownerOnly) throws UnixSocketException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment sa = sockaddr(arena, path);
-            int s = newSocket("listening on " + path, SOCK_NONBLOCK);
+            int s = newSocket("listening on " + path, flags);
             try {
-                if ((int) LibC.syscall(LibC.SYS_FCHMOD, s, 0600, 0) < 0) {
+                if (ownerOnly && (int) LibC.syscall(LibC.SYS_FCHMOD, s, 0600, 0) < 0) {
                     throw new UnixSocketException(UnixSocketException.Reason.FAILED, "cannot make UNIX socket " + path + " owner-only: " + describe(LibC.errno()));
                 }
                 int rc = (int) LibC.syscall(LibC.SYS_BIND, s, LibC.addr(sa), SOCKADDR_UN.byteSize());

@@ -89,7 +89,7 @@ public final class ApiServer implements AutoCloseable {
     public static ApiServer start(Path path, Map<String, Object> runInfo) throws VmmException {
         Path p = path.toAbsolutePath();
         if (Files.exists(p, LinkOption.NOFOLLOW_LINKS)) {
-            if (!isSocket(p)) throw new VmmException(ExitStatus.USAGE, "--api-socket " + path + " exists and is not a socket");
+            if (!UnixSocket.isSocket(p)) throw new VmmException(ExitStatus.USAGE, "--api-socket " + path + " exists and is not a socket");
             try (UnixSocket s = UnixSocket.connect(p, 0)) {
                 throw new VmmException(ExitStatus.USAGE, "--api-socket " + path + " is in use: another process serves it");
             } catch (UnixSocketException e) {
@@ -118,15 +118,6 @@ public final class ApiServer implements AutoCloseable {
                 // reported below
             }
             throw new VmmException(ExitStatus.USAGE, "--api-socket " + path + ": " + e.getMessage(), e);
-        }
-    }
-
-    private static boolean isSocket(Path p) {
-        try {
-            int mode = (Integer) Files.getAttribute(p, "unix:mode", LinkOption.NOFOLLOW_LINKS);
-            return (mode & 0170000) == 0140000;
-        } catch (IOException | RuntimeException e) {
-            return false;
         }
     }
 

@@ -3,6 +3,7 @@ package dev.jvmm.vmm;
 import com.fasterxml.jackson.jr.ob.JSON;
 
 import java.io.IOException;
+import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
@@ -16,6 +17,14 @@ public final class Json {
     public static final JSON COMPACT = JSON.std;
     /** Indented, for files a person reads (--stats-json). */
     public static final JSON PRETTY = JSON.std.with(JSON.Feature.PRETTY_PRINT_OUTPUT);
+
+    /** An object with these members in this order: {@code keysAndValues} is key, value, key, value... (values may be null). */
+    public static Map<String, Object> fields(Object... keysAndValues) {
+        if (keysAndValues.length % 2 != 0) throw new IllegalArgumentException("a key without a value");
+        Map<String, Object> m = new LinkedHashMap<>();
+        for (int i = 0; i < keysAndValues.length; i += 2) m.put((String) keysAndValues[i], keysAndValues[i + 1]);
+        return m;
+    }
 
     /** {@code value} as one line of JSON. */
     public static String line(Object value) {

@@ -149,28 +149,14 @@ public final class RunReport {
         m.put("wall_seconds", BigDecimal.valueOf(wallNanos, 9).setScale(6, RoundingMode.HALF_UP));
         m.put("timeline_ms", timeline.toMap());
         m.put("console_bytes", consoleBytes);
-        Map<String, Object> unclaimed = new LinkedHashMap<>();
-        unclaimed.put("pio", unclaimedPio);
-        unclaimed.put("mmio", unclaimedMmio);
-        m.put("unclaimed", unclaimed);
+        m.put("unclaimed", Json.fields("pio", unclaimedPio, "mmio", unclaimedMmio));
         List<Object> cpus = new ArrayList<>();
-        for (VcpuSummary v : vcpus) {
-            Map<String, Object> c = new LinkedHashMap<>();
-            c.put("id", v.id());
-            c.put("total_exits", v.total());
-            c.put("exits", v.exits());
-            cpus.add(c);
-        }
+        for (VcpuSummary v : vcpus) cpus.add(Json.fields("id", v.id(), "total_exits", v.total(), "exits", v.exits()));
         m.put("vcpus", cpus);
         m.put("devices", devices);
         List<Object> busiest = new ArrayList<>();
         for (Hotspot h : hotspots) {
-            Map<String, Object> b = new LinkedHashMap<>();
-            b.put("kind", h.kind());
-            b.put("address", h.address());
-            b.put("device", h.device());
-            b.put("count", h.count());
-            busiest.add(b);
+            busiest.add(Json.fields("kind", h.kind(), "address", h.address(), "device", h.device(), "count", h.count()));
         }
         m.put("busiest", busiest);
         m.putAll(extra);

@@ -354,12 +354,7 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
         List<Object> devices = new ArrayList<>();
         for (Bus bus : List.of(p.pio, p.mmio)) {
             for (Bus.Range r : bus.ranges()) {
-                Map<String, Object> d = new LinkedHashMap<>();
-                d.put("name", r.name());
-                d.put("bus", bus.name());
-                d.put("base", r.base());
-                d.put("length", r.length());
-                devices.add(d);
+                devices.add(Json.fields("name", r.name(), "bus", bus.name(), "base", r.base(), "length", r.length()));
             }
         }
         m.put("devices", devices);

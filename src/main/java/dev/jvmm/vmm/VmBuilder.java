@@ -72,12 +72,7 @@ public final class VmBuilder {
 
     /** As {@link #build(VmConfig, BootImage)}, marking the run's milestones on {@code timeline}. */
     public static Vm build(VmConfig config, BootImage image, Timeline timeline) throws VmmException {
-        Parts p = new Parts();
-        p.timeline = timeline;
-        Vm vm = new Vm(config, p);
-        try {
-            p.kvm = openKvm(config);
-            checkHost(p.kvm, config);
+        return assemble(config, timeline, (p, vm) -> {
             p.vmFd = p.kvm.createVm();
             p.memory = allocateMemory(config);
             p.loop = new EventLoop();
@@ -85,11 +80,7 @@ public final class VmBuilder {
             CpuSetup.writeFirmwareTables(p.memory, image.entry()); // first: the image may overwrite any of it
             writePlatformTables(p.memory, config);
             loadImage(p.memory, image);
-            openConsole(p, config, vm);
-            p.pio = new Bus("pio", 0x10000);
-            p.mmio = new Bus("mmio", Long.MAX_VALUE);
-            p.legacy = new LegacyDevices(p.pio, gsi -> high -> p.vmFd.irqLine(gsi, high), p.console, vm::stop, config, p.loop);
-            p.consoleInput = p.legacy.com1();
+            addLegacyDevices(p, config, vm);
             p.devices = VirtioMmioDevices.create(config.virtio(), new VirtioSpec.Context() {
                 @Override
                 public ByteSink console() {
@@ -126,10 +117,7 @@ public final class VmBuilder {
             createVcpus(p, config, image);
             timeline.mark(Timeline.Mark.VM_CREATED);
             return vm;
-        } catch (VmmException | RuntimeException | Error e) {
-            vm.close();
-            throw e;
-        }
+        });
     }
 
     /**
@@ -143,12 +131,7 @@ public final class VmBuilder {
     public static Vm restore(VmConfig config, Path dir, Map<String, byte[]> state, List<long[]> regions, Timeline timeline)
             throws VmmException {
         long t0 = System.nanoTime();
-        Parts p = new Parts();
-        p.timeline = timeline;
-        Vm vm = new Vm(config, p);
-        try {
-            p.kvm = openKvm(config);
-            checkHost(p.kvm, config);
+        return assemble(config, timeline, (p, vm) -> {
             try (Arena arena = Arena.ofConfined()) {
                 byte[] here = p.kvm.supportedCpuid(arena).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
                 String diff = SnapshotRestore.cpuidDifference(state.get("host.supported_cpuid"), here);
@@ -182,11 +165,7 @@ public final class VmBuilder {
             }
             p.loop = new EventLoop();
             setUpVm(p.vmFd, p.memory, config);
-            openConsole(p, config, vm);
-            p.pio = new Bus("pio", 0x10000);
-            p.mmio = new Bus("mmio", Long.MAX_VALUE);
-            p.legacy = new LegacyDevices(p.pio, gsi -> high -> p.vmFd.irqLine(gsi, high), p.console, vm::stop, config, p.loop);
-            p.consoleInput = p.legacy.com1();
+            addLegacyDevices(p, config, vm);
             p.devices = List.of();
             p.virtio = new VirtioMmioDevices(config.virtio(), p.devices, p.vmFd, p.memory, p.mmio, p.loop,
                     why -> vm.stop(new Stop(StopCause.BACKEND_FAILED, ExitStatus.HOST_UNSUITABLE, why)));
@@ -197,10 +176,37 @@ public final class VmBuilder {
             }
             vm.restoredIn(System.nanoTime() - t0);
             return vm;
+        });
+    }
+
+    /** What {@link #assemble} does to make a VM, on its parts, once KVM is open and the host checked. */
+    @FunctionalInterface
+    private interface Assembly {
+        Vm assemble(Parts p, Vm vm) throws VmmException;
+    }
+
+    /** A VM whose KVM is open and host checked, then made by {@code steps}; closed again if any step fails. */
+    private static Vm assemble(VmConfig config, Timeline timeline, Assembly steps) throws VmmException {
+        Parts p = new Parts();
+        p.timeline = timeline;
+        Vm vm = new Vm(config, p);
+        try {
+            p.kvm = openKvm(config);
+            checkHost(p.kvm, config);
+            return steps.assemble(p, vm);
         } catch (VmmException | RuntimeException | Error e) {
             vm.close();
             throw e;
         }
+    }
+
+    /** The console, both buses, and the legacy PC devices on the port bus; the console's input goes to COM1. */
+    private static void addLegacyDevices(Parts p, VmConfig config, Vm vm) throws VmmException {
+        openConsole(p, config, vm);
+        p.pio = new Bus("pio", 0x10000);
+        p.mmio = new Bus("mmio", Long.MAX_VALUE);
+        p.legacy = new LegacyDevices(p.pio, gsi -> high -> p.vmFd.irqLine(gsi, high), p.console, vm::stop, config, p.loop);
+        p.consoleInput = p.legacy.com1();
     }
 
     private static Kvm openKvm(VmConfig config) throws VmmException {

@@ -68,6 +68,16 @@ class ApiSocketTest {
         waitFor("the socket and the first lines", () -> Files.exists(socket) && lines().size() >= 3);
     }
 
+    /** jvmm running spin.bin with {@code options} and the control socket {@link #socket}, once the socket is there. */
+    private void startSpin(String... options) throws IOException {
+        List<String> args = new ArrayList<>(List.of("run", "--no-stdin"));
+        args.addAll(List.of(options));
+        args.addAll(List.of("--timeout", "300s", "--api-socket", socket.toString(), KvmSupport.guest("spin.bin").toString()));
+        jvmm = Jvmm.command(args.toArray(String[]::new))
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(stderr.toFile()).start();
+        waitFor("the socket", () -> Files.exists(socket));
+    }
+
     private void waitFor(String what, BooleanSupplier condition) {
         long deadline = System.nanoTime() + DEADLINE_MS * 1_000_000;
         while (!condition.getAsBoolean()) {
@@ -79,6 +89,17 @@ class ApiSocketTest {
                 throw new AssertionError(e);
             }
         }
+    }
+
+    /** Waits until the serial log holds the {@code bytes} of console output the VM reported (paused, it prints no more). */
+    private void waitForTheLog(long bytes) {
+        waitFor("the paused output in the log", () -> {
+            try {
+                return Files.size(log) == bytes;
+            } catch (IOException e) {
+                return false;
+            }
+        });
     }
 
     private String diagnostics() {
@@ -141,6 +162,23 @@ class ApiSocketTest {
             }
         }
 
+        /** Pauses the VM (the reply says paused) and waits until the log holds all the console output it reported. */
+        void pauseAndWaitForTheLog() throws IOException {
+            assertEquals("paused", request("{\"request\":\"pause\"}").get("state"));
+            waitForTheLog(number(stats(request("{\"request\":\"stats\"}")).get("console_bytes")));
+        }
+
+        /** Sends {@code line} until the reply's state is {@code state} (waiting for "a STATE VM"). */
+        void awaitState(String line, String state) {
+            waitFor("a " + state + " VM", () -> {
+                try {
+                    return state.equals(request(line).get("state"));
+                } catch (IOException e) {
+                    throw new AssertionError(e);
+                }
+            });
+        }
+
         Map<String, Object> request(String line) throws IOException {
             send(line);
             String reply = readLine();
@@ -186,13 +224,7 @@ class ApiSocketTest {
             assertEquals(bytes, number(stats(during).get("console_bytes")), "no console output while paused: " + during);
             assertEquals(exits, number(((Map<?, ?>) ((List<?>) stats(during).get("vcpus")).getFirst()).get("total_exits")),
                     "no exits while paused: " + during);
-            waitFor("the paused output in the log", () -> {
-                try {
-                    return Files.size(log) == bytes;
-                } catch (IOException e) {
-                    return false;
-                }
-            });
+            waitForTheLog(bytes);
             int printed = checkSequence(lines());
             Map<String, Object> info = c.request("{\"request\":\"info\"}");
             assertEquals("paused", info.get("state"), info::toString);
@@ -386,18 +418,9 @@ class ApiSocketTest {
         socket = tmp.resolve("smp.sock");
         log = tmp.resolve("none.log");
         stderr = tmp.resolve("stderr.txt");
-        jvmm = Jvmm.command("run", "--no-stdin", "--smp", "4", "--timeout", "300s", "--api-socket", socket.toString(),
-                KvmSupport.guest("spin.bin").toString())
-                .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(stderr.toFile()).start();
-        waitFor("the socket", () -> Files.exists(socket));
+        startSpin("--smp", "4");
         try (Client c = new Client()) {
-            waitFor("a running VM", () -> {
-                try {
-                    return "running".equals(c.request("{\"request\":\"info\"}").get("state"));
-                } catch (IOException e) {
-                    throw new AssertionError(e);
-                }
-            });
+            c.awaitState("{\"request\":\"info\"}", "running");
             for (int round = 0; round < 3; round++) {
                 Map<String, Object> paused = c.request("{\"request\":\"pause\"}");
                 assertEquals("paused", paused.get("state"), paused::toString);
@@ -426,15 +449,7 @@ class ApiSocketTest {
         try (Client c = new Client()) {
             Map<String, Object> notPaused = c.request("{\"request\":\"snapshot\",\"dir\":\"" + dir + "\"}");
             assertEquals("wrong_state", notPaused.get("error"), notPaused::toString);
-            assertEquals("paused", c.request("{\"request\":\"pause\"}").get("state"));
-            long bytes = number(stats(c.request("{\"request\":\"stats\"}")).get("console_bytes"));
-            waitFor("the paused output in the log", () -> {
-                try {
-                    return Files.size(log) == bytes;
-                } catch (IOException e) {
-                    return false;
-                }
-            });
+            c.pauseAndWaitForTheLog();
             printedAtPause[0] = checkSequence(lines());
             Map<String, Object> snap = c.request("{\"request\":\"snapshot\",\"dir\":\"" + dir + "\"}");
             assertEquals(true, snap.get("ok"), snap::toString);
@@ -488,18 +503,9 @@ class ApiSocketTest {
 
         // a VM with a virtio device cannot be snapshotted yet: the reply names the device
         socket = tmp.resolve("rng.sock");
-        jvmm = Jvmm.command("run", "--no-stdin", "--rng", "--timeout", "300s", "--api-socket", socket.toString(),
-                KvmSupport.guest("spin.bin").toString())
-                .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(stderr.toFile()).start();
-        waitFor("the socket", () -> Files.exists(socket));
+        startSpin("--rng");
         try (Client c = new Client()) {
-            waitFor("a paused VM", () -> {
-                try {
-                    return "paused".equals(c.request("{\"request\":\"pause\"}").get("state"));
-                } catch (IOException e) {
-                    throw new AssertionError(e);
-                }
-            });
+            c.awaitState("{\"request\":\"pause\"}", "paused");
             Map<String, Object> refused = c.request("{\"request\":\"snapshot\",\"dir\":\"" + tmp.resolve("rng") + "\"}");
             assertEquals("unsupported_device", refused.get("error"), refused::toString);
             assertTrue(String.valueOf(refused.get("message")).contains("Rng"), refused::toString);
@@ -536,15 +542,7 @@ class ApiSocketTest {
         start();
         Path dir = tmp.resolve("snap");
         try (Client c = new Client()) {
-            assertEquals("paused", c.request("{\"request\":\"pause\"}").get("state"));
-            long bytes = number(stats(c.request("{\"request\":\"stats\"}")).get("console_bytes"));
-            waitFor("the paused output in the log", () -> {
-                try {
-                    return Files.size(log) == bytes;
-                } catch (IOException e) {
-                    return false;
-                }
-            });
+            c.pauseAndWaitForTheLog();
             assertEquals(true, c.request("{\"request\":\"snapshot\",\"dir\":\"" + dir + "\"}").get("ok"));
         }
         jvmm.destroyForcibly(); // SIGKILL: nothing of the first run is left but its snapshot

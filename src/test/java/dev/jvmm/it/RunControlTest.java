@@ -22,49 +22,49 @@ class RunControlTest {
         KvmSupport.requireKvm();
     }
 
+    /** Runs jvmm with {@code args}, which must end with {@code status} (the failure shows the whole result). */
+    private static Jvmm.Result runEndingWith(int status, String... args) {
+        Jvmm.Result r = Jvmm.run(args);
+        assertEquals(status, r.status(), r::toString);
+        return r;
+    }
+
     @Test
     void expectEndsTheRunAsSoonAsTheOutputMatches() {
         // echo.bin waits for input forever after its banner: only the match can end this run
-        Jvmm.Result r = Jvmm.run("run", "--no-stdin", "--timeout", "20s", "--expect", "^echo re.dy$",
+        Jvmm.Result r = runEndingWith(ExitStatus.OK, "run", "--no-stdin", "--timeout", "20s", "--expect", "^echo re.dy$",
                 KvmSupport.guest("echo.bin").toString());
-        assertEquals(ExitStatus.OK, r.status(), r::toString);
         assertTrue(r.stdout().contains("echo ready"), r::toString);
         assertTrue(r.millis() < 15_000, "ended by the match, not the timeout: " + r);
     }
 
     @Test
     void expectCountsAMatchPrintedJustBeforeTheGuestStops() {
-        Jvmm.Result r = Jvmm.run("run", "--expect", "Hello from", KvmSupport.guest("hello.bin").toString());
-        assertEquals(ExitStatus.OK, r.status(), r::toString);
+        runEndingWith(ExitStatus.OK, "run", "--expect", "Hello from", KvmSupport.guest("hello.bin").toString());
     }
 
     @Test
     void expectFailsWhenTheGuestStopsFirst() {
-        Jvmm.Result r = Jvmm.run("run", "--expect", "never printed", KvmSupport.guest("reset.bin").toString());
-        assertEquals(ExitStatus.EXPECT_UNMATCHED, r.status(), r::toString);
+        Jvmm.Result r = runEndingWith(ExitStatus.EXPECT_UNMATCHED, "run", "--expect", "never printed", KvmSupport.guest("reset.bin").toString());
         assertTrue(r.stderr().contains("before its output matched --expect"), r::toString);
     }
 
     @Test
     void expectFailsOnTimeout() {
-        Jvmm.Result r = Jvmm.run("run", "--timeout", "1s", "--expect", "x", KvmSupport.guest("spin.bin").toString());
-        assertEquals(ExitStatus.TIMEOUT, r.status(), r::toString);
+        runEndingWith(ExitStatus.TIMEOUT, "run", "--timeout", "1s", "--expect", "x", KvmSupport.guest("spin.bin").toString());
     }
 
     @Test
     void badExpectIsAUsageError() {
-        Jvmm.Result r = Jvmm.run("run", "--expect", "(", KvmSupport.guest("hello.bin").toString());
-        assertEquals(ExitStatus.USAGE, r.status(), r::toString);
+        Jvmm.Result r = runEndingWith(ExitStatus.USAGE, "run", "--expect", "(", KvmSupport.guest("hello.bin").toString());
         assertTrue(r.stderr().contains("not a valid regular expression"), r::toString);
     }
 
     @Test
     void rebootEndsTheRunByDefaultAndRestartsWhenAsked() {
-        Jvmm.Result once = Jvmm.run("run", KvmSupport.guest("reset.bin").toString());
-        assertEquals(ExitStatus.OK, once.status(), once::toString);
+        Jvmm.Result once = runEndingWith(ExitStatus.OK, "run", KvmSupport.guest("reset.bin").toString());
         assertEquals(1, count(once.stdout(), "resetting"), once::toString);
-        Jvmm.Result again = Jvmm.run("run", "--on-reboot=restart", "--timeout", "4s", KvmSupport.guest("reset.bin").toString());
-        assertEquals(ExitStatus.TIMEOUT, again.status(), again::toString);
+        Jvmm.Result again = runEndingWith(ExitStatus.TIMEOUT, "run", "--on-reboot=restart", "--timeout", "4s", KvmSupport.guest("reset.bin").toString());
         assertTrue(count(again.stdout(), "resetting") >= 2, "the VM restarted after each reset: " + again);
     }
 
@@ -78,8 +78,7 @@ class RunControlTest {
             assertEquals(ExitStatus.HOST_UNSUITABLE, r.status(), r::toString);
             assertTrue(r.stderr().contains("is a Linux kernel") && r.stderr().contains("nested-kvm"), r::toString);
             assertEquals(1, r.stderr().strip().split("\n").length, r::toString);
-            Jvmm.Result forced = Jvmm.run("run", "--force", fake.toString());
-            assertEquals(33, forced.status(), forced::toString);
+            runEndingWith(33, "run", "--force", fake.toString());
         } else {
             assertEquals(33, r.status(), r::toString);
         }
@@ -89,33 +88,28 @@ class RunControlTest {
     @Test
     void jumpingToTheResetVectorResetsTheMachine(@TempDir Path tmp) throws IOException {
         Path k = Files.write(tmp.resolve("jmp.bin"), new byte[] {(byte) 0xea, (byte) 0xf0, (byte) 0xff, 0x00, (byte) 0xf0});
-        Jvmm.Result acpi = Jvmm.run("run", "-v", k.toString());
-        assertEquals(ExitStatus.OK, acpi.status(), acpi::toString);
+        Jvmm.Result acpi = runEndingWith(ExitStatus.OK, "run", "-v", k.toString());
         assertTrue(acpi.stderr().contains("reset the machine (ACPI)"), acpi::toString);
-        Jvmm.Result kbd = Jvmm.run("run", "-v", "--no-acpi", k.toString());
-        assertEquals(ExitStatus.OK, kbd.status(), kbd::toString);
+        Jvmm.Result kbd = runEndingWith(ExitStatus.OK, "run", "-v", "--no-acpi", k.toString());
         assertTrue(kbd.stderr().contains("i8042"), kbd::toString);
     }
 
     @Test
     void aGuestThatHaltsForGoodEndsTheRun() {
-        Jvmm.Result r = Jvmm.run("run", "--smp", "2", "--timeout", "30s", KvmSupport.guest("halt.bin").toString());
-        assertEquals(ExitStatus.OK, r.status(), r::toString);
+        Jvmm.Result r = runEndingWith(ExitStatus.OK, "run", "--smp", "2", "--timeout", "30s", KvmSupport.guest("halt.bin").toString());
         assertTrue(r.stdout().contains("halting"), r::toString);
         assertTrue(r.millis() < 25_000, "ended by the halt probe, not the timeout: " + r);
     }
 
     @Test
     void longModeEntry() {
-        Jvmm.Result r = Jvmm.run("run", KvmSupport.guest("hello64.elf").toString());
-        assertEquals(33, r.status(), r::toString);
+        Jvmm.Result r = runEndingWith(33, "run", KvmSupport.guest("hello64.elf").toString());
         assertTrue(r.stdout().contains("hello from long mode"), r::toString);
     }
 
     @Test
     void pvhEntry() {
-        Jvmm.Result r = Jvmm.run("run", KvmSupport.guest("pvh.elf").toString());
-        assertEquals(33, r.status(), r::toString);
+        Jvmm.Result r = runEndingWith(33, "run", KvmSupport.guest("pvh.elf").toString());
         assertTrue(r.stdout().contains("hello from PVH") && r.stdout().contains("pvh magic ok"), r::toString);
     }
 
@@ -146,10 +140,8 @@ class RunControlTest {
 
     @Test
     void failOnEndsTheRunWith22() {
-        Jvmm.Result r = Jvmm.run("run", "--fail-on", "BUG:", "--fail-on", "fr[o]m a jvmm", KvmSupport.guest("hello.bin").toString());
-        assertEquals(ExitStatus.FAIL_ON_MATCHED, r.status(), r::toString);
+        Jvmm.Result r = runEndingWith(ExitStatus.FAIL_ON_MATCHED, "run", "--fail-on", "BUG:", "--fail-on", "fr[o]m a jvmm", KvmSupport.guest("hello.bin").toString());
         assertTrue(r.stderr().contains("matched --fail-on 'fr[o]m a jvmm'"), r::toString);
-        Jvmm.Result clean = Jvmm.run("run", "--fail-on", "BUG:", KvmSupport.guest("hello.bin").toString());
-        assertEquals(33, clean.status(), clean::toString);
+        runEndingWith(33, "run", "--fail-on", "BUG:", KvmSupport.guest("hello.bin").toString());
     }
 }

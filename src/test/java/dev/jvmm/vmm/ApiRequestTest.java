@@ -16,6 +16,11 @@ class ApiRequestTest {
         return assertThrows(ApiRequest.Error.class, () -> ApiRequest.parse(line), line).code();
     }
 
+    /** Each of {@code lines} is refused with the error code {@code expected}. */
+    private static void assertCodes(String expected, String... lines) {
+        for (String line : lines) assertEquals(expected, code(line), line);
+    }
+
     @Test
     void everyRequestParsesWithItsDefaults() throws ApiRequest.Error {
         for (String name : List.of("info", "stats", "pause")) {
@@ -43,35 +48,41 @@ class ApiRequestTest {
 
     @Test
     void malformedLinesGetTheirOwnCodes() {
-        assertEquals("malformed_json", code("not json"));
-        assertEquals("malformed_json", code("{\"request\": \"info\""));
-        assertEquals("malformed_json", code("{request: info}"));
-        assertEquals("malformed_json", code("\u0000\u0001\u00ff"));
-        assertEquals("not_an_object", code("[1, 2]"));
-        assertEquals("not_an_object", code("42"));
-        assertEquals("not_an_object", code("\"info\""));
-        assertEquals("not_an_object", code("null"));
-        assertEquals("missing_request", code("{}"));
-        assertEquals("missing_request", code("{\"id\": 1}"));
-        assertEquals("bad_argument", code("{\"request\": 42}"));
-        assertEquals("bad_argument", code("{\"request\": null}".replace("null", "[\"info\"]")));
-        assertEquals("unknown_request", code("{\"request\": \"reboot\"}"));
-        assertEquals("unknown_request", code("{\"request\": \"INFO\"}"));
+        assertCodes("malformed_json",
+                "not json",
+                "{\"request\": \"info\"",
+                "{request: info}",
+                "\u0000\u0001\u00ff");
+        assertCodes("not_an_object",
+                "[1, 2]",
+                "42",
+                "\"info\"",
+                "null");
+        assertCodes("missing_request",
+                "{}",
+                "{\"id\": 1}");
+        assertCodes("bad_argument",
+                "{\"request\": 42}",
+                "{\"request\": null}".replace("null", "[\"info\"]"));
+        assertCodes("unknown_request",
+                "{\"request\": \"reboot\"}",
+                "{\"request\": \"INFO\"}");
     }
 
     @Test
     void argumentsAreChecked() {
-        assertEquals("bad_argument", code("{\"request\":\"info\",\"verbose\":true}"));
-        assertEquals("bad_argument", code("{\"request\":\"pause\",\"status\":1}"));
-        assertEquals("bad_argument", code("{\"request\":\"stop\",\"status\":256}"));
-        assertEquals("bad_argument", code("{\"request\":\"stop\",\"status\":-1}"));
-        assertEquals("bad_argument", code("{\"request\":\"stop\",\"status\":1.5}"));
-        assertEquals("bad_argument", code("{\"request\":\"stop\",\"status\":\"3\"}"));
-        assertEquals("bad_argument", code("{\"request\":\"stop\",\"status\":99999999999999999999999}"));
-        assertEquals("bad_argument", code("{\"request\":\"resume\",\"advance_clock\":\"yes\"}"));
-        assertEquals("bad_argument", code("{\"request\":\"snapshot\"}"));
-        assertEquals("bad_argument", code("{\"request\":\"snapshot\",\"dir\":7}"));
-        assertEquals("bad_argument", code("{\"request\":\"snapshot\",\"dir\":\"\"}"));
+        assertCodes("bad_argument",
+                "{\"request\":\"info\",\"verbose\":true}",
+                "{\"request\":\"pause\",\"status\":1}",
+                "{\"request\":\"stop\",\"status\":256}",
+                "{\"request\":\"stop\",\"status\":-1}",
+                "{\"request\":\"stop\",\"status\":1.5}",
+                "{\"request\":\"stop\",\"status\":\"3\"}",
+                "{\"request\":\"stop\",\"status\":99999999999999999999999}",
+                "{\"request\":\"resume\",\"advance_clock\":\"yes\"}",
+                "{\"request\":\"snapshot\"}",
+                "{\"request\":\"snapshot\",\"dir\":7}",
+                "{\"request\":\"snapshot\",\"dir\":\"\"}");
     }
 
     @Test

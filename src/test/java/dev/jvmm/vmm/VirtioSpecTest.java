@@ -6,6 +6,7 @@ import org.junit.jupiter.api.Test;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.function.Function;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -20,6 +21,15 @@ class VirtioSpecTest {
         return assertThrows(IllegalArgumentException.class, r::run).getMessage();
     }
 
+    /** {@code parse} refuses each spec of {@code specsAndReasons} (spec, reason, spec, reason...) with a message containing its reason. */
+    private static void assertRefusals(Function<String, ?> parse, String... specsAndReasons) {
+        for (int i = 0; i < specsAndReasons.length; i += 2) {
+            String spec = specsAndReasons[i], reason = specsAndReasons[i + 1];
+            String why = refused(() -> parse.apply(spec));
+            assertTrue(why.contains(reason), spec + ": " + why);
+        }
+    }
+
     @Test
     void disks() {
         VirtioSpec.Disk d = VirtioSpec.Disk.parse("/images/root.img");
@@ -31,9 +41,10 @@ class VirtioSpecTest {
         assertTrue(ro.readOnly());
         assertEquals("data", ro.id());
         assertFalse(ro.lock());
-        assertTrue(refused(() -> VirtioSpec.Disk.parse(",ro")).contains("the image path is missing"));
-        assertTrue(refused(() -> VirtioSpec.Disk.parse("a.img,rw")).contains("unknown option 'rw'"));
-        assertTrue(refused(() -> VirtioSpec.Disk.parse("a.img,id=" + "x".repeat(21))).contains("longer than virtio's 20 bytes"));
+        assertRefusals(VirtioSpec.Disk::parse,
+                ",ro", "the image path is missing",
+                "a.img,rw", "unknown option 'rw'",
+                "a.img,id=" + "x".repeat(21), "longer than virtio's 20 bytes");
     }
 
     @Test
@@ -45,13 +56,14 @@ class VirtioSpecTest {
         assertNull(d.mac());
         assertArrayEquals(VirtioSpec.Net.defaultMac("tap1"), d.effectiveMac());
         assertEquals(0x52, d.effectiveMac()[0]);
-        assertTrue(refused(() -> VirtioSpec.Net.parse("mac=52:54:00:12:34:56")).contains("the tap device is missing"));
-        assertTrue(refused(() -> VirtioSpec.Net.parse("tap=a,tap=b")).contains("tap= is given twice"));
-        assertTrue(refused(() -> VirtioSpec.Net.parse("tap=a,mac=01:00:00:00:00:01")).contains("multicast"));
-        assertTrue(refused(() -> VirtioSpec.Net.parse("tap=a,mac=00:00:00:00:00:00")).contains("all zeros"));
-        assertTrue(refused(() -> VirtioSpec.Net.parse("tap=a,mac=52:54:00:12:34")).contains("invalid MAC address"));
-        assertTrue(refused(() -> VirtioSpec.Net.parse("tap=a b")).contains("a space"));
-        assertTrue(refused(() -> VirtioSpec.Net.parse("tap=a,queues=2")).contains("unknown option 'queues=2'"));
+        assertRefusals(VirtioSpec.Net::parse,
+                "mac=52:54:00:12:34:56", "the tap device is missing",
+                "tap=a,tap=b", "tap= is given twice",
+                "tap=a,mac=01:00:00:00:00:01", "multicast",
+                "tap=a,mac=00:00:00:00:00:00", "all zeros",
+                "tap=a,mac=52:54:00:12:34", "invalid MAC address",
+                "tap=a b", "a space",
+                "tap=a,queues=2", "unknown option 'queues=2'");
     }
 
     @Test
@@ -63,13 +75,14 @@ class VirtioSpecTest {
         for (String cid : new String[] {"0", "1", "2", "4294967295", "99999999999", "-3", "0x10", "", "3.0"}) {
             assertTrue(refused(() -> VirtioSpec.Vsock.parse("cid=" + cid + ",uds=/tmp/v")).contains("is not a guest CID (3 to 4294967294"), cid);
         }
-        assertTrue(refused(() -> VirtioSpec.Vsock.parse("uds=/tmp/v")).contains("the guest's CID is missing"));
-        assertTrue(refused(() -> VirtioSpec.Vsock.parse("cid=3")).contains("the socket path is missing"));
-        assertTrue(refused(() -> VirtioSpec.Vsock.parse("cid=3,uds=")).contains("uds= needs a path"));
-        assertTrue(refused(() -> VirtioSpec.Vsock.parse("cid=3,cid=4,uds=/tmp/v")).contains("cid= is given twice"));
-        assertTrue(refused(() -> VirtioSpec.Vsock.parse("cid=3,uds=/a,uds=/b")).contains("uds= is given twice"));
-        assertTrue(refused(() -> VirtioSpec.Vsock.parse("cid=3,uds=/tmp/v,port=5")).contains("unknown option 'port=5' (use cid=N,uds=PATH)"));
-        assertTrue(refused(() -> VirtioSpec.Vsock.parse("")).contains("unknown option ''"));
+        assertRefusals(VirtioSpec.Vsock::parse,
+                "uds=/tmp/v", "the guest's CID is missing",
+                "cid=3", "the socket path is missing",
+                "cid=3,uds=", "uds= needs a path",
+                "cid=3,cid=4,uds=/tmp/v", "cid= is given twice",
+                "cid=3,uds=/a,uds=/b", "uds= is given twice",
+                "cid=3,uds=/tmp/v,port=5", "unknown option 'port=5' (use cid=N,uds=PATH)",
+                "", "unknown option ''");
         // PATH_4294967295 must fit in a sockaddr_un's 108 bytes with its NUL: 96 bytes of PATH do, 97 do not
         assertEquals(96, Path.of("/" + "p".repeat(95)).toString().length());
         VirtioSpec.Vsock.parse("cid=3,uds=/" + "p".repeat(95));
@@ -91,18 +104,20 @@ class VirtioSpecTest {
         assertEquals(Path.of("/opt/passt"), f.withPasst(Path.of("/opt/passt")).passt());
         assertTrue(VirtioSpec.UserNet.isUser("user") && VirtioSpec.UserNet.isUser("user,optional"));
         assertFalse(VirtioSpec.UserNet.isUser("tap=user") || VirtioSpec.UserNet.isUser("username"));
-        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,fwd=tcp:80", 0)).contains("is not PROTO:[ADDR:]HOSTPORT:GUESTPORT"));
-        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,fwd=sctp:80:80", 0)).contains("protocol 'sctp' is not tcp or udp"));
-        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,fwd=tcp:0:80", 0)).contains("port '0' is not 1 to 65535"));
-        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,fwd=tcp:80:65536", 0)).contains("port '65536' is not 1 to 65535"));
-        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,fwd=tcp:8o:80", 0)).contains("port '8o'"));
-        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,fwd=tcp:256.0.0.1:80:80", 0)).contains("'256.0.0.1' is not an IPv4 address"));
-        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,fwd=tcp:8080:80,fwd=tcp:8080:81", 0)).contains("host tcp port 8080 is forwarded twice"));
+        assertRefusals(s -> VirtioSpec.UserNet.parse(s, 0),
+                "user,fwd=tcp:80", "is not PROTO:[ADDR:]HOSTPORT:GUESTPORT",
+                "user,fwd=sctp:80:80", "protocol 'sctp' is not tcp or udp",
+                "user,fwd=tcp:0:80", "port '0' is not 1 to 65535",
+                "user,fwd=tcp:80:65536", "port '65536' is not 1 to 65535",
+                "user,fwd=tcp:8o:80", "port '8o'",
+                "user,fwd=tcp:256.0.0.1:80:80", "'256.0.0.1' is not an IPv4 address",
+                "user,fwd=tcp:8080:80,fwd=tcp:8080:81", "host tcp port 8080 is forwarded twice");
         VirtioSpec.UserNet.parse("user,fwd=tcp:8080:80,fwd=udp:8080:80", 0); // TCP and UDP ports are distinct
-        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,mac=01:00:5e:00:00:01", 0)).contains("multicast"));
-        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,mac=52:54:00:00:00:01,mac=52:54:00:00:00:02", 0)).contains("mac= is given twice"));
-        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,tap=t0", 0)).contains("unknown option 'tap=t0'"));
-        assertTrue(refused(() -> VirtioSpec.UserNet.parse("user,", 0)).contains("unknown option ''"));
+        assertRefusals(s -> VirtioSpec.UserNet.parse(s, 0),
+                "user,mac=01:00:5e:00:00:01", "multicast",
+                "user,mac=52:54:00:00:00:01,mac=52:54:00:00:00:02", "mac= is given twice",
+                "user,tap=t0", "unknown option 'tap=t0'",
+                "user,", "unknown option ''");
     }
 
     @Test

@@ -1,7 +1,5 @@
 package dev.jvmm.device.virtio;
 
-import java.util.LinkedHashMap;
-import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -17,7 +15,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * caller keeps the frame and retries once the {@link #onReceiveBuffers(Runnable) listener} runs
  * (on the notifying thread, with the device lock held: schedule the retry, do not block).
  */
-public final class VirtioNet extends AbstractVirtioDevice {
+public final class VirtioNet extends BackedVirtioDevice<VirtioNet, VirtioNet.Backend> {
     public static final int DEVICE_ID = 1;
     public static final int RECEIVEQ = 0;
     public static final int TRANSMITQ = 1;
@@ -50,9 +48,7 @@ public final class VirtioNet extends AbstractVirtioDevice {
      * brings the host's in with {@link #deliver}, retrying a packet that found no receive buffer once
      * {@link #onReceiveBuffers} runs.
      */
-    public interface Backend extends PacketPort, AutoCloseable {
-        /** Starts receiving for {@code net}: watch the host descriptor on {@code loop}. Loop thread. */
-        void start(VirtioNet net, dev.jvmm.event.EventLoop loop, dev.jvmm.device.DeviceFailure failure);
+    public interface Backend extends PacketPort, VirtioBackend<VirtioNet> {
 
         /**
          * Whether {@link #send} can take one more packet now. A back end that says no is never
@@ -62,17 +58,8 @@ public final class VirtioNet extends AbstractVirtioDevice {
         default boolean sendReady() {
             return true;
         }
-
-        /** The back end's own counters for --stats (merged into the device's). */
-        default Map<String, Long> counters() {
-            return Map.of();
-        }
-
-        @Override
-        void close();
     }
 
-    private final Backend port;
     private final byte[] mac;
     private final byte[] txBuf = new byte[MAX_PACKET];
     private final byte[] rxHeader = new byte[HDR_BYTES];
@@ -101,10 +88,9 @@ public final class VirtioNet extends AbstractVirtioDevice {
     }
 
     public VirtioNet(byte[] mac, Backend port) {
-        super(DEVICE_ID, 12, 2, QUEUE_SIZE);
+        super(DEVICE_ID, 12, 2, QUEUE_SIZE, port);
         if (mac == null || mac.length != 6) throw new IllegalArgumentException("a MAC address has 6 bytes");
         this.mac = mac.clone();
-        this.port = port;
         config.put(0, this.mac);                 // mac
         config.putShort(6, (short) S_LINK_UP);  // status
         config.putShort(8, (short) 1);          // max_virtqueue_pairs (MQ is not offered)
@@ -113,7 +99,7 @@ public final class VirtioNet extends AbstractVirtioDevice {
 
     /** The host side of the link. */
     public Backend port() {
-        return port;
+        return backend;
     }
 
     public byte[] mac() {
@@ -197,7 +183,7 @@ public final class VirtioNet extends AbstractVirtioDevice {
     @Override
     public synchronized void notify(int queueIndex) throws VirtqueueException {
         if (receiveNotified(queueIndex, RECEIVEQ) || queueIndex != TRANSMITQ) return;
-        serve(TRANSMITQ, port::sendReady, chain -> {
+        serve(TRANSMITQ, backend::sendReady, chain -> {
             long total = chain.readableLength();
             if (total < MIN_PACKET || total > MAX_PACKET) {
                 txDropped.incrementAndGet();
@@ -208,7 +194,7 @@ public final class VirtioNet extends AbstractVirtioDevice {
             chain.read(0, txBuf, 0, n);
             // No offloads were offered: a driver asking for checksum or segmentation is wrong; send plain.
             java.util.Arrays.fill(txBuf, 0, 10, (byte) 0);
-            if (port.send(txBuf, n) < 0) {
+            if (backend.send(txBuf, n) < 0) {
                 txDropped.incrementAndGet();
                 stats.errors.incrementAndGet();
             } else {
@@ -217,23 +203,5 @@ public final class VirtioNet extends AbstractVirtioDevice {
             }
             return 0;
         });
-    }
-
-    @Override
-    public void attach(VirtioAttachment attachment) {
-        attachment.serveNotificationsOnLoop();
-        port.start(this, attachment.loop(), attachment.failure());
-    }
-
-    @Override
-    public void close() {
-        port.close();
-    }
-
-    @Override
-    public Map<String, Long> counters() {
-        Map<String, Long> m = new LinkedHashMap<>(stats.snapshot());
-        m.putAll(port.counters());
-        return m;
     }
 }

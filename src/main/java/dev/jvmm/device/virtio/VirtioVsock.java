@@ -1,10 +1,7 @@
 package dev.jvmm.device.virtio;
 
-import dev.jvmm.device.DeviceFailure;
 import dev.jvmm.event.EventLoop;
 
-import java.util.LinkedHashMap;
-import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -24,7 +21,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * lock held. Queue notifications come there through ioeventfds; one that arrives on a vCPU thread (a
  * QueueNotify write KVM did not match) is handed to the loop rather than served on the vCPU.
  */
-public final class VirtioVsock extends AbstractVirtioDevice {
+public final class VirtioVsock extends BackedVirtioDevice<VirtioVsock, VirtioVsock.Backend> {
     public static final int DEVICE_ID = 19;
     public static final int RXQ = 0, TXQ = 1, EVENTQ = 2;
     public static final int QUEUE_SIZE = 256;
@@ -32,9 +29,7 @@ public final class VirtioVsock extends AbstractVirtioDevice {
     public static final long MIN_GUEST_CID = 3, MAX_GUEST_CID = 0xffff_fffeL;
 
     /** The host side of the device's connections. Everything is called on the event loop with the device lock held. */
-    public interface Backend extends AutoCloseable {
-        /** Starts serving (watch host descriptors on {@code loop}); from {@link #attach}, on the loop. */
-        void start(VirtioVsock device, EventLoop loop, DeviceFailure failure);
+    public interface Backend extends VirtioBackend<VirtioVsock> {
 
         /**
          * A packet from the guest: its header, and the chain whose readable bytes hold the header and
@@ -48,30 +43,20 @@ public final class VirtioVsock extends AbstractVirtioDevice {
 
         /** The driver went away (device reset): drop every connection. May be called on a vCPU thread. */
         void deviceReset();
-
-        /** Counters for --stats. */
-        default Map<String, Long> counters() {
-            return Map.of();
-        }
-
-        @Override
-        void close();
     }
 
     private final long guestCid;
-    private final Backend backend;
-    private final AtomicLong shortChains = new AtomicLong();
+    private final AtomicLong shortChains = stats.counter("short_chains");
     private volatile Thread loopThread;
     private java.util.function.IntConsumer resume;
     private EventLoop loop;
 
     public VirtioVsock(long guestCid, Backend backend) {
-        super(DEVICE_ID, 8, 3, QUEUE_SIZE);
+        super(DEVICE_ID, 8, 3, QUEUE_SIZE, backend);
         if (guestCid < MIN_GUEST_CID || guestCid > MAX_GUEST_CID) {
             throw new IllegalArgumentException("guest CID " + guestCid + " is outside " + MIN_GUEST_CID + ".." + MAX_GUEST_CID);
         }
         this.guestCid = guestCid;
-        this.backend = backend;
         config.putLong(0, guestCid);
     }
 
@@ -168,20 +153,6 @@ public final class VirtioVsock extends AbstractVirtioDevice {
             loop = attachment.loop();
             resume = attachment.resumeQueue();
         }
-        attachment.serveNotificationsOnLoop();
-        backend.start(this, attachment.loop(), attachment.failure());
-    }
-
-    @Override
-    public void close() {
-        backend.close();
-    }
-
-    @Override
-    public Map<String, Long> counters() {
-        Map<String, Long> m = new LinkedHashMap<>(stats.snapshot());
-        m.put("short_chains", shortChains.get());
-        m.putAll(backend.counters());
-        return m;
+        super.attach(attachment);
     }
 }

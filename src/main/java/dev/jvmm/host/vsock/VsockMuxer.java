@@ -6,6 +6,7 @@ import dev.jvmm.device.virtio.VirtioVsock;
 import dev.jvmm.device.virtio.VsockPacket;
 import dev.jvmm.event.EventLoop;
 import dev.jvmm.log.Log;
+import dev.jvmm.sys.Counters;
 import dev.jvmm.sys.LibC;
 import dev.jvmm.sys.SocketIo;
 import dev.jvmm.sys.UnixSocket;
@@ -26,7 +27,6 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -109,12 +109,16 @@ public final class VsockMuxer implements VirtioVsock.Backend {
     private int nextLocalPort = FIRST_LOCAL_PORT;
     private boolean warnedLimit, warnedAccept;
 
-    private final AtomicLong hostConnections = new AtomicLong(), guestConnections = new AtomicLong(),
-            refusedByGuest = new AtomicLong(), refusedToGuest = new AtomicLong(), limitRefusals = new AtomicLong(),
-            handshakeErrors = new AtomicLong(), malformed = new AtomicLong(), resetsSent = new AtomicLong(),
-            rstsDropped = new AtomicLong(), rxPackets = new AtomicLong(), txPackets = new AtomicLong(),
-            rxBytes = new AtomicLong(), txBytes = new AtomicLong(), shortRxBuffers = new AtomicLong(),
-            open = new AtomicLong();
+    /** What {@link #counters} reports, in this order. */
+    private final Counters counters = new Counters();
+    private final AtomicLong open = counters.counter("connections"),
+            hostConnections = counters.counter("host_connections"), guestConnections = counters.counter("guest_connections"),
+            refusedByGuest = counters.counter("refused_by_guest"), refusedToGuest = counters.counter("refused_to_guest"),
+            limitRefusals = counters.counter("limit_refusals"), handshakeErrors = counters.counter("handshake_errors"),
+            malformed = counters.counter("malformed"), resetsSent = counters.counter("resets_sent"),
+            rstsDropped = counters.counter("rsts_dropped"), rxPackets = counters.counter("rx_packets"),
+            txPackets = counters.counter("tx_packets"), rxBytes = counters.counter("rx_bytes"),
+            txBytes = counters.counter("tx_bytes"), shortRxBuffers = counters.counter("short_rx_buffers");
 
     private VsockMuxer(Path path, long guestCid, UnixSocket listener, Object fileKey) {
         this.path = path;
@@ -144,7 +148,7 @@ public final class VsockMuxer implements VirtioVsock.Backend {
         String bad = checkPath(p);
         if (bad != null) throw new IOException(bad);
         if (Files.exists(p, LinkOption.NOFOLLOW_LINKS)) {
-            if (!isSocket(p)) throw new IOException(p + " exists and is not a socket; remove it or choose another uds=PATH");
+            if (!UnixSocket.isSocket(p)) throw new IOException(p + " exists and is not a socket; remove it or choose another uds=PATH");
             int rc = SocketIo.probeConnect(p);
             if (rc == 0 || rc == SocketIo.WOULD_BLOCK) throw new IOException(p + " is in use: another program listens on it");
             if (rc != -UnixSocket.ECONNREFUSED) throw new IOException("cannot use " + p + ": " + UnixSocket.describe(-rc));
@@ -198,15 +202,6 @@ public final class VsockMuxer implements VirtioVsock.Backend {
             throw e;
         }
         return s;
-    }
-
-    private static boolean isSocket(Path p) {
-        try {
-            int mode = (Integer) Files.getAttribute(p, "unix:mode", LinkOption.NOFOLLOW_LINKS);
-            return (mode & 0170000) == 0140000;
-        } catch (IOException | UnsupportedOperationException e) {
-            return false;
-        }
     }
 
     public Path path() {
@@ -625,22 +620,6 @@ public final class VsockMuxer implements VirtioVsock.Backend {
 
     @Override
     public Map<String, Long> counters() {
-        Map<String, Long> m = new LinkedHashMap<>();
-        m.put("connections", open.get());
-        m.put("host_connections", hostConnections.get());
-        m.put("guest_connections", guestConnections.get());
-        m.put("refused_by_guest", refusedByGuest.get());
-        m.put("refused_to_guest", refusedToGuest.get());
-        m.put("limit_refusals", limitRefusals.get());
-        m.put("handshake_errors", handshakeErrors.get());
-        m.put("malformed", malformed.get());
-        m.put("resets_sent", resetsSent.get());
-        m.put("rsts_dropped", rstsDropped.get());
-        m.put("rx_packets", rxPackets.get());
-        m.put("tx_packets", txPackets.get());
-        m.put("rx_bytes", rxBytes.get());
-        m.put("tx_bytes", txBytes.get());
-        m.put("short_rx_buffers", shortRxBuffers.get());
-        return m;
+        return counters.snapshot();
     }
 }

@@ -107,6 +107,21 @@ class VsockConnectionTest {
         return b;
     }
 
+    /** {@link #established} with a guest of 256 KiB credit, a host end with {@code room} bytes of room, then the guest's {@code data}. */
+    VsockConnection establishedAndWritten(FakeHost host, int room, byte[] data) {
+        VsockConnection c = established(host, 256 * 1024);
+        host.room = room;
+        send(c, OP_RW, data, 0, 256 * 1024, 0);
+        return c;
+    }
+
+    /** {@link #established} with a guest of {@code guestBufAlloc}, then the guest's {@code op} (no data, no flags) with {@code fwdCnt}. */
+    VsockConnection establishedThen(int op, int guestBufAlloc, int fwdCnt) {
+        VsockConnection c = established(new FakeHost(), guestBufAlloc);
+        send(c, op, new byte[0], 0, guestBufAlloc, fwdCnt);
+        return c;
+    }
+
     /** A guest-initiated connection, established: the REQUEST came with the guest's credit, the RESPONSE went back. */
     VsockConnection established(FakeHost host, int guestBufAlloc) {
         VsockPacket req = fromGuest(OP_REQUEST, 0, 0, guestBufAlloc, 0);
@@ -176,8 +191,7 @@ class VsockConnectionTest {
 
     @Test
     void aFwdCntBeyondWhatWasSentIsAReset() {
-        VsockConnection c = established(new FakeHost(), 6000);
-        send(c, OP_CREDIT_UPDATE, new byte[0], 0, 6000, 1);
+        VsockConnection c = establishedThen(OP_CREDIT_UPDATE, 6000, 1);
         VsockPacket rst = next(c);
         assertEquals(OP_RST, rst.op());
         assertTrue(c.resetReason().contains("fwd_cnt"), c.resetReason());
@@ -188,10 +202,8 @@ class VsockConnectionTest {
     @Test
     void aHostPeerThatStopsReadingFillsTheBufferThenTheGuestsCreditEnds() {
         FakeHost host = new FakeHost();
-        VsockConnection c = established(host, 256 * 1024);
-        host.room = 1000;
         byte[] a = bytes(20_000, 4);
-        send(c, OP_RW, a, 0, 256 * 1024, 0);
+        VsockConnection c = establishedAndWritten(host, 1000, a);
         assertEquals(1000, host.got.size());
         assertEquals(19_000, c.buffered());
         assertTrue((c.interest() & LibC.POLLOUT) != 0, "POLLOUT while bytes wait");
@@ -219,9 +231,7 @@ class VsockConnectionTest {
     @Test
     void guestShutdownHalfClosesTheHostAndBothWaysEndWithRst() {
         FakeHost host = new FakeHost();
-        VsockConnection c = established(host, 256 * 1024);
-        host.room = 10;
-        send(c, OP_RW, bytes(100, 8), 0, 256 * 1024, 0);
+        VsockConnection c = establishedAndWritten(host, 10, bytes(100, 8));
         send(c, OP_SHUTDOWN, new byte[0], SHUTDOWN_SEND, 256 * 1024, 0);
         assertFalse(host.shutWr, "not before the buffered bytes are written");
         host.room = Long.MAX_VALUE;
@@ -275,9 +285,7 @@ class VsockConnectionTest {
     @Test
     void aGuestResetStillWritesWhatItSent() {
         FakeHost host = new FakeHost();
-        VsockConnection c = established(host, 256 * 1024);
-        host.room = 0;
-        send(c, OP_RW, bytes(50, 3), 0, 256 * 1024, 0);
+        VsockConnection c = establishedAndWritten(host, 0, bytes(50, 3));
         send(c, OP_RST, new byte[0], 0, 256 * 1024, 0);
         assertNotEquals(VsockConnection.State.CLOSED, c.state());
         assertTrue(c.guestGone());
@@ -332,8 +340,7 @@ class VsockConnectionTest {
         c.fromGuest(new VsockPacket(CID, HOST_CID, 52, 1 << 30, 3, TYPE_STREAM, OP_RW, 0, 4096, 0), payload(new byte[3]));
         assertEquals(OP_RST, next(c).op(), "data before the RESPONSE");
 
-        VsockConnection d = established(new FakeHost(), 4096);
-        send(d, OP_RESPONSE, new byte[0], 0, 4096, 0);
+        VsockConnection d = establishedThen(OP_RESPONSE, 4096, 0);
         assertEquals(OP_RST, next(d).op(), "a RESPONSE on an established connection");
 
         VsockConnection e = established(new FakeHost(), 4096);
@@ -357,8 +364,7 @@ class VsockConnectionTest {
 
     @Test
     void creditRequestGetsAnUpdate() {
-        VsockConnection c = established(new FakeHost(), 4096);
-        send(c, OP_CREDIT_REQUEST, new byte[0], 0, 4096, 0);
+        VsockConnection c = establishedThen(OP_CREDIT_REQUEST, 4096, 0);
         VsockPacket u = next(c);
         assertEquals(OP_CREDIT_UPDATE, u.op());
         assertEquals(BUF, u.bufAlloc());

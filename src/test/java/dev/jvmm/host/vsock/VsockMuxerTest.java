@@ -55,6 +55,22 @@ class VsockMuxerTest {
         return c;
     }
 
+    /** A host program listening for the guest's connections to {@code port} at PATH_port ({@code backlog} 0: the default). */
+    ServerSocketChannel hostListener(int port, int backlog) throws IOException {
+        ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+        server.bind(UnixDomainSocketAddress.of(Path.of(uds + "_" + port)), backlog);
+        return server;
+    }
+
+    /** A host program connecting to the muxer's socket and writing {@code first}, in the background. */
+    CompletableFuture<SocketChannel> connectAndWrite(String first) {
+        return async(() -> {
+            SocketChannel c = connect(uds);
+            write(c, first);
+            return c;
+        });
+    }
+
     static void write(SocketChannel c, String s) throws IOException {
         write(c, s.getBytes(StandardCharsets.US_ASCII));
     }
@@ -142,11 +158,7 @@ class VsockMuxerTest {
 
     @Test
     void hostProgramConnectsGetsOkAndExchangesBytes() throws Exception {
-        CompletableFuture<SocketChannel> client = async(() -> {
-            SocketChannel c = connect(uds);
-            write(c, "CONNECT 52\nearly");
-            return c;
-        });
+        CompletableFuture<SocketChannel> client = connectAndWrite("CONNECT 52\nearly");
         VsockGuest.Rx req = g.await(OP_REQUEST, 52, 5000);
         int hostPort = req.header().srcPort();
         assertEquals(1 << 30, hostPort, "host ports start at 2^30, as Firecracker's");
@@ -211,9 +223,7 @@ class VsockMuxerTest {
 
     @Test
     void guestConnectsToPathPortAndIsRefusedWhereNobodyListens() throws Exception {
-        Path p77 = Path.of(uds + "_77");
-        try (ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
-            server.bind(UnixDomainSocketAddress.of(p77));
+        try (ServerSocketChannel server = hostListener(77, 0)) {
             g.send(OP_REQUEST, 40000, 77, 0, 65536, 0, new byte[0]);
             VsockGuest.Rx resp = g.await(OP_RESPONSE, 40000, 5000);
             assertEquals(77, resp.header().srcPort());
@@ -260,9 +270,7 @@ class VsockMuxerTest {
         assertEquals(1L, g.device.counters().get("short_chains"));
 
         // a malformed packet on an open connection resets it and closes the host socket
-        Path p77 = Path.of(uds + "_77");
-        try (ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
-            server.bind(UnixDomainSocketAddress.of(p77));
+        try (ServerSocketChannel server = hostListener(77, 0)) {
             g.send(OP_REQUEST, 100, 77, 0, 65536, 0, new byte[0]);
             g.await(OP_RESPONSE, 100, 5000);
             SocketChannel host = join(async(server::accept));
@@ -276,9 +284,7 @@ class VsockMuxerTest {
 
     @Test
     void aFloodOfRequestsBeyondTheLimitIsRefused() throws Exception {
-        Path p80 = Path.of(uds + "_80");
-        try (ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
-            server.bind(UnixDomainSocketAddress.of(p80), 4096);
+        try (ServerSocketChannel server = hostListener(80, 4096)) {
             int n = VsockMuxer.MAX_CONNECTIONS + 50;
             for (int i = 0; i < n; i++) {
                 g.send(OP_REQUEST, 10_000 + i, 80, 0, 65536, 0, new byte[0]);
@@ -317,9 +323,7 @@ class VsockMuxerTest {
 
     @Test
     void aHostPeerThatStopsReadingStallsOnlyItsOwnConnection() throws Exception {
-        Path p81 = Path.of(uds + "_81");
-        try (ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
-            server.bind(UnixDomainSocketAddress.of(p81));
+        try (ServerSocketChannel server = hostListener(81, 0)) {
             g.send(OP_REQUEST, 200, 81, 0, 65536, 0, new byte[0]);
             int credit = g.await(OP_RESPONSE, 200, 5000).header().bufAlloc();
             SocketChannel stuck = join(async(server::accept));
@@ -359,11 +363,7 @@ class VsockMuxerTest {
 
     @Test
     void aGuestThatReturnsNoBuffersMakesTheHostProgramWait() throws Exception {
-        CompletableFuture<SocketChannel> client = async(() -> {
-            SocketChannel c = connect(uds);
-            write(c, "CONNECT 60\n");
-            return c;
-        });
+        CompletableFuture<SocketChannel> client = connectAndWrite("CONNECT 60\n");
         VsockGuest.Rx req = g.await(OP_REQUEST, 60, 5000);
         g.send(OP_RESPONSE, 60, req.header().srcPort(), 0, 1 << 30, 0, new byte[0]);
         SocketChannel c = join(client);
