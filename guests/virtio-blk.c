@@ -8,40 +8,7 @@
  * Exits 0x10 when every check passed, 0x11 on the first failure ("virtio-blk: FAIL <what>"). */
 #include "mini.h"
 
-/* virtio-mmio registers (virtio 1.2, 4.2.2) */
-#define VIRTIO_BASE 0xd0000000u
-#define R_MAGIC 0x000
-#define R_VERSION 0x004
-#define R_DEVICE_ID 0x008
-#define R_DEVICE_FEATURES 0x010
-#define R_DEVICE_FEATURES_SEL 0x014
-#define R_DRIVER_FEATURES 0x020
-#define R_DRIVER_FEATURES_SEL 0x024
-#define R_QUEUE_SEL 0x030
-#define R_QUEUE_NUM_MAX 0x034
-#define R_QUEUE_NUM 0x038
-#define R_QUEUE_READY 0x044
-#define R_QUEUE_NOTIFY 0x050
-#define R_INTERRUPT_STATUS 0x060
-#define R_INTERRUPT_ACK 0x064
-#define R_STATUS 0x070
-#define R_QUEUE_DESC_LOW 0x080
-#define R_QUEUE_DESC_HIGH 0x084
-#define R_QUEUE_DRIVER_LOW 0x090
-#define R_QUEUE_DRIVER_HIGH 0x094
-#define R_QUEUE_DEVICE_LOW 0x0a0
-#define R_QUEUE_DEVICE_HIGH 0x0a4
-#define R_CONFIG_GENERATION 0x0fc
-#define R_CONFIG 0x100
-
-#define VIRTIO_MAGIC 0x74726976u
 #define VIRTIO_ID_BLOCK 2
-
-#define S_ACKNOWLEDGE 0x01
-#define S_DRIVER 0x02
-#define S_DRIVER_OK 0x04
-#define S_FEATURES_OK 0x08
-#define S_NEEDS_RESET 0x40
 
 /* block request types and status values */
 #define T_IN 0
@@ -54,6 +21,8 @@
 
 /* split virtqueue: 8 entries, rings and buffers at fixed addresses in guest RAM (above the kernel) */
 #define QSIZE 8
+#define GUEST_NAME "virtio-blk"
+#include "virtio-mmio.h"
 #define DESC_ADDR 0x200000u
 #define AVAIL_ADDR 0x201000u
 #define USED_ADDR 0x202000u
@@ -64,13 +33,6 @@
 #define BAD_ADDR 0xf0000000u	/* in the MMIO hole: not RAM */
 #define SECTOR 512
 
-#define F_NEXT 1
-#define F_WRITE 2
-
-struct desc { uint64_t addr; uint32_t len; uint16_t flags, next; };
-struct avail { uint16_t flags, idx, ring[QSIZE], used_event; };
-struct used_elem { uint32_t id, len; };
-struct used { uint16_t flags, idx; struct used_elem ring[QSIZE]; uint16_t avail_event; };
 struct blk_hdr { uint32_t type, reserved; uint64_t sector; };
 
 /* Each wait round polls once and writes port 0x80 (a VM exit on any host): ~100k rounds is
@@ -89,32 +51,6 @@ static uint16_t avail_idx, used_seen;	/* driver-side ring positions */
 
 static const char disk_magic[] = "JVMM-DISK-TEST";
 static const char pattern[] = "GUEST-WROTE-THIS";	/* 16 bytes, repeated over sector 1 */
-
-#define barrier() __asm__ volatile("" ::: "memory")
-
-static uint32_t rd(uint32_t reg) { return *(volatile uint32_t *)(VIRTIO_BASE + reg); }
-static void wr(uint32_t reg, uint32_t v) { *(volatile uint32_t *)(VIRTIO_BASE + reg) = v; }
-
-static __attribute__((noreturn)) void fail(const char *what) {
-	puts("virtio-blk: FAIL ");
-	puts(what);
-	putc('\n');
-	exit_guest(EXIT_FAIL);
-}
-
-static __attribute__((noreturn)) void fail_hex(const char *what, uint32_t v) {
-	puts("virtio-blk: FAIL ");
-	puts(what);
-	putc(' ');
-	put_hex(v);
-	putc('\n');
-	exit_guest(EXIT_FAIL);
-}
-
-static void zero(volatile uint8_t *p, uint32_t n) {
-	while (n--)
-		*p++ = 0;
-}
 
 /* Status = 0, then wait until it reads back 0 (virtio-mmio: reset completes when it does). */
 static void reset(void) {

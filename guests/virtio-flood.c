@@ -10,29 +10,9 @@
  * It never stops by itself except in mmio mode. Polling only: no interrupts or exceptions. */
 #include "mini.h"
 
-#define VIRTIO_BASE 0xd0000000u
-#define R_MAGIC 0x000
-#define R_DEVICE_ID 0x008
-#define R_DEVICE_FEATURES 0x010
-#define R_DEVICE_FEATURES_SEL 0x014
-#define R_DRIVER_FEATURES 0x020
-#define R_DRIVER_FEATURES_SEL 0x024
-#define R_QUEUE_SEL 0x030
-#define R_QUEUE_NUM_MAX 0x034
-#define R_QUEUE_NUM 0x038
-#define R_QUEUE_READY 0x044
-#define R_QUEUE_NOTIFY 0x050
-#define R_STATUS 0x070
-#define R_QUEUE_DESC_LOW 0x080
-#define R_QUEUE_DRIVER_LOW 0x090
-#define R_QUEUE_DEVICE_LOW 0x0a0
-
-#define S_ACK 0x01
-#define S_DRIVER 0x02
-#define S_DRIVER_OK 0x04
-#define S_FEATURES_OK 0x08
-
 #define QSIZE 8
+#define GUEST_NAME "virtio-flood"
+#include "virtio-mmio.h"
 #define DESC_ADDR 0x200000u
 #define AVAIL_ADDR 0x201000u
 #define USED_ADDR 0x202000u
@@ -44,30 +24,11 @@
 #define MMIO_HOLE 0xe0000000u	/* unclaimed addresses for the mmio mode */
 #define MMIO_READS 300000u
 
-#define F_NEXT 1
-#define F_WRITE 2
-
-struct desc { uint64_t addr; uint32_t len; uint16_t flags, next; };
-struct avail { uint16_t flags, idx, ring[QSIZE], used_event; };
-struct used_elem { uint32_t id, len; };
-struct used { uint16_t flags, idx; struct used_elem ring[QSIZE]; uint16_t avail_event; };
 struct blk_hdr { uint32_t type, reserved; uint64_t sector; };
 
 static volatile struct desc *const desc = (volatile struct desc *)DESC_ADDR;
 static volatile struct avail *const avail = (volatile struct avail *)AVAIL_ADDR;
 static volatile struct used *const used = (volatile struct used *)USED_ADDR;
-
-#define barrier() __asm__ volatile("" ::: "memory")
-
-static uint32_t rd(uint32_t reg) { return *(volatile uint32_t *)(VIRTIO_BASE + reg); }
-static void wr(uint32_t reg, uint32_t v) { *(volatile uint32_t *)(VIRTIO_BASE + reg) = v; }
-
-static __attribute__((noreturn)) void fail(const char *what) {
-	puts("virtio-flood: FAIL ");
-	puts(what);
-	putc('\n');
-	exit_guest(EXIT_FAIL);
-}
 
 /* Whether the first word of a (up to a space: jvmm appends virtio_mmio.device=... words) is b. */
 static int streq(const char *a, const char *b) {
@@ -75,21 +36,17 @@ static int streq(const char *a, const char *b) {
 	return (*a == 0 || *a == ' ') && *b == 0;
 }
 
-static void zero(volatile uint8_t *p, uint32_t n) {
-	while (n--) *p++ = 0;
-}
-
 /* Reset, accept VERSION_1 only, queue `q` with QSIZE entries, DRIVER_OK. */
 static void init(uint32_t device_id, uint32_t q) {
-	if (rd(R_MAGIC) != 0x74726976u) fail("no virtio-mmio device at 0xd0000000");
+	if (rd(R_MAGIC) != VIRTIO_MAGIC) fail("no virtio-mmio device at 0xd0000000");
 	if (rd(R_DEVICE_ID) != device_id) fail("unexpected device id");
 	wr(R_STATUS, 0);
-	wr(R_STATUS, S_ACK | S_DRIVER);
+	wr(R_STATUS, S_ACKNOWLEDGE | S_DRIVER);
 	wr(R_DRIVER_FEATURES_SEL, 0);
 	wr(R_DRIVER_FEATURES, 0);
 	wr(R_DRIVER_FEATURES_SEL, 1);
 	wr(R_DRIVER_FEATURES, 1);
-	wr(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
+	wr(R_STATUS, S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK);
 	zero((volatile uint8_t *)DESC_ADDR, 0x3000);
 	barrier();
 	wr(R_QUEUE_SEL, q);
@@ -99,7 +56,7 @@ static void init(uint32_t device_id, uint32_t q) {
 	wr(R_QUEUE_DRIVER_LOW, AVAIL_ADDR);
 	wr(R_QUEUE_DEVICE_LOW, USED_ADDR);
 	wr(R_QUEUE_READY, 1);
-	wr(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
+	wr(R_STATUS, S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
 	if (!(rd(R_STATUS) & S_DRIVER_OK)) fail("DRIVER_OK refused");
 }
 

@@ -10,42 +10,13 @@
  * Exits 0x10 when the read checks passed, 0x11 on the first failure ("virtio-fs: FAIL <what>"). */
 #include "mini.h"
 
-#define VIRTIO_BASE 0xd0000000u
-#define R_MAGIC 0x000
-#define R_VERSION 0x004
-#define R_DEVICE_ID 0x008
-#define R_DEVICE_FEATURES 0x010
-#define R_DEVICE_FEATURES_SEL 0x014
-#define R_DRIVER_FEATURES 0x020
-#define R_DRIVER_FEATURES_SEL 0x024
-#define R_QUEUE_SEL 0x030
-#define R_QUEUE_NUM_MAX 0x034
-#define R_QUEUE_NUM 0x038
-#define R_QUEUE_READY 0x044
-#define R_QUEUE_NOTIFY 0x050
-#define R_INTERRUPT_STATUS 0x060
-#define R_INTERRUPT_ACK 0x064
-#define R_STATUS 0x070
-#define R_QUEUE_DESC_LOW 0x080
-#define R_QUEUE_DESC_HIGH 0x084
-#define R_QUEUE_DRIVER_LOW 0x090
-#define R_QUEUE_DRIVER_HIGH 0x094
-#define R_QUEUE_DEVICE_LOW 0x0a0
-#define R_QUEUE_DEVICE_HIGH 0x0a4
-#define R_CONFIG 0x100
-
-#define VIRTIO_MAGIC 0x74726976u
 #define VIRTIO_ID_FS 26
 #define TAG_BYTES 36
 
-#define S_ACKNOWLEDGE 0x01
-#define S_DRIVER 0x02
-#define S_DRIVER_OK 0x04
-#define S_FEATURES_OK 0x08
-#define S_NEEDS_RESET 0x40
-
 /* two split queues of 8 entries: rings of queue q at RING_BASE + q * RING_STRIDE */
 #define QSIZE 8
+#define GUEST_NAME "virtio-fs"
+#include "virtio-mmio.h"
 #define NQUEUES 2
 #define REQUEST_QUEUE 1
 #define RING_BASE 0x200000u
@@ -56,9 +27,6 @@
 #define OUT_ADDR 0x222000u	/* the reply */
 #define IN_BYTES 4096u
 #define OUT_BYTES 8192u
-
-#define F_NEXT 1
-#define F_WRITE 2
 
 /* FUSE (include/uapi/linux/fuse.h): opcodes, and byte offsets, since i386 aligns u64 to 4 */
 #define FUSE_LOOKUP 1
@@ -74,41 +42,17 @@
 #define O_WRONLY 01
 #define O_CREAT 0100
 
-struct desc { uint64_t addr; uint32_t len; uint16_t flags, next; };
-struct avail { uint16_t flags, idx, ring[QSIZE], used_event; };
-struct used_elem { uint32_t id, len; };
-struct used { uint16_t flags, idx; struct used_elem ring[QSIZE]; uint16_t avail_event; };
-
 /* Each wait round polls once and writes port 0x80 (a VM exit on any host). */
 #define WAIT_ROUNDS 1000000u
-
-#define barrier() __asm__ volatile("" ::: "memory")
 
 static volatile uint8_t *const in = (volatile uint8_t *)IN_ADDR;
 static volatile uint8_t *const out = (volatile uint8_t *)OUT_ADDR;
 static uint16_t avail_idx[NQUEUES], used_seen[NQUEUES];
 static uint32_t unique = 1;
 
-static uint32_t rd(uint32_t reg) { return *(volatile uint32_t *)(VIRTIO_BASE + reg); }
-static void wr(uint32_t reg, uint32_t v) { *(volatile uint32_t *)(VIRTIO_BASE + reg) = v; }
-
 static volatile struct desc *descs(int q) { return (volatile struct desc *)(RING_BASE + q * RING_STRIDE); }
 static volatile struct avail *avails(int q) { return (volatile struct avail *)(RING_BASE + q * RING_STRIDE + AVAIL_OFF); }
 static volatile struct used *useds(int q) { return (volatile struct used *)(RING_BASE + q * RING_STRIDE + USED_OFF); }
-
-static __attribute__((noreturn)) void fail_hex(const char *what, uint32_t v) {
-	puts("virtio-fs: FAIL ");
-	puts(what);
-	putc(' ');
-	put_hex(v);
-	putc('\n');
-	exit_guest(EXIT_FAIL);
-}
-
-static void zero(volatile uint8_t *p, uint32_t n) {
-	while (n--)
-		*p++ = 0;
-}
 
 static void put32(volatile uint8_t *p, uint32_t v) { *(volatile uint32_t *)p = v; }
 static void put64(volatile uint8_t *p, uint64_t v) { put32(p, (uint32_t)v); put32(p + 4, (uint32_t)(v >> 32)); }
