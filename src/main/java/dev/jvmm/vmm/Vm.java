@@ -270,6 +270,10 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
         if (pauseRequested) return null;
         synchronized (pauseLock) {
             pauseRequested = true;
+            // a pause right after a resume, before any vCPU left its park (a debugger's Ctrl-C just after
+            // its continue): no vCPU parks anew to hold the event loop, so hold it here
+            if (parked == vcpus.size() && !stopping) p.loop.hold(true);
+            pauseLock.notifyAll();
         }
         for (VcpuThread v : vcpus) v.kick();
         return null;
