@@ -32,7 +32,7 @@ class ArchitectureTest {
             Map.entry("loader", Set.of("sys", "log", "memory", "arch")),
             Map.entry("device", Set.of("sys", "log", "event", "memory", "arch")),
             Map.entry("host", Set.of("sys", "log", "event", "memory", "arch", "device")),
-            Map.entry("gdb", Set.of()),
+            Map.entry("gdb", Set.of("sys")),
             Map.entry("vmm", Set.of("sys", "log", "event", "kvm", "memory", "arch", "loader", "device", "host", "gdb")));
     // cli may use everything
 

@@ -1,5 +1,6 @@
 package dev.jvmm.gdb;
 
+import dev.jvmm.sys.SocketFiles;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
@@ -79,8 +80,17 @@ public final class GdbServer implements AutoCloseable {
         String bound;
         if (a.path() != null) {
             if (Files.exists(a.path())) throw new IOException(a.path() + " exists");
-            ch = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
-            ch.bind(UnixDomainSocketAddress.of(a.path()), 1);
+            // the file appears once the socket listens (a script may wait for it, then connect), 0600
+            ch = SocketFiles.listen(a.path(), at -> {
+                ServerSocketChannel c = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+                try {
+                    c.bind(UnixDomainSocketAddress.of(at), 1);
+                } catch (IOException | RuntimeException e) {
+                    c.close();
+                    throw e;
+                }
+                return c;
+            });
             bound = "unix:" + a.path();
         } else {
             ch = ServerSocketChannel.open();

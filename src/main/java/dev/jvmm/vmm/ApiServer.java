@@ -4,6 +4,7 @@ import dev.jvmm.log.Log;
 import dev.jvmm.sys.Errno;
 import dev.jvmm.sys.LibC;
 import dev.jvmm.sys.SyscallException;
+import dev.jvmm.sys.SocketFiles;
 import dev.jvmm.sys.UnixSocket;
 import dev.jvmm.sys.UnixSocketException;
 
@@ -102,8 +103,8 @@ public final class ApiServer implements AutoCloseable {
         }
         UnixSocket listener;
         try {
-            listener = UnixSocket.listenPrivate(p, 128);
-        } catch (UnixSocketException e) {
+            listener = SocketFiles.listen(p, at -> UnixSocket.listenPrivate(at, 128));
+        } catch (IOException e) {
             throw new VmmException(ExitStatus.USAGE, "--api-socket: " + e.getMessage());
         }
         try {

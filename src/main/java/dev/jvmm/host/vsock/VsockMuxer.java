@@ -8,6 +8,7 @@ import dev.jvmm.event.EventLoop;
 import dev.jvmm.log.Log;
 import dev.jvmm.sys.Counters;
 import dev.jvmm.sys.LibC;
+import dev.jvmm.sys.SocketFiles;
 import dev.jvmm.sys.SocketIo;
 import dev.jvmm.sys.UnixSocket;
 import dev.jvmm.sys.UnixSocketException;
@@ -16,13 +17,10 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
-import java.nio.file.attribute.PosixFilePermissions;
-import java.security.SecureRandom;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -156,7 +154,7 @@ public final class VsockMuxer implements VirtioVsock.Backend {
         }
         Path parent = p.getParent();
         if (parent == null || !Files.isDirectory(parent)) throw new IOException("the directory of " + p + " does not exist");
-        UnixSocket listener = bindPrivately(p);
+        UnixSocket listener = SocketFiles.listen(p, at -> UnixSocket.listen(at, 128));
         try {
             listener.setNonBlocking(true);
             Object key = Files.readAttributes(p, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).fileKey();
@@ -166,42 +164,6 @@ public final class VsockMuxer implements VirtioVsock.Backend {
             Files.deleteIfExists(p);
             throw e;
         }
-    }
-
-    private static UnixSocket bindPrivately(Path p) throws IOException {
-        String name = ".jvmm-" + Long.toString(new SecureRandom().nextLong() >>> 28, 36);
-        Path dir = p.resolveSibling(name);
-        Path tmp = dir.resolve("s");
-        if (checkPath(tmp) == null) {
-            Files.createDirectory(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
-            try {
-                UnixSocket s = UnixSocket.listen(tmp, 128);
-                try {
-                    Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rw-------"));
-                    Files.createLink(p, tmp); // fails if p appeared meanwhile: never replaces someone's file
-                    return s;
-                } catch (FileAlreadyExistsException e) {
-                    s.close();
-                    throw new IOException(p + " appeared while jvmm was creating it");
-                } catch (IOException | UnsupportedOperationException e) {
-                    s.close(); // no hard links here: bind in place below
-                }
-            } finally {
-                Files.deleteIfExists(tmp);
-                Files.deleteIfExists(dir);
-            }
-        }
-        // a directory name too long for the detour, or a file system without hard links: bind in
-        // place and restrict the mode at once (a window of a few microseconds)
-        UnixSocket s = UnixSocket.listen(p, 128);
-        try {
-            Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rw-------"));
-        } catch (IOException | RuntimeException e) {
-            s.close();
-            Files.deleteIfExists(p);
-            throw e;
-        }
-        return s;
     }
 
     public Path path() {
