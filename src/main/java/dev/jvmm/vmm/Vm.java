@@ -383,8 +383,14 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
         return Duration.ofNanos(vcpusStoppedAt - stopRequestedAt);
     }
 
-    /** How long the rest of a panic report may take to arrive before the run ends. */
+    /**
+     * After a failure line, the run ends once the console has been quiet this long (the rest of the
+     * panic report, its backtrace and registers, is written first), or the guest resets or powers
+     * off, or {@link #FAILURE_GRACE_MAX_NANOS} passed.
+     */
     static final long FAILURE_GRACE_NANOS = 500_000_000L;
+    /** At most this long from the failure line to the end of the run (a guest that goes on printing). */
+    static final long FAILURE_GRACE_MAX_NANOS = 5_000_000_000L;
 
     private volatile Stop guestFailure;
 
@@ -399,8 +405,16 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
             guestFailure = failure;
         }
         EventLoop l = p.loop;
-        if (l != null) l.execute(() -> l.schedule(FAILURE_GRACE_NANOS, () -> stop(failure)));
+        if (l != null) l.execute(() -> endWhenQuiet(l, failure, System.nanoTime() + FAILURE_GRACE_MAX_NANOS, -1));
         else stop(failure);
+    }
+
+    /** On the loop: ends the run with {@code failure} once no console output came for a grace period. */
+    private void endWhenQuiet(EventLoop l, Stop failure, long deadline, long bytesBefore) {
+        long bytes = p.console.bytesWritten();
+        long now = System.nanoTime();
+        if (bytes == bytesBefore || now >= deadline) stop(failure);
+        else l.schedule(Math.min(FAILURE_GRACE_NANOS, deadline - now), () -> endWhenQuiet(l, failure, deadline, bytes));
     }
 
     static Stop expectStop(VmConfig config, String then) {

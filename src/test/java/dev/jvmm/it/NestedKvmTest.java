@@ -110,7 +110,9 @@ class NestedKvmTest {
             script("mkinitramfs", "--init", tmp.resolve("init-" + mode).toString(), "--out", tmp.resolve(mode + ".gz").toString());
             run.append("jvmm run --smp 2 --mem 256M --timeout 100s --cmdline 'console=ttyS0 quiet panic=-1' --initrd ")
                     .append(tmp.resolve(mode + ".gz")).append(' ').append(vmlinuz)
-                    .append(" > /tmp/o 2>&1; echo \"RESULT ").append(mode).append(" status=$? $(grep -c 'RB ' /tmp/o)\"\n");
+                    .append(" > /tmp/o 2>&1; echo \"RESULT ").append(mode).append(" status=$? $(grep -c 'RB ' /tmp/o)\"\n")
+                    // the end of the run's output, for a failure's message
+                    .append("tail -n 30 /tmp/o | sed 's/^/  ").append(mode).append(": /'\n");
         }
         Files.writeString(tmp.resolve("run.sh"), run.toString());
         assertTrue(tmp.resolve("run.sh").toFile().setExecutable(true));

@@ -138,6 +138,17 @@ class RunControlTest {
         assertTrue(r.stdout().contains("Kernel panic - not syncing"), "the panic line is still in the output: " + r);
     }
 
+    /** The run ends once the report after the panic line is written, not half-way through it. */
+    @Test
+    void aSlowPanicReportReachesTheOutputWhole() {
+        Jvmm.Result r = Jvmm.run("r".getBytes(StandardCharsets.US_ASCII), 60, "run", "--timeout", "30s", "--stats",
+                KvmSupport.guest("panic.bin").toString());
+        assertEquals(ExitStatus.GUEST_PANIC, r.status(), r::toString);
+        assertEquals(12, r.stdout().lines().filter(l -> l.equals("  a line of the panic report")).count(), r::toString);
+        assertTrue(r.stdout().contains("end of the panic report"), "the whole report is in the output: " + r);
+        assertTrue(r.stderr().contains("Attempted to kill init!") && !r.stderr().contains("--timeout"), r::toString);
+    }
+
     @Test
     void failOnEndsTheRunWith22() {
         Jvmm.Result r = runEndingWith(ExitStatus.FAIL_ON_MATCHED, "run", "--fail-on", "BUG:", "--fail-on", "fr[o]m a jvmm", KvmSupport.guest("hello.bin").toString());
