@@ -4,6 +4,7 @@ import dev.jvmm.arch.x86.CpuFeatures;
 import dev.jvmm.arch.x86.Layout;
 import dev.jvmm.host.HostInfo;
 import dev.jvmm.loader.BootImage;
+import dev.jvmm.loader.KernelCache;
 import dev.jvmm.loader.KernelFormat;
 import dev.jvmm.loader.KernelLoader;
 import dev.jvmm.loader.LoadException;
@@ -82,6 +83,10 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--no-host-decompress", description = "Boot a bzImage the classic way, letting the kernel decompress"
             + " itself, instead of decompressing its payload on the host.")
     boolean noHostDecompress;
+
+    @Option(names = "--no-kernel-cache", description = "Decompress a bzImage on the host every time, instead of keeping what"
+            + " was decompressed in ${XDG_CACHE_HOME:-~/.cache}/jvmm/kernels for the next boot of the same kernel.")
+    boolean noKernelCache;
 
     @Option(names = "--no-acpi", description = "Give the guest no ACPI tables (an MP table still describes the CPUs).")
     boolean noAcpi;
@@ -293,7 +298,7 @@ public final class RunCommand implements Callable<Integer> {
         if (!cmdline.isEmpty()) words.add(cmdline);
         if (!config.virtio().isEmpty()) words.add(VirtioMmioDevices.cmdlineDevices(config.virtio()));
         return new LoadOptions(config.memBytes(), String.join(" ", words), plan != null ? plan.initrds() : initrds, protocol,
-                !noHostDecompress, config.acpi() ? Layout.ACPI_RSDP : 0);
+                !noHostDecompress, config.acpi() ? Layout.ACPI_RSDP : 0, noKernelCache ? null : KernelCache.inDefaultDirectory());
     }
 
     private KernelFormat forcedFormat() {

@@ -38,9 +38,10 @@ public final class LinuxLoader {
 
     /**
      * The bzImage's payload, decompressed: at most {@code ramLimit} bytes ({@code ramReason} says
-     * what that limit is), at most 512 MiB, and at most the header's init_size.
+     * what that limit is), at most 512 MiB, and at most the header's init_size; from {@code cache}
+     * (null for none) if it has it.
      */
-    static byte[] payload(Path file, byte[] image, BzImageHeader h, long ramLimit, String ramReason)
+    static byte[] payload(Path file, byte[] image, BzImageHeader h, long ramLimit, String ramReason, KernelCache cache)
             throws LoadException {
         long limit = Math.min(ramLimit, MAX_DECOMPRESSED);
         String reason = ramLimit <= MAX_DECOMPRESSED ? ramReason : "512 MiB";
@@ -49,8 +50,11 @@ public final class LinuxLoader {
             limit = h.initSize();
             reason = "the image's init_size";
         }
-        return PayloadDecompressor.decompress(file, image, (int) h.payloadStart(), (int) h.payloadLength(),
-                limit, reason);
+        long max = limit;
+        String why = reason;
+        KernelCache.Decompressor d = () -> PayloadDecompressor.decompress(file, image, (int) h.payloadStart(),
+                (int) h.payloadLength(), max, why);
+        return cache == null ? d.decompress() : cache.decompressed(image, (int) h.payloadStart(), (int) h.payloadLength(), limit, d);
     }
 
     /**
@@ -59,7 +63,7 @@ public final class LinuxLoader {
      */
     public static byte[] extractVmlinux(Path file, byte[] image) throws LoadException {
         BzImageHeader h = BzImageHeader.parse(file, image, image.length, false);
-        return payload(file, image, h, MAX_DECOMPRESSED, "512 MiB");
+        return payload(file, image, h, MAX_DECOMPRESSED, "512 MiB", null);
     }
 
     /**
@@ -104,7 +108,7 @@ public final class LinuxLoader {
         long kernelEnd;
         long rip;
         if (opts.hostDecompress()) {
-            byte[] vmlinux = payload(file, image, h, lowRam, "guest RAM (--mem)");
+            byte[] vmlinux = payload(file, image, h, lowRam, "guest RAM (--mem)", opts.kernelCache());
             Path inner = Path.of(file + " (decompressed payload)");
             Elf64 elf = Elf64.parse(inner, vmlinux);
             kernelEnd = LinuxPlacement.checkSegments(inner, elf, lowRam);

@@ -12,9 +12,10 @@ import java.util.List;
  * @param boot           how to enter a Linux kernel: {@link BootProtocol#DEFAULT} lets the loader choose
  * @param hostDecompress boot a bzImage by decompressing its payload on the host and entering the vmlinux inside
  * @param rsdpAddress    guest-physical address of the ACPI RSDP to announce (zero page, PVH start info); 0 = no ACPI
+ * @param kernelCache    where host decompression keeps what it decompressed, or null for nowhere
  */
 public record LoadOptions(long memSize, String cmdline, List<Path> modules, BootProtocol boot, boolean hostDecompress,
-                          long rsdpAddress) {
+                          long rsdpAddress, KernelCache kernelCache) {
     /** How a Linux kernel is entered. */
     public enum BootProtocol {
         /**
@@ -37,5 +38,11 @@ public record LoadOptions(long memSize, String cmdline, List<Path> modules, Boot
     /** Options for formats that need no Linux-specific choices. */
     public LoadOptions(long memSize, String cmdline, List<Path> modules) {
         this(memSize, cmdline, modules, BootProtocol.DEFAULT, true, 0);
+    }
+
+    /** Options without a kernel cache. */
+    public LoadOptions(long memSize, String cmdline, List<Path> modules, BootProtocol boot, boolean hostDecompress,
+                       long rsdpAddress) {
+        this(memSize, cmdline, modules, boot, hostDecompress, rsdpAddress, null);
     }
 }

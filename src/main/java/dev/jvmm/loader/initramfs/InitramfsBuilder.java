@@ -6,19 +6,12 @@ import java.io.Closeable;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
-import java.time.Duration;
-import java.time.Instant;
 import java.util.Collection;
 import java.util.HexFormat;
 import java.util.List;
@@ -27,6 +20,7 @@ import java.util.zip.CRC32;
 import java.util.zip.CRC32C;
 import java.util.zip.GZIPInputStream;
 import java.util.zip.GZIPOutputStream;
+import dev.jvmm.loader.CacheFiles;
 import org.apache.commons.compress.archivers.cpio.CpioArchiveEntry;
 import org.apache.commons.compress.archivers.cpio.CpioArchiveOutputStream;
 import org.apache.commons.compress.archivers.cpio.CpioConstants;
@@ -59,8 +53,6 @@ public final class InitramfsBuilder {
             JOB = "jvmm/job";
     /** A base is a few MiB; the check refuses to inflate a damaged one beyond this. */
     static final long MAX_BASE_UNCOMPRESSED = 1L << 30;
-    /** Temporary files older than this in the cache are leftovers of killed runs. */
-    static final Duration STALE_TEMP = Duration.ofHours(1);
 
     private final Path cacheDir;
 
@@ -71,10 +63,7 @@ public final class InitramfsBuilder {
 
     /** ${XDG_CACHE_HOME:-~/.cache}/jvmm/initramfs */
     public static Path defaultCacheDir() {
-        String xdg = System.getenv("XDG_CACHE_HOME");
-        Path base = xdg != null && !xdg.isEmpty() && Path.of(xdg).isAbsolute() ? Path.of(xdg)
-                : Path.of(System.getProperty("user.home"), ".cache");
-        return base.resolve("jvmm").resolve("initramfs");
+        return CacheFiles.directory("initramfs");
     }
 
     public Path cacheDir() {
@@ -125,20 +114,10 @@ public final class InitramfsBuilder {
         byte[] archive = baseArchive(init, modules);
         log.debug("initramfs base {}: made in {} ms ({} modules, {} bytes)", target.getFileName(),
                 (System.nanoTime() - t0) / 1_000_000, modules.size(), archive.length);
-        Path tmp = null;
         try {
-            Files.createDirectories(cacheDir);
-            deleteStaleTemps();
-            tmp = Files.createTempFile(cacheDir, ".base-", ".tmp");
-            writeDurably(tmp, archive);
-            try {
-                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
-            }
+            CacheFiles.publish(cacheDir, "base", target, archive);
             return target;
         } catch (IOException e) {
-            deleteQuietly(tmp);
             log.warn("cannot cache the initramfs in {} ({}): using a temporary file", cacheDir, e.getMessage());
             try {
                 Path t = Files.createTempFile("jvmm-initramfs-", ".cpio.gz");
@@ -260,38 +239,6 @@ public final class InitramfsBuilder {
 
     /** The trailer entry (110-byte header, name, padding) and up to a block of padding fit in this. */
     private static final int TAIL = 1024;
-
-    private static void writeDurably(Path file, byte[] data) throws IOException {
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
-            var buf = java.nio.ByteBuffer.wrap(data);
-            while (buf.hasRemaining()) ch.write(buf);
-            ch.force(true);   // the rename must not land before the data
-        }
-    }
-
-    private void deleteStaleTemps() {
-        Instant before = Instant.now().minus(STALE_TEMP);
-        try (DirectoryStream<Path> ds = Files.newDirectoryStream(cacheDir, ".base-*.tmp")) {
-            for (Path p : ds) {
-                try {
-                    if (Files.getLastModifiedTime(p).toInstant().isBefore(before)) Files.deleteIfExists(p);
-                } catch (IOException e) {
-                    // another run may have taken it away already
-                }
-            }
-        } catch (IOException e) {
-            // nothing to clean, or nothing we may clean
-        }
-    }
-
-    private static void deleteQuietly(Path p) {
-        if (p == null) return;
-        try {
-            Files.deleteIfExists(p);
-        } catch (IOException e) {
-            // a leftover temporary file, cleaned by a later run
-        }
-    }
 
     private static MessageDigest sha256() {
         try {
