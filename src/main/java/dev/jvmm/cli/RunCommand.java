@@ -85,7 +85,7 @@ public final class RunCommand implements Callable<Integer> {
     boolean noHostDecompress;
 
     @Option(names = "--no-kernel-cache", description = "Decompress a bzImage on the host every time, instead of keeping what"
-            + " was decompressed in ${XDG_CACHE_HOME:-~/.cache}/jvmm/kernels for the next boot of the same kernel.")
+            + " was decompressed in ${XDG_CACHE_HOME:-~/.cache}/jvmm/vmlinux for the next boot of the same kernel.")
     boolean noKernelCache;
 
     @Option(names = "--no-acpi", description = "Give the guest no ACPI tables (an MP table still describes the CPUs).")

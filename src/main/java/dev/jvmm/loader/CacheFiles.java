@@ -33,9 +33,11 @@ public final class CacheFiles {
 
     /**
      * Writes {@code parts} (one after the other) to {@code target} in {@code dir} (made if missing)
-     * through a temporary file named {@code .PREFIX-*.tmp}, replacing what was there.
+     * through a temporary file named {@code .PREFIX-*.tmp}, replacing what was there; forced to disk
+     * before the rename if {@code durable} (else a crash of the machine may leave a damaged file,
+     * which the reader must detect).
      */
-    public static void publish(Path dir, String prefix, Path target, byte[]... parts) throws IOException {
+    public static void publish(Path dir, String prefix, Path target, boolean durable, byte[]... parts) throws IOException {
         Files.createDirectories(dir);
         deleteStaleTemps(dir, prefix);
         Path tmp = Files.createTempFile(dir, "." + prefix + "-", ".tmp");
@@ -45,7 +47,7 @@ public final class CacheFiles {
                     ByteBuffer buf = ByteBuffer.wrap(part);
                     while (buf.hasRemaining()) ch.write(buf);
                 }
-                ch.force(true);   // the rename must not land before the data
+                if (durable) ch.force(true);   // the rename must not land before the data
             }
             try {
                 Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);

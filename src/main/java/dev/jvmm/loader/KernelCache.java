@@ -13,18 +13,15 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.FileTime;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.zip.CRC32C;
 
 /**
  * Decompressed bzImage payloads (the vmlinux ELF inside), kept so that booting the same kernel again
- * skips host decompression. An entry is named by the SHA-256 of the compressed payload, so a kernel
- * rebuilt in place is a new entry, and holds the decompressed bytes followed by a trailer: their
+ * skips host decompression. An entry is named by the compressed payload's length and checksums
+ * ({@link #key}), so a kernel rebuilt in place is a new entry, and holds the decompressed bytes followed by a trailer: their
  * length, their CRC-32C and a magic. An entry that does not check out (a damaged disk, a file
  * written by something else) is removed and the payload decompressed again; an entry larger than
  * what the boot allows is never read. Entries appear by rename ({@link CacheFiles#publish}), so
@@ -47,9 +44,9 @@ public final class KernelCache {
         this.dir = dir;
     }
 
-    /** ${XDG_CACHE_HOME:-~/.cache}/jvmm/kernels */
+    /** ${XDG_CACHE_HOME:-~/.cache}/jvmm/vmlinux */
     public static KernelCache inDefaultDirectory() {
-        return new KernelCache(CacheFiles.directory("kernels"));
+        return new KernelCache(CacheFiles.directory("vmlinux"));
     }
 
     public Path directory() {
@@ -79,15 +76,18 @@ public final class KernelCache {
         return data;
     }
 
+    /**
+     * The entry name for a payload: its length and two different 32-bit CRCs (CRC-32C and CRC-32),
+     * 64 bits of checksum that two kernels will not share by accident. Both run on the JVM's CPU
+     * intrinsics even before the JIT has compiled anything: looking up Debian's cloud kernel (14 MB of
+     * LZ4) took 75-106 ms this way and 336 ms with a SHA-256 of the payload as the name (2026-12-01).
+     */
     static String key(byte[] image, int off, int len) {
-        try {
-            MessageDigest sha = MessageDigest.getInstance("SHA-256");
-            sha.update((byte) LAYOUT_VERSION);
-            sha.update(image, off, len);
-            return HexFormat.of().formatHex(sha.digest());
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("every JDK has SHA-256", e);
-        }
+        CRC32C c = new CRC32C();
+        c.update(image, off, len);
+        java.util.zip.CRC32 d = new java.util.zip.CRC32();
+        d.update(image, off, len);
+        return String.format("v%d-%d-%08x%08x", LAYOUT_VERSION, len, c.getValue(), d.getValue());
     }
 
     /** The entry's data if it is intact and at most {@code limit} bytes, else null (a damaged one is removed). */
@@ -143,7 +143,8 @@ public final class KernelCache {
         ByteBuffer trailer = ByteBuffer.allocate(TRAILER).order(ByteOrder.LITTLE_ENDIAN)
                 .putLong(data.length).putInt(crc(data)).putInt(MAGIC);
         try {
-            CacheFiles.publish(dir, "kernel", entry, data, trailer.array());
+            // not forced to disk (tens of MiB on the boot's path): a torn entry fails its CRC and is replaced
+            CacheFiles.publish(dir, "kernel", entry, false, data, trailer.array());
             evict();
         } catch (IOException | RuntimeException e) {
             // no room or no permission: the boot goes on without caching (say so only with -v)

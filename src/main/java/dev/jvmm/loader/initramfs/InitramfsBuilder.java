@@ -115,7 +115,7 @@ public final class InitramfsBuilder {
         log.debug("initramfs base {}: made in {} ms ({} modules, {} bytes)", target.getFileName(),
                 (System.nanoTime() - t0) / 1_000_000, modules.size(), archive.length);
         try {
-            CacheFiles.publish(cacheDir, "base", target, archive);
+            CacheFiles.publish(cacheDir, "base", target, true, archive);
             return target;
         } catch (IOException e) {
             log.warn("cannot cache the initramfs in {} ({}): using a temporary file", cacheDir, e.getMessage());
