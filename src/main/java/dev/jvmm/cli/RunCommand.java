@@ -80,11 +80,15 @@ public final class RunCommand implements Callable<Integer> {
             + " (PVH entry of an ELF vmlinux). Default: 64, or PVH for an ELF whose only entry is its PVH note.")
     String boot;
 
-    @Option(names = "--no-host-decompress", description = "Boot a bzImage the classic way, letting the kernel decompress"
-            + " itself, instead of decompressing its payload on the host.")
+    @Option(names = "--host-decompress", description = "Boot a bzImage by decompressing its payload on the host and entering"
+            + " the vmlinux inside, instead of letting the kernel decompress itself (the default: faster in every measurement so far).")
+    boolean hostDecompress;
+
+    @Option(names = "--no-host-decompress", description = "The default: the kernel decompresses itself (accepted for scripts"
+            + " written when host decompression was the default; overrides --host-decompress).")
     boolean noHostDecompress;
 
-    @Option(names = "--no-kernel-cache", description = "Decompress a bzImage on the host every time, instead of keeping what"
+    @Option(names = "--no-kernel-cache", description = "With --host-decompress: decompress on every boot, instead of keeping what"
             + " was decompressed in ${XDG_CACHE_HOME:-~/.cache}/jvmm/vmlinux for the next boot of the same kernel.")
     boolean noKernelCache;
 
@@ -298,7 +302,7 @@ public final class RunCommand implements Callable<Integer> {
         if (!cmdline.isEmpty()) words.add(cmdline);
         if (!config.virtio().isEmpty()) words.add(VirtioMmioDevices.cmdlineDevices(config.virtio()));
         return new LoadOptions(config.memBytes(), String.join(" ", words), plan != null ? plan.initrds() : initrds, protocol,
-                !noHostDecompress, config.acpi() ? Layout.ACPI_RSDP : 0, noKernelCache ? null : KernelCache.inDefaultDirectory());
+                hostDecompress && !noHostDecompress, config.acpi() ? Layout.ACPI_RSDP : 0, noKernelCache ? null : KernelCache.inDefaultDirectory());
     }
 
     private KernelFormat forcedFormat() {

@@ -77,11 +77,11 @@ public final class PayloadDecompressor {
             byte[] head = Arrays.copyOfRange(data, off, off + Math.min(len, 6));
             throw new LoadException(file + ": unknown bzImage payload compression (magic bytes "
                     + HexFormat.ofDelimiter(" ").formatHex(head) + "); jvmm knows gzip, xz, lzma, lz4, zstd and bzip2"
-                    + " (or boot it with --no-host-decompress)");
+                    + " (or boot it without --host-decompress)");
         }
         if (c == Compression.LZO) {
             throw new LoadException(file + ": the bzImage payload is lzo-compressed, which jvmm cannot decompress"
-                    + " on the host; boot it with --no-host-decompress");
+                    + " on the host; boot it without --host-decompress");
         }
         int hint = sizeHint(data, off, len, limit);
         try {
@@ -125,7 +125,7 @@ public final class PayloadDecompressor {
         String msg = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage().replace('\n', ' ');
         // aircompressor decodes zstd windows of at most 8 MiB; the kernel build's zstd -22 uses larger ones
         String hint = c == Compression.ZSTD && msg.contains("Window size too large")
-                ? " (jvmm's zstd decoder handles windows up to 8 MiB; boot it with --no-host-decompress)" : "";
+                ? " (jvmm's zstd decoder handles windows up to 8 MiB; boot it without --host-decompress)" : "";
         return new LoadException(file + ": corrupt " + c.label + "-compressed kernel payload: " + msg + hint, e);
     }
 

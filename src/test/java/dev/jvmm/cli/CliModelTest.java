@@ -78,6 +78,7 @@ class CliModelTest {
                 List.of("--serial-log", "/tmp/x", "--stats-json", "/tmp/y", "--kvm", "/dev/null", "--pit", "user", "--on-reboot", "restart",
                         "--console", "virtio", "--share", "/tmp", "--virtiofsd", "/bin/true", "--cpu-features", "-xsave", "--boot", "pvh",
                         "--format", "elf", "--no-host-decompress", "--api-socket", "/tmp/api", "k"),
+                List.of("--host-decompress", "--no-kernel-cache", "k"),
                 List.of("--rootfs", "/srv/root,rw", "--modules", "/lib/modules/6.1", "--user", "k", "--", "ls", "-l", "/"),
                 List.of("--", "--k"));
         for (List<String> args : runArgs) sameFields(COMMANDS.get(1), args);

@@ -261,14 +261,14 @@ class LoaderBoundsTest extends TempFileTest {
         // header of a last compressed block of 4 bytes: what the decoder refuses for that window
         byte[] zstd = {0x28, (byte) 0xb5, 0x2f, (byte) 0xfd, 0, (byte) 0x88, 0x25, 0, 0, 1, 2, 3, 4, 0, 0, 0, 0};
         refused(write("zstdwindow", LinuxImages.bzImage(Hdr.standard(), zstd)), null, opts(64 * MIB, List.of(), true),
-                "corrupt zstd-compressed kernel payload", "--no-host-decompress");
+                "corrupt zstd-compressed kernel payload", "without --host-decompress");
     }
 
     @Test
     void lzoPayloadsAreNamed() throws Exception {
         byte[] lzo = {(byte) 0x89, 'L', 'Z', 'O', 0, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0};
         refused(write("payload", LinuxImages.bzImage(Hdr.standard(), lzo)), null, opts(64 * MIB, List.of(), true),
-                "lzo-compressed", "--no-host-decompress");
+                "lzo-compressed", "without --host-decompress");
     }
 
     // ---- 5. bzImage header fields are checked against the file in both modes ----
