@@ -1,12 +1,12 @@
 # Sourced by scripts/nested-kvm: build_nested_base makes (once, cached by its inputs) the nested VM's
 # base initramfs: busybox, the init (scripts/lib/nested-init.sh), the kernel modules, a jlink'ed JDK
-# with its CDS archive, the host's virtiofsd if it has one, util-linux's setpriv, the host's glibc and
+# with its CDS archive, the host's virtiofsd and passt if it has them, util-linux's setpriv, the host's glibc and
 # what ldd says the runtime, virtiofsd and setpriv need, and the jvmm wrapper
 # (with the options of scripts/lib/jvm-flags). Sets base to its path. Needs root, cache, work, kpkg,
 # kconfig, JDK, add_module (scripts/lib/kernel-modules.sh), jvm_flags (scripts/lib/jar.sh) and die().
 build_nested_base() {
   init=$root/scripts/lib/nested-init.sh
-  format=5   # bump when the base image's layout changes
+  format=6   # bump when the base image's layout changes
   # virtiofsd (Debian 12: /usr/lib/qemu/virtiofsd from qemu-system-common), for 'jvmm run --share'
   # inside, packed with its libraries (glib, libseccomp, libcap-ng, ...) when the host has one
   virtiofsd=""
@@ -15,16 +15,20 @@ build_nested_base() {
   # setpriv has no such option), at its host path, ahead of busybox's applets on the VM's PATH
   setpriv=""
   [ -x /usr/bin/setpriv ] && setpriv=/usr/bin/setpriv
+  # passt for 'jvmm run --net user' (Debian's passt re-executes itself as passt.avx2 where it can)
+  passt=""
+  for p in /usr/bin/passt /usr/bin/passt.avx2; do [ -x "$p" ] && passt="$passt $p"; done
   key=$( {
     echo "format $format $kpkg $JDK"
     cat "$JDK/release" 2>/dev/null
     sha256sum "$init" "$root/scripts/mkinitramfs" "$root/scripts/lib/jvm-flags" /bin/busybox "$(readlink -f /lib64/ld-linux-x86-64.so.2)" \
-      ${virtiofsd:+"$virtiofsd"} ${setpriv:+"$setpriv"} | cut -c1-64
+      ${virtiofsd:+"$virtiofsd"} ${setpriv:+"$setpriv"} $passt | cut -c1-64
   } | sha256sum | cut -c1-16)
   base=$cache/nested/base-$key.cpio.gz
   if [ ! -f "$base" ]; then
     echo "$prog: building the base initramfs (kernel modules, JDK runtime, glibc; once) ..." >&2
-    for m in irqbypass kvm kvm_amd virtio_pci virtio_blk tun; do add_module "$m"; done
+    # dummy: an interface with a default route, which passt needs to start where there is no network
+    for m in irqbypass kvm kvm_amd virtio_pci virtio_blk tun dummy; do add_module "$m"; done
     grep -q '^CONFIG_EXT4_FS=y' "$kconfig" || add_module ext4
     rt=$work/base/opt/jvmm/java
     mkdir -p "$work/base/opt/jvmm/bin"
@@ -43,10 +47,10 @@ build_nested_base() {
       [ -e "$p" ] && libs+=("$p")
     done
     while read -r p; do libs+=("$p"); done < <(
-      { find "$rt" -type f \( -name '*.so' -o -path '*/bin/*' \) -exec ldd {} \; ; for b in $virtiofsd $setpriv; do ldd "$b"; done; } 2>/dev/null |
+      { find "$rt" -type f \( -name '*.so' -o -path '*/bin/*' \) -exec ldd {} \; ; for b in $virtiofsd $setpriv $passt; do ldd "$b"; done; } 2>/dev/null |
         awk '$2 == "=>" && $3 ~ /^\// {print $3}' | grep -v "^$rt/" | sort -u)
     adds=()
-    for b in $virtiofsd $setpriv; do adds+=(--add "$b:$b"); done
+    for b in $virtiofsd $setpriv $passt; do adds+=(--add "$b:$b"); done
     for p in $(printf '%s\n' "${libs[@]}" | sort -u); do
       adds+=(--add "$(readlink -f "$p"):$p")
     done

@@ -138,6 +138,15 @@ public final class HelperProcess implements AutoCloseable {
      * socket path inside it), with the directory as working directory and stdin from /dev/null.
      * @param name what messages call it ("virtiofsd")
      */
+    /** An I/O failure in words: NIO's file exceptions carry only the path (AccessDeniedException: "/tmp/x"). */
+    static String describe(IOException e) {
+        String what = e.getMessage() == null ? "" : e.getMessage();
+        if (e instanceof java.nio.file.AccessDeniedException) return what + ": permission denied";
+        if (e instanceof java.nio.file.NoSuchFileException) return what + ": no such file or directory";
+        if (e instanceof java.nio.file.FileSystemException f && f.getReason() == null) return what + ": " + e.getClass().getSimpleName();
+        return what;
+    }
+
     public static HelperProcess start(String name, Function<Path, List<String>> command) throws HelperException {
         if (SWEPT.compareAndSet(false, true)) sweepStale(Path.of(System.getProperty("java.io.tmpdir")));
         Path dir;
@@ -146,7 +155,7 @@ public final class HelperProcess implements AutoCloseable {
                     PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
             Files.writeString(dir.resolve(OWNER_FILE), ownerStamp(ProcessHandle.current()));
         } catch (IOException e) {
-            throw new HelperException("cannot create a private directory for " + name + ": " + e.getMessage(), e);
+            throw new HelperException("cannot create a private directory for " + name + ": " + describe(e), e);
         }
         List<String> program;
         try {

@@ -15,6 +15,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -74,7 +75,7 @@ class NestedKvmTest {
                 tmp.resolve("init").toString(), "--out", tmp.resolve("initrd.gz").toString()).redirectErrorStream(true).start();
         String mkOut = new String(mk.getInputStream().readAllBytes());
         assertEquals(0, mk.waitFor(), mkOut);
-        String[][] variants = {{"bzImage"}, {"--no-host-decompress", "bzImage"}, {"--boot", "64", "vmlinux"}};
+        String[][] variants = {{"bzImage"}, {"--host-decompress", "bzImage"}, {"--boot", "64", "vmlinux"}};
         StringBuilder script = new StringBuilder("#!/bin/sh\n");
         for (String[] v : variants) {
             String opts = String.join(" ", java.util.Arrays.copyOf(v, v.length - 1));
@@ -437,6 +438,126 @@ class NestedKvmTest {
         assertTrue(Long.parseLong(refused.strip().replaceAll(".*ms=([0-9]+).*", "$1")) < 5000, refused);
         assertTrue(out.contains("VX guest done"), "the guest's console went on: " + r);
         assertTrue(out.contains("virtio-vsock.0: "), "the device's counters: " + r);
+    }
+
+    /**
+     * {@code --net user} under Linux, jvmm as an unprivileged user: the guest (Debian's cloud kernel,
+     * busybox) gets its address from passt by DHCP and fetches 3 MiB from a server on the nested VM's
+     * loopback (through the gateway address, which passt maps to the host's loopback); the checksums
+     * match. passt runs while jvmm does and not after SIGTERM ends it. The nested VM has no network,
+     * so a dummy interface with a default route gives passt something to copy. Then, as root, passt
+     * is killed mid-run: one line and status 6.
+     */
+    @Test
+    void userNetworkingThroughPasstAsAnUnprivilegedUser(@TempDir Path tmp) throws Exception {
+        Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/bin/passt")), "passt is not installed here (.ci/run installs it)");
+        // busybox's static wget crashes in the nested VM and its guest: a small C client and server
+        Path peer = tmp.resolve("net-peer");
+        Process cc = new ProcessBuilder("gcc", "-static", "-O2", "-Wall", "-o", peer.toString(),
+                Path.of("src/test/resources/dev/jvmm/it/net-peer.c").toAbsolutePath().toString()).redirectErrorStream(true).start();
+        String ccOut = new String(cc.getInputStream().readAllBytes());
+        assertEquals(0, cc.waitFor(), ccOut);
+        String fetched = script("fetch-guest-kernel", "--flavour", "cloud");
+        Path kernel = Files.copy(Path.of(keyValue(fetched, "vmlinuz")), tmp.resolve("vmlinuz"));
+        List<String> mk = new ArrayList<>(List.of("--init", tmp.resolve("init").toString(), "--add", tmp.resolve("dhcp.sh") + ":/dhcp.sh",
+                "--add", peer + ":/net-peer",
+                "--out", tmp.resolve("initrd.gz").toString()));
+        for (var m : new dev.jvmm.loader.initramfs.ModuleResolver(Path.of(keyValue(fetched, "modules")))
+                .resolve(List.of("virtio_mmio", "virtio_net"))) {
+            mk.add("--module");
+            mk.add(m.file().toString());
+        }
+        Files.writeString(tmp.resolve("dhcp.sh"), """
+                #!/bin/sh
+                B=/bin/busybox
+                case $1 in bound|renew)
+                  $B ip addr add $ip/$mask dev $interface
+                  for r in $router; do $B ip route add default via $r dev $interface; break; done ;;
+                esac
+                """);
+        assertTrue(tmp.resolve("dhcp.sh").toFile().setExecutable(true));
+        Files.writeString(tmp.resolve("init"), """
+                #!/bin/sh
+                B=/bin/busybox
+                $B mount -t proc proc /proc; $B mount -t sysfs sys /sys; $B mount -t devtmpfs dev /dev
+                for m in $($B cat /lib/modules/load-order); do $B insmod /lib/modules/$m || echo "NX insmod $m failed"; done
+                i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 300 ]; do $B sleep 0.1; i=$((i+1)); done
+                $B ip link set lo up; $B ip link set eth0 up
+                $B udhcpc -i eth0 -n -q -t 20 -T 2 -s /dhcp.sh >/dev/null 2>&1 || echo "NX dhcp failed"
+                echo "NX addr $($B ip -4 -o addr show dev eth0 | $B awk '{print $4}')"
+                gw=$($B ip route | $B awk '/^default/ {print $3}')
+                echo "NX gw $gw"
+                if /net-peer get $gw 8080 > /tmp/down 2>/tmp/werr; then echo "NX down $($B md5sum < /tmp/down | $B cut -c1-32)"
+                else echo "NX get failed: $($B cat /tmp/werr) $($B ip neigh)"; fi
+                $B mkdir /www; $B dd if=/dev/urandom of=/www/up bs=1024 count=2048 2>/dev/null
+                echo "NX up $($B md5sum < /www/up | $B cut -c1-32)"
+                /net-peer serve 0.0.0.0 80 /www/up >/dev/null && echo "NX serving"
+                $B sleep 1000
+                """);
+        script("mkinitramfs", mk.toArray(String[]::new));
+        String jvmm = "jvmm run --mem 256M --timeout 200s --stats --initrd " + tmp.resolve("initrd.gz")
+                + " --cmdline 'console=ttyS0 quiet' " + kernel;
+        String waitFor = "i=0; while ! $B grep -q 'NX serving' /tmp/%1$s && [ $i -lt 1500 ]; do $B sleep 0.1; i=$((i+1)); done\n";
+        String passts = "$(for c in /proc/[0-9]*/cmdline; do $B tr '\\0' ' ' < $c 2>/dev/null; echo; done | $B grep -c '^/usr/bin/passt')";
+        Files.writeString(tmp.resolve("inner.sh"), "#!/bin/sh\nB=/bin/busybox\n"
+                + "$B ip link add d0 type dummy && $B ip addr add 192.0.2.2/24 dev d0 && $B ip link set d0 up"
+                + " && $B ip route add default via 192.0.2.1 dev d0 || echo 'HOST no dummy interface'\n"
+                + "$B ip link set lo up\n"
+                + "$B mkdir -p /tmp/www /tmp/u && $B dd if=/dev/urandom of=/tmp/www/down bs=1024 count=3072 2>/dev/null\n"
+                + "echo \"HOST down $($B md5sum < /tmp/www/down | $B cut -c1-32)\"\n"
+                + peer + " serve 127.0.0.1 8080 /tmp/www/down > /dev/null\n"
+                + "$B chmod 666 /dev/kvm; $B chown 1000:1000 /tmp/u\n"
+                // what the unprivileged jvmm reads (the test's directory, jvmm's class path) and the directories above it
+                + "for p in " + tmp + " $($B cat /opt/jvmm/classpath 2>/dev/null | $B tr ':' ' '); do"
+                + " d=$p; while [ \"$d\" != / ]; do $B chmod a+rX \"$d\"; d=$($B dirname \"$d\"); done; done\n"
+                // the unprivileged run, with a forwarded port
+                + "/usr/bin/setpriv --reuid 1000 --regid 1000 --clear-groups env HOME=/tmp/u " + jvmm.replace("run ", "run --net user,fwd=tcp:8090:80 ")
+                + " > /tmp/one 2>&1 &\n"
+                + "jp=$!\n" + waitFor.formatted("one")
+                + "echo \"HOST uid $($B awk '/^Uid:/ {print $2}' /proc/$jp/status)\"\n"
+                                + "if " + peer + " get 127.0.0.1 8090 > /tmp/fwd 2>/tmp/werr; then echo \"HOST fwd $($B md5sum < /tmp/fwd | $B cut -c1-32)\";"
+                + " else echo \"HOST get failed: $($B cat /tmp/werr)\"; fi\n"
+                + "echo \"HOST passt during " + passts + "\"\n"
+                + "kill -TERM $jp; wait $jp; echo \"HOST jvmm status=$?\"\n"
+                + "$B sleep 1; echo \"HOST passt after " + passts + "\"\n"
+                + "$B grep -a -e NX -e virtio-net -e net-peer /tmp/one | $B tr -d '\\r'\n"
+
+                + "$B grep -q 'NX serving' /tmp/one || $B tail -40 /tmp/one\n"
+                // passt killed mid-run, jvmm as root
+                + jvmm.replace("run ", "run --net user ") + " > /tmp/two 2>&1 &\n"
+                + "jp=$!\n" + waitFor.formatted("two")
+                + "for c in /proc/[0-9]*/cmdline; do $B tr '\\0' ' ' < $c 2>/dev/null | $B grep -q '^/usr/bin/passt' && kill -KILL ${c#/proc/} 2>/dev/null; done\n"
+                .replace("${c#/proc/}", "$($B basename $($B dirname $c))")
+                + "wait $jp; echo \"HOST killed status=$?\"\n"
+                + "$B grep -a '^jvmm' /tmp/two | $B sed 's/^/HOST two: /'\n"
+                + "$B grep -q 'NX serving' /tmp/two || $B tail -40 /tmp/two\n");
+        // passt's sandbox pivot_roots, which the nested VM's initramfs root (rootfs) refuses, and a
+        // chroot may not make user namespaces: the same files in a tmpfs moved over / (what
+        // switch_root does), as on a machine with a real root file system
+        Files.writeString(tmp.resolve("run.sh"), "#!/bin/sh\nB=/bin/busybox\n"
+                + "$B mkdir /nr && $B mount -t tmpfs tmpfs /nr || exit 3\n"
+                + "for d in /*; do case $d in /proc|/sys|/dev|/nr) ;; *) $B cp -a $d /nr/ || exit 3 ;; esac; done\n"
+                + "$B mkdir -p /nr/proc /nr/sys /nr/dev /nr/tmp; $B chmod 1777 /nr/tmp\n"
+                + "$B mount --bind /dev /nr/dev && $B mount -t proc proc /nr/proc && $B mount -t sysfs sys /nr/sys || exit 3\n"
+                + "cd /nr && $B mount --move /nr / || exit 3\n"
+                + "exec $B chroot . /bin/busybox sh " + tmp.resolve("inner.sh") + "\n");
+        assertTrue(tmp.resolve("run.sh").toFile().setExecutable(true));
+        Jvmm.Result r = nested("--share", tmp.toString(), "--", tmp.resolve("run.sh").toString());
+        assertEquals(0, r.status(), r::toString);
+        String out = r.stdout();
+        assertFalse(out.contains("HOST no dummy interface"), r::toString);
+        assertTrue(field(out, "NX addr ").startsWith("192.0.2.2/"), "the guest's address came from passt's DHCP: " + r);
+        assertEquals(field(out, "HOST down "), field(out, "NX down "), "3 MiB from the host's loopback server: " + r);
+        // fwd=: under nested KVM a connection to the forwarded port has not reached the guest's
+        // server yet (0 bytes, no accept in the guest; 2026-12-01, not understood): the script tries
+        // it and prints what it got (HOST fwd ...), but nothing is claimed about it here
+        assertEquals("1000", field(out, "HOST uid "), "jvmm ran as an unprivileged user: " + r);
+        assertEquals("1", field(out, "HOST passt during "), r::toString);
+        assertEquals("143", field(out, "HOST jvmm status="), "SIGTERM ended jvmm: " + r);
+        assertEquals("0", field(out, "HOST passt after "), "passt ended with jvmm: " + r);
+        assertEquals(String.valueOf(dev.jvmm.vmm.ExitStatus.HOST_UNSUITABLE), field(out, "HOST killed status="), "passt killed mid-run: " + r);
+        List<String> lines = out.lines().filter(l -> l.startsWith("HOST two: jvmm:")).toList();
+        assertTrue(lines.size() == 1 && lines.get(0).contains("passt"), "one line about passt: " + lines + "\n" + r);
     }
 
     /** A kernel and the modules a rootfs run loads, as an unpacked package: DIR/boot/vmlinuz-*, DIR/lib/modules/RELEASE. */
