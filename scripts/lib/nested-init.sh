@@ -6,6 +6,11 @@
 #   @@JVMM-NESTED-START@@             the command is about to start
 #   @@JVMM-NESTED-EXIT <status>@@     the command ended with <status>
 #   @@JVMM-NESTED-FAIL <message>@@    the VM could not be set up (nested-kvm exits 125)
+#   @@JVMM-NESTED-ALIVE@@             every 10 s while the command runs: this VM's kernel still runs
+#                                     (nested-kvm ends a VM that stops saying so: its kernel stalled)
+# With JVMM_REPORT_AFTER=<seconds> (from nested-kvm, shortly before its --timeout) the console then
+# gets what every process is doing (state, kernel wait channel and stack of each thread), so that a
+# command that hangs can be told from one stuck in the kernel.
 export PATH=/opt/jvmm/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 exec </dev/console >/dev/console 2>&1
@@ -58,10 +63,37 @@ for t in /dev/ttyS1 /dev/ttyS2; do
   [ -c $t ] || fail "no $t (QEMU needs three -serial ports)"
   stty -F $t raw -echo 2>/dev/null
 done
+# report: each process and thread with its state and kernel wait channel; the kernel stack of each
+# thread that waits uninterruptibly (D) or runs a vCPU ("CPU n/KVM")
+report() {
+  echo "@@JVMM-NESTED-REPORT the command still runs after ${JVMM_REPORT_AFTER}s; its processes:"
+  for d in /proc/[0-9]*; do
+    pid=${d#/proc/}
+    args=$( (tr '\0' ' ' <"$d/cmdline") 2>/dev/null | cut -c1-160)
+    [ "$pid" -gt 1 ] && [ -n "$args" ] || continue   # init itself, kernel threads (no command line)
+    echo "pid $pid: $args"
+    for t in "$d"/task/*; do
+      st=$(sed 's/^.*) //' "$t/stat" 2>/dev/null | cut -d' ' -f1)
+      echo "  ${t##*/} $(cat "$t/comm" 2>/dev/null) $st $(cat "$t/wchan" 2>/dev/null)"
+      case "$st $(cat "$t/comm" 2>/dev/null)" in
+        D*|*KVM*) sed 's/^/      /' "$t/stack" 2>/dev/null | head -n 12 ;;
+      esac
+    done
+  done
+  echo "@@JVMM-NESTED-REPORT-END@@"
+}
 cd "$JVMM_CWD" 2>/dev/null || cd /
 echo "@@JVMM-NESTED-START@@"
+(while :; do echo "@@JVMM-NESTED-ALIVE@@"; sleep 10; done) &
+alive=$!
+reporter=""
+if [ "${JVMM_REPORT_AFTER:-0}" -gt 0 ]; then
+  (sleep "$JVMM_REPORT_AFTER"; report) &
+  reporter=$!
+fi
 ("$@") </dev/null >/dev/ttyS1 2>/dev/ttyS2
 status=$?
+kill $alive $reporter 2>/dev/null
 echo "@@JVMM-NESTED-EXIT $status@@"
 poweroff -f
 sleep 60
