@@ -64,10 +64,13 @@ public final class VirtiofsdShare {
     static List<String> command(Virtiofsd.Binary b, Path dir, boolean readOnly, Path socket, boolean initramfsRoot)
             throws HelperProcess.HelperException {
         List<String> virtiofsd = new ArrayList<>(Virtiofsd.command(b, dir, readOnly && b.readOnlySupported(), socket));
-        if (initramfsRoot) {
+        if (initramfsRoot || dir.toAbsolutePath().normalize().getParent() == null) {
             // virtiofsd's default sandbox pivot_roots into the shared directory, which the kernel
             // refuses (EINVAL) while / is the initial ramfs: a system running from its initramfs
-            // (a VM's /init, like scripts/nested-kvm's) can only use its chroot sandbox
+            // (a VM's /init, like scripts/nested-kvm's) can only use its chroot sandbox. Nor can it
+            // pivot_root into / itself (--rootfs /): the bind mount it puts on / is not what "." is
+            // after chdir("/") (a path lookup of / stays at the process's root), so pivot_root(".", ".")
+            // meets its own root mount (EBUSY); chroot("/") costs it nothing there
             virtiofsd.addAll(b.flavor() == Virtiofsd.Flavor.QEMU_C ? List.of("-o", "sandbox=chroot") : List.of("--sandbox", "chroot"));
         }
         if (!readOnly || b.readOnlySupported()) return virtiofsd;

@@ -45,6 +45,14 @@ class VirtiofsdShareTest {
     }
 
     @Test
+    void aShareOfTheRootUsesTheChrootSandbox() throws Exception {
+        assertEquals(List.of("/usr/lib/qemu/virtiofsd", "--socket-path=/tmp/j/virtiofsd.sock", "-o", "source=/", "-o", "sandbox=chroot"),
+                VirtiofsdShare.command(C, Path.of("/"), false, SOCK, false));
+        assertEquals(List.of("--sandbox", "chroot"), VirtiofsdShare.command(RUST, Path.of("/"), true, SOCK, false).subList(6, 8));
+        assertFalse(VirtiofsdShare.command(C, DIR, false, SOCK, false).contains("sandbox=chroot"), "elsewhere, the namespace sandbox");
+    }
+
+    @Test
     void theRootFileSystemFromMountinfo() {
         String initramfs = """
                 1 1 0:2 / / rw - rootfs rootfs rw,size=1003044k,nr_inodes=250761

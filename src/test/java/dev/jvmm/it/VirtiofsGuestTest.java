@@ -4,6 +4,7 @@ import dev.jvmm.host.HelperProcess;
 import dev.jvmm.host.Virtiofsd;
 import dev.jvmm.host.VirtiofsdSupport;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -66,6 +67,23 @@ class VirtiofsGuestTest {
         assertTrue(r.stdout().contains("virtio-fs: read: " + HELLO), r::toString);
         assertTrue(r.stdout().contains("virtio-fs: create: error -30"), "EROFS: " + r);
         assertFalse(Files.exists(dir.resolve("guest.txt")));
+    }
+
+    /**
+     * A share of / itself (what --rootfs / is): virtiofsd's namespace sandbox cannot pivot_root into the
+     * root it already has (EBUSY: before 2026-12-01 the run ended at once with "closed the connection
+     * (sending GET_FEATURES)", and --rootfs / did not work on a host with a disk root), so jvmm gives it
+     * its chroot sandbox there. The guest gets through FUSE_INIT; / has no hello.txt for its lookup.
+     */
+    @Test
+    void aShareOfTheRootServesTheGuest() throws IOException {
+        Assumptions.assumeFalse(Files.exists(Path.of("/hello.txt")), "/hello.txt exists here");
+        for (String mode : new String[] {",ro", ""}) {
+            Jvmm.Result r = Jvmm.run("run", "--share", "/,tag=root" + mode, KvmSupport.guest("virtio-fs.elf").toString());
+            assertTrue(r.stdout().contains("virtio-fs: FUSE_INIT: protocol 7."), mode + ": " + r);
+            assertTrue(r.stdout().contains("virtio-fs: FAIL FUSE_LOOKUP hello.txt error 0xfffffffe"), "ENOENT: no /hello.txt: " + r);
+            assertEquals(35, r.status(), r::toString);
+        }
     }
 
     @Test

@@ -129,7 +129,13 @@ public final class VhostUserDevice extends BaseVirtioDevice {
             }
             long offered = features & (RING_FEATURES | deviceFeatures) & ~PROTOCOL_FEATURES_BIT;
             return new VhostUserDevice(kind, deviceId, config, queueCount, queueSize, backEnd, process, features, offered);
-        } catch (VhostUserException | RuntimeException e) {
+        } catch (VhostUserException e) {
+            backEnd.close();
+            // a back end we started that closed the connection at once: how it ended says why
+            String how = process == null || e.kind() != VhostUserException.Kind.CLOSED ? "" : " (" + process.describeEnd() + ")";
+            if (process != null) process.close();
+            throw how.isEmpty() ? e : new VhostUserException(e.kind(), e.getMessage() + how, e);
+        } catch (RuntimeException e) {
             backEnd.close();
             if (process != null) process.close();
             throw e;
