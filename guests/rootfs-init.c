@@ -16,7 +16,9 @@
  *     share's missing mount point in a read-only directory gets an overlay on that directory);
  *     moves /dev, /proc and /sys into it; frees the initramfs's files; moves /newroot onto / and
  *     chroots (switch_root: pivot_root cannot leave the initramfs rootfs);
- *  5. sets the hostname, brings up lo, forks the command (new session; setgroups/setgid/setuid;
+ *  5. sets the hostname, brings up lo, configures by DHCP each interface whose MAC the job names
+ *     (rootfs-dhcp.c; its name servers go to a file bind-mounted on /etc/resolv.conf, so the host's
+ *     own file is never written; a failure is a console line, and the command runs without it), forks the command (new session; setgroups/setgid/setuid;
  *     chdir cwd, falling back to / with a console note), reaps every process until it ends, then
  *     kills what it left running;
  *  6. syncs, reports the status on the status port, powers off.
@@ -48,7 +50,9 @@
  */
 #define _GNU_SOURCE
 #include "rootfs-job.h"
+#include "rootfs-dhcp.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -696,6 +700,79 @@ static void loopback_up(void)
     close(s);
 }
 
+#define DHCP_TIMEOUT_MS 30000
+#define IFACE_WAIT_MS 5000
+#define RESOLV_CONF "/dev/.jvmm-resolv.conf"
+
+/* The interface with hardware address mac ("52:54:00:12:34:56"), waiting for its driver: its name in name. */
+static int iface_by_mac(const char *mac, char *name, size_t size)
+{
+    long long until = now_ms() + IFACE_WAIT_MS;
+    do {
+        DIR *d = opendir("/sys/class/net");
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            if (e->d_name[0] == '.') continue;
+            char path[300];
+            snprintf(path, sizeof path, "/sys/class/net/%s/address", e->d_name);
+            char *addr = read_file(path, 64, NULL);
+            int same = addr && !strncmp(addr, mac, 17) && (addr[17] == '\n' || addr[17] == 0);
+            free(addr);
+            if (same && strlen(e->d_name) < size) {
+                strcpy(name, e->d_name);
+                closedir(d);
+                return 0;
+            }
+        }
+        if (d) closedir(d);
+        sleep_ms(20);
+    } while (now_ms() < until);
+    return -1;
+}
+
+/* The name servers DHCP gave, on /etc/resolv.conf by a bind mount (the file beside it stays untouched). */
+static void name_servers(const struct dhcp_lease *l)
+{
+    if (!l->ndns) return;
+    int fd = open(RESOLV_CONF, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        note("cannot write the name servers: %s", strerror(errno));
+        return;
+    }
+    for (size_t i = 0; i < l->ndns; i++) {
+        char a[INET_ADDRSTRLEN];
+        dprintf(fd, "nameserver %s\n", inet_ntop(AF_INET, &l->dns[i], a, sizeof a));
+    }
+    close(fd);
+    if (mount(RESOLV_CONF, "/etc/resolv.conf", NULL, MS_BIND, NULL) == 0) return;
+    if (errno == ENOENT) {
+        /* no file there (a writable /etc without one, or a symlink into the empty /run): make it */
+        int t = open("/etc/resolv.conf", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (t >= 0) close(t);
+        if (t >= 0 && mount(RESOLV_CONF, "/etc/resolv.conf", NULL, MS_BIND, NULL) == 0) return;
+    }
+    note("cannot put the name servers on /etc/resolv.conf: %s", strerror(errno));
+}
+
+static void configure_networks(void)
+{
+    for (size_t i = 0; i < job.ndhcp; i++) {
+        char name[IFNAMSIZ], err[300];
+        struct dhcp_lease l;
+        if (iface_by_mac(job.dhcp[i], name, sizeof name)) {
+            error("no network interface with MAC %s: the command runs without it", job.dhcp[i]);
+            continue;
+        }
+        if (dhcp_configure(name, DHCP_TIMEOUT_MS, &l, err, sizeof err)) {
+            error("%s: %s: the command runs without it", name, err);
+            continue;
+        }
+        char a[INET_ADDRSTRLEN];
+        info("%s: %s by DHCP", name, inet_ntop(AF_INET, &l.addr, a, sizeof a));
+        name_servers(&l);
+    }
+}
+
 /* The console's real tty ("/dev/ttyS0"): the last entry of /sys/class/tty/console/active. */
 static char *console_tty(void)
 {
@@ -886,6 +963,7 @@ int main(void)
     if (job.hostname && sethostname(job.hostname, strlen(job.hostname)))
         note("cannot set the hostname: %s", strerror(errno));
     loopback_up();
+    configure_networks();
     int status = run_command(in, out, err);
     if (out >= 0) close(out);
     if (err >= 0) close(err);

@@ -62,5 +62,6 @@ int main(int argc, char **argv)
     field("stdout", job.stdout_port);
     field("stderr", job.stderr_port);
     printf("console-tty=%d\n", job.console_tty);
+    for (size_t i = 0; i < job.ndhcp; i++) field("dhcp", job.dhcp[i]);
     return 0;
 }

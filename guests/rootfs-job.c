@@ -150,6 +150,13 @@ int job_parse(const unsigned char *buf, size_t len, struct job *job, char *err, 
         } else if (!strcmp(key, "env")) {
             if (s[0] == '=' || !strchr(s, '=')) return bad(err, errlen, "env entry without NAME=");
             if (append(&job->envp, &job->envc, s)) return bad(err, errlen, "too many env entries");
+        } else if (!strcmp(key, "dhcp")) {
+            int mac = strlen(s) == 17;
+            for (size_t i = 0; mac && i < 17; i++) {
+                mac = i % 3 == 2 ? s[i] == ':' : (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f');
+            }
+            if (!mac) return bad(err, errlen, "dhcp '%s' is not a MAC address like 52:54:00:12:34:56", s);
+            if (append(&job->dhcp, &job->ndhcp, s)) return bad(err, errlen, "too many dhcp interfaces");
         } else if (!strcmp(key, "stdin") || !strcmp(key, "stdout") || !strcmp(key, "stderr")) {
             if (!*s || strchr(s, '/')) return bad(err, errlen, "bad port name for %s", key);
             *(key[3] == 'i' ? &job->stdin_port : key[3] == 'o' ? &job->stdout_port : &job->stderr_port) = s;

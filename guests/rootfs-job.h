@@ -32,6 +32,8 @@
  *                             stdin is /dev/null, stdout and stderr the console)
  *   console-tty  once         "1": the command runs on the console as its controlling terminal
  *                             (stdin, stdout and stderr the console; implied when there is no arg)
+ *   dhcp      repeated        text: the MAC address (six lower-case hex pairs with ':') of a network
+ *                             interface to configure by DHCP before the command starts
  */
 #ifndef ROOTFS_JOB_H
 #define ROOTFS_JOB_H
@@ -64,6 +66,8 @@ struct job {
     size_t envc;
     char *stdin_port, *stdout_port, *stderr_port;   /* NULL: see above */
     int console_tty;
+    char **dhcp;         /* ndhcp MAC addresses ("52:54:00:12:34:56") and a NULL */
+    size_t ndhcp;
 };
 
 /*

@@ -327,7 +327,7 @@ public final class RunCommand implements Callable<Integer> {
         RootfsRun.Plan plan = null;
         if (rootfsRun != null) {
             try {
-                plan = rootfsRun.plan(kernel, Path.of("").toAbsolutePath(), System.getenv("TERM"), virtiofsd);
+                plan = rootfsRun.plan(kernel, Path.of("").toAbsolutePath(), System.getenv("TERM"), virtiofsd, config.virtio());
             } catch (LoadException e) {
                 return fail(ExitStatus.BAD_IMAGE, e.getMessage(), e);
             }

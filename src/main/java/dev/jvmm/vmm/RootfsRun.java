@@ -8,6 +8,7 @@ import dev.jvmm.loader.initramfs.RootfsInit;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -69,8 +70,12 @@ public record RootfsRun(Path rootfs, boolean writable, Path modules, List<String
      * @param hostCwd the caller's working directory: the command's too when it is inside the root or a share
      * @throws LoadException when the kernel's release, its modules or the bundled init cannot be had
      */
-    public Plan plan(Path kernel, Path hostCwd, String term, Path virtiofsd) throws LoadException {
-        Job job = job(hostCwd, term);
+    public Plan plan(Path kernel, Path hostCwd, String term, Path virtiofsd, List<VirtioSpec> devices) throws LoadException {
+        Job job = job(hostCwd, term, devices);
+        List<String> modules = new ArrayList<>(RootfsInit.MODULES);
+        if (devices.stream().anyMatch(d -> d instanceof VirtioSpec.Net || d instanceof VirtioSpec.UserNet)) {
+            modules.addAll(RootfsInit.NET_MODULES);
+        }
         Path jobFile;
         try {
             jobFile = Files.createTempFile("jvmm-job-", ".cpio");
@@ -79,7 +84,7 @@ public record RootfsRun(Path rootfs, boolean writable, Path modules, List<String
         }
         try {
             List<Path> initrds = new InitramfsBuilder(InitramfsBuilder.defaultCacheDir())
-                    .initrdFor(kernel, modules, RootfsInit.MODULES, job, jobFile);
+                    .initrdFor(kernel, this.modules, modules, job, jobFile);
             VirtioSpec.Share root = new VirtioSpec.Share(rootfs, RootfsInit.ROOT_TAG, !writable, null, virtiofsd);
             return new Plan(root, initrds, CMDLINE, jobFile);
         } catch (LoadException | RuntimeException e) {
@@ -92,8 +97,11 @@ public record RootfsRun(Path rootfs, boolean writable, Path modules, List<String
         }
     }
 
-    /** The init's job: root, mounts, user, directory, command and environment. */
-    Job job(Path hostCwd, String term) {
+    /**
+     * The init's job: root, mounts, user, directory, command and environment, and DHCP on each
+     * {@code --net user} interface (passt serves DHCP; a tap's network is the administrator's to set up).
+     */
+    Job job(Path hostCwd, String term, List<VirtioSpec> devices) {
         Job.Builder b = Job.builder(RootfsInit.ROOT_TAG).rootWritable(writable);
         String home = asCaller ? System.getProperty("user.home", "/") : "/root";
         b.writableDefaults(home);
@@ -101,6 +109,9 @@ public record RootfsRun(Path rootfs, boolean writable, Path modules, List<String
             if (s.directory() != null) b.share(s.tag(), s.directory().toString(), s.readOnly());
         }
         b.hostname("jvmm");
+        for (VirtioSpec d : devices) {
+            if (d instanceof VirtioSpec.UserNet u) b.dhcp(u.mac());
+        }
         String cwd = guestPath(hostCwd);
         if (cwd != null) b.cwd(cwd);
         if (asCaller) b.user(callerId("uid"), callerId("gid"));

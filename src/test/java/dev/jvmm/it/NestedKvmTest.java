@@ -459,6 +459,7 @@ class NestedKvmTest {
         assertEquals(0, cc.waitFor(), ccOut);
         String fetched = script("fetch-guest-kernel", "--flavour", "cloud");
         Path kernel = Files.copy(Path.of(keyValue(fetched, "vmlinuz")), tmp.resolve("vmlinuz"));
+        TrimmedKernel rootfsKernel = trimmedKernel(tmp.resolve("k"), "cloud");
         List<String> mk = new ArrayList<>(List.of("--init", tmp.resolve("init").toString(), "--add", tmp.resolve("dhcp.sh") + ":/dhcp.sh",
                 "--add", peer + ":/net-peer",
                 "--out", tmp.resolve("initrd.gz").toString()));
@@ -530,7 +531,18 @@ class NestedKvmTest {
                 .replace("${c#/proc/}", "$($B basename $($B dirname $c))")
                 + "wait $jp; echo \"HOST killed status=$?\"\n"
                 + "$B grep -a '^jvmm' /tmp/two | $B sed 's/^/HOST two: /'\n"
-                + "$B grep -q 'NX serving' /tmp/two || $B tail -40 /tmp/two\n");
+                + "$B grep -q 'NX serving' /tmp/two || $B tail -40 /tmp/two\n"
+                // --rootfs with --net user: the init configures the interface by DHCP before the command
+                // (the test's directory is shared: the guest's /tmp is a tmpfs of its own)
+                + "jvmm run --mem 256M --timeout 200s --net user --rootfs / --share " + tmp + " " + rootfsKernel.kernel() + " -- " + tmp.resolve("guest-net.sh")
+                + " > /tmp/three 2>&1; echo \"HOST rootfs status=$?\"\n"
+                + "$B grep -a -e NR -e jvmm /tmp/three | $B tr -d '\\r'\n");
+        Files.writeString(tmp.resolve("guest-net.sh"), "#!/bin/sh\nB=/bin/busybox\n"
+                + "echo \"NR addr $($B ip -4 -o addr | $B grep -v ' lo ' | $B awk '{print $4}')\"\n"
+                + "gw=$($B ip route | $B awk '/^default/ {print $3}')\n"
+                + "if " + peer + " get $gw 8080 > /tmp/down 2>/tmp/werr; then echo \"NR down $($B md5sum < /tmp/down | $B cut -c1-32)\";"
+                + " else echo \"NR get failed: $($B cat /tmp/werr) $($B ip route)\"; fi\n");
+        assertTrue(tmp.resolve("guest-net.sh").toFile().setExecutable(true));
         // passt's sandbox pivot_roots, which the nested VM's initramfs root (rootfs) refuses, and a
         // chroot may not make user namespaces: the same files in a tmpfs moved over / (what
         // switch_root does), as on a machine with a real root file system
@@ -558,6 +570,9 @@ class NestedKvmTest {
         assertEquals(String.valueOf(dev.jvmm.vmm.ExitStatus.HOST_UNSUITABLE), field(out, "HOST killed status="), "passt killed mid-run: " + r);
         List<String> lines = out.lines().filter(l -> l.startsWith("HOST two: jvmm:")).toList();
         assertTrue(lines.size() == 1 && lines.get(0).contains("passt"), "one line about passt: " + lines + "\n" + r);
+        assertTrue(field(out, "NR addr ").startsWith("192.0.2.2/"), "--rootfs: the init's DHCP gave the command passt's address: " + r);
+        assertEquals(field(out, "HOST down "), field(out, "NR down "), "--rootfs: the command fetched 3 MiB through passt: " + r);
+        assertEquals("0", field(out, "HOST rootfs status="), r::toString);
     }
 
     /** A kernel and the modules a rootfs run loads, as an unpacked package: DIR/boot/vmlinuz-*, DIR/lib/modules/RELEASE. */
@@ -575,8 +590,9 @@ class NestedKvmTest {
         Files.createDirectories(dir.resolve("boot"));
         Files.copy(vmlinuz, dir.resolve("boot").resolve(vmlinuz.getFileName()));
         Path mods = dir.resolve("lib/modules").resolve(release);
-        for (var m : new dev.jvmm.loader.initramfs.ModuleResolver(modules).resolve(
-                dev.jvmm.loader.initramfs.RootfsInit.MODULES, dev.jvmm.loader.initramfs.RootfsInit.OPTIONAL_MODULES)) {
+        List<String> wanted = new ArrayList<>(dev.jvmm.loader.initramfs.RootfsInit.MODULES);
+        wanted.addAll(dev.jvmm.loader.initramfs.RootfsInit.NET_MODULES);
+        for (var m : new dev.jvmm.loader.initramfs.ModuleResolver(modules).resolve(wanted, dev.jvmm.loader.initramfs.RootfsInit.OPTIONAL_MODULES)) {
             Path to = mods.resolve(modules.relativize(m.file()));
             Files.createDirectories(to.getParent());
             Files.copy(m.file(), to);

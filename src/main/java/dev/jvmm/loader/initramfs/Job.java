@@ -83,6 +83,7 @@ public final class Job {
         private final List<byte[]> env = new ArrayList<>();
         private String stdinPort, stdoutPort, stderrPort;
         private boolean consoleTty;
+        private final List<String> dhcp = new ArrayList<>();
 
         private Builder(String rootTag) {
             this.rootTag = text("root tag", rootTag);
@@ -208,6 +209,13 @@ public final class Job {
             return this;
         }
 
+        /** Configure the network interface with this MAC address by DHCP before the command starts. */
+        public Builder dhcp(byte[] mac) {
+            if (mac.length != 6) throw new IllegalArgumentException("a MAC address has 6 bytes, not " + mac.length);
+            dhcp.add(java.util.HexFormat.ofDelimiter(":").formatHex(mac));
+            return this;
+        }
+
         public Job build() {
             ByteArrayOutputStream out = new ByteArrayOutputStream();
             record(out, "jvmm-job", VERSION);
@@ -232,6 +240,7 @@ public final class Job {
             if (stdoutPort != null) record(out, "stdout", stdoutPort);
             if (stderrPort != null) record(out, "stderr", stderrPort);
             if (consoleTty) record(out, "console-tty", "1");
+            for (String mac : dhcp) record(out, "dhcp", mac);
             if (out.size() > MAX_SIZE) {
                 throw new IllegalArgumentException("the job (argv and environment) takes " + out.size()
                         + " bytes, more than the " + (MAX_SIZE >> 20) + " MiB the guest's init reads");

@@ -28,7 +28,9 @@ import java.util.List;
  *       sync(); a VMM that handles queue notifications off the vCPU thread (ioeventfd) must drain
  *       those queues before acting on it;</li>
  *   <li>ACPI S5 (or the reset routine) for the power-off that follows it;</li>
- *   <li>the modules {@link #MODULES} where the kernel has them as modules
+ *   <li>for each network interface the job names (a {@code dhcp} record, for {@code --net user}), a
+ *       DHCP server on its link (passt);</li>
+ *   <li>the modules {@link #MODULES} (and {@link #NET_MODULES} with a network device) where the kernel has them as modules
  *       ({@link ModuleResolver}), and on the command line {@code console=ttyS0} (the init's and
  *       the kernel's messages) and {@code panic=-1} (an init that dies ends the run instead of
  *       hanging: the VMM then has no status, which it should report as a failure).</li>
@@ -59,6 +61,8 @@ public final class RootfsInit {
      * virtio-console (with virtio and virtio_ring, by dependency).
      */
     public static final List<String> MODULES = List.of("virtio_mmio", "virtiofs", "overlay", "virtio_console");
+    /** What a run with a network device (--net) adds to {@link #MODULES}. */
+    public static final List<String> NET_MODULES = List.of("virtio_net");
     /** Loaded when the kernel has them: pvpanic over MMIO, for a VMM that offers the device. */
     public static final List<String> OPTIONAL_MODULES = List.of("pvpanic_mmio");
     /** The same for QEMU's PCI devices (scripts/try-rootfs-init). */

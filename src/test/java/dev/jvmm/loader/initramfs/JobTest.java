@@ -152,6 +152,9 @@ class JobTest {
                 "stdin=jvmm.stdin", "stdout=jvmm.stdout", "stderr=jvmm.stderr", "console-tty=0"));
         assertEquals(String.join("\n", want) + "\n", dump(nastyJob().encode()));
         assertEquals("root=r\nroot-rw=1\nconsole-tty=1\n", dump(Job.builder("r").rootWritable(true).consoleTty(true).build().encode()));
+        assertEquals("root=r\nroot-rw=0\nconsole-tty=0\ndhcp=52:54:00:0a:bc:ff\ndhcp=02:00:00:00:00:01\n",
+                dump(Job.builder("r").dhcp(new byte[] {0x52, 0x54, 0, 0x0a, (byte) 0xbc, (byte) 0xff}).dhcp(new byte[] {2, 0, 0, 0, 0, 1})
+                        .build().encode()));
     }
 
     private static byte[] records(Object... keyValues) {
@@ -190,6 +193,10 @@ class JobTest {
         assertEquals("error: share 'a' has extra fields\n", dump(records("jvmm-job", "1", "root", "r", "share", "a\0/x\0ro\0y")));
         assertEquals("error: share 'a': mode must be ro or rw\n", dump(records("jvmm-job", "1", "root", "r", "share", "a\0/x\0rx")));
         assertEquals("error: bad character in key at offset 24\n", dump(records("jvmm-job", "1", "root", "r", "Arg", "x")));
+        for (String mac : new String[] {"52:54:00:0A:BC:FF", "52:54:00:0a:bc", "52:54:00:0a:bc:ff:", "52-54-00-0a-bc-ff", ""}) {
+            assertEquals("error: dhcp '" + mac + "' is not a MAC address like 52:54:00:12:34:56\n",
+                    dump(records("jvmm-job", "1", "root", "r", "dhcp", mac)), mac);
+        }
         byte[] lying = good.clone();
         lying[good.length - 8] = 0x7f;   // the last value's length, far beyond the end
         assertTrue(dump(lying).startsWith("error: value of 'arg'"), dump(lying));
