@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
@@ -109,11 +108,7 @@ class JobTest {
     // ------------------------------------------------------------------ the C parser (guests/rootfs-job.c)
 
     private static Path dumper() {
-        String guests = System.getProperty("jvmm.guests");
-        assumeTrue(guests != null, "jvmm.guests is not set (run the tests through Maven)");
-        Path p = Path.of(guests, "rootfs-job-dump");
-        assumeTrue(Files.isExecutable(p), p + " was not built");
-        return p;
+        return GuestHarness.path("rootfs-job-dump");
     }
 
     private String dump(byte[] job) throws Exception {

@@ -14,7 +14,6 @@ import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The DHCP client of the rootfs init (guests/rootfs-dhcp.c), through its host-side harness
@@ -29,11 +28,7 @@ class RootfsDhcpTest {
     Path dir;
 
     private static Path harness() {
-        String guests = System.getProperty("jvmm.guests");
-        assumeTrue(guests != null, "jvmm.guests is not set (run the tests through Maven)");
-        Path p = Path.of(guests, "rootfs-dhcp-dump");
-        assumeTrue(Files.isExecutable(p), p + " was not built");
-        return p;
+        return GuestHarness.path("rootfs-dhcp-dump");
     }
 
     private static byte[] run(String... args) throws Exception {
