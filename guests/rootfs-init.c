@@ -30,6 +30,9 @@
  * (PORT_OPEN 0): reads then return 0. With console-tty, or no command, the command gets the
  * console (/sys/class/tty/console/active's last entry, e.g. ttyS0) as its controlling terminal.
  *
+ * Phase port: `outb(N, 0x524)` at each milestone, for the VMM's timeline: 1 init started, 2 the new root
+ * is mounted and entered, 3 the command was exec'ed, 4 it ended. A VMM without the port ignores the writes.
+ *
  * Status port: `outl(status, 0x520)` (32-bit write to I/O port 0x520, after ioperm) once, just
  * before power-off, after sync(). status is the command's exit status 0-255, 128+N if signal N
  * killed it, or one of init's own (the container-runtime convention):
@@ -78,6 +81,8 @@
 #include <unistd.h>
 
 #define STATUS_PORT 0x520
+#define PHASE_PORT 0x524             /* one byte per milestone, for the VMM's timeline (--stats-json) */
+enum { PHASE_INIT = 1, PHASE_ROOT = 2, PHASE_COMMAND_STARTED = 3, PHASE_COMMAND_EXITED = 4 };
 #define EXIT_SETUP 125
 #define EXIT_CANNOT_EXEC 126
 #define EXIT_NOT_FOUND 127
@@ -134,6 +139,14 @@ static void error(const char *fmt, ...)
     va_start(ap, fmt);
     vsay(3, fmt, ap);
     va_end(ap);
+}
+
+static int phase_port_ok;
+
+/* Tells the VMM a milestone was reached: an outb, which costs one exit (a VMM without the port ignores it). */
+static void phase(int which)
+{
+    if (phase_port_ok) outb((unsigned char) which, PHASE_PORT);
 }
 
 /* Reports status to the VMM and powers off. Never returns: PID 1 must not exit (the kernel panics). */
@@ -914,12 +927,14 @@ static int run_command(int in, int out, int err)
     ssize_t n;
     while ((n = read(pipe_fds[0], &f, sizeof f)) < 0 && errno == EINTR) { }
     close(pipe_fds[0]);
+    if (n == 0) phase(PHASE_COMMAND_STARTED);   /* the close-on-exec pipe closed: the exec succeeded */
     int status = -1;
     for (;;) {
         int st;
         pid_t w = waitpid(-1, &st, 0);   /* PID 1 reaps every orphan too */
         if (w == pid) {
             status = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : EXIT_SETUP;
+            phase(PHASE_COMMAND_EXITED);
             break;
         }
         if (w < 0 && errno != EINTR) break;
@@ -944,6 +959,8 @@ int main(void)
         return 2;
     }
     reboot(RB_DISABLE_CAD);   /* Ctrl-Alt-Del becomes a SIGINT to init, which ignores it */
+    phase_port_ok = ioperm(PHASE_PORT, 1, 1) == 0;
+    phase(PHASE_INIT);
     early_mounts();
     load_modules();
     read_job();
@@ -960,6 +977,7 @@ int main(void)
     }
     move_api_mounts();
     switch_root();
+    phase(PHASE_ROOT);
     if (job.hostname && sethostname(job.hostname, strlen(job.hostname)))
         note("cannot set the hostname: %s", strerror(errno));
     loopback_up();

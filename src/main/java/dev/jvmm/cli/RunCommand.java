@@ -331,6 +331,7 @@ public final class RunCommand implements Callable<Integer> {
             } catch (LoadException e) {
                 return fail(ExitStatus.BAD_IMAGE, e.getMessage(), e);
             }
+            timeline.mark(Timeline.Mark.INITRAMFS_READY);
             // the root share first: the guest's root device; then the others in command-line order
             List<VirtioSpec> devices = new ArrayList<>(List.of(plan.root()));
             devices.addAll(config.virtio());

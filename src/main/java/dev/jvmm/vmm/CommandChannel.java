@@ -73,6 +73,12 @@ public final class CommandChannel {
      * @param stopping whether the run is ending
      */
     public CommandChannel(EventLoop loop, OutputStream out, OutputStream err, Consumer<Stop> stop, BooleanSupplier stopping) {
+        this(loop, out, err, stop, stopping, null);
+    }
+
+    /** @param timeline where the init's milestones are marked (null: nowhere) */
+    public CommandChannel(EventLoop loop, OutputStream out, OutputStream err, Consumer<Stop> stop, BooleanSupplier stopping,
+                          Timeline timeline) {
         this.loop = Objects.requireNonNull(loop, "loop");
         this.stop = Objects.requireNonNull(stop, "stop");
         this.stopping = Objects.requireNonNull(stopping, "stopping");
@@ -85,7 +91,14 @@ public final class CommandChannel {
             stdout.close(CLOSE_WAIT_MS);
             stderr.close(CLOSE_WAIT_MS);
         });
-        this.statusPort = new CommandStatusPort(this::exited);
+        this.statusPort = new CommandStatusPort(this::exited, phase -> {
+            if (timeline != null) timeline.mark(switch (phase) {
+                case CommandStatusPort.PHASE_INIT -> Timeline.Mark.GUEST_INIT;
+                case CommandStatusPort.PHASE_ROOT -> Timeline.Mark.ROOT_MOUNTED;
+                case CommandStatusPort.PHASE_COMMAND_STARTED -> Timeline.Mark.COMMAND_STARTED;
+                default -> Timeline.Mark.COMMAND_EXITED;
+            });
+        });
     }
 
     /** The device to add as a virtio-mmio device. */

@@ -17,14 +17,21 @@ import java.time.Duration;
  * <p>While a VM runs, a signal or the deadline stops it through its own stop path (output flushed,
  * terminal restored, status reported). Before a VM exists (loading a kernel) or between two boots,
  * the process exits at once with the status. Either way a watchdog then gives the normal path
- * {@link #GRACE_MS}; if the process is still there it restores the terminal, says why on stderr and
- * halts with the status (quietly, if the normal path already reported the end: {@link #reporting}).
+ * {@link #GRACE_MS} (and {@link #REPORT_GRACE_MS} more once it is reporting the end); if the process
+ * is still there it restores the terminal, says why on stderr and halts with the status (quietly, if
+ * the normal path already reported the end: {@link #reporting}).
  * Helper processes die with jvmm (they are started with a parent-death signal where util-linux's
  * setpriv is there), and the watchdog kills them itself before it halts, so even a halt leaves none behind.
  */
 public final class RunGuard implements AutoCloseable {
     /** How long a requested stop may take before the watchdog ends the process itself. */
     static final long GRACE_MS = 800;
+    /**
+     * How much longer the watchdog waits once the normal path reports the end ({@link #reporting}: the VM
+     * is down, its lines and --stats are being written), so that a slow machine (a JVM under nested
+     * emulation, where cold reporting code takes its time) does not get its report cut off mid-way.
+     */
+    static final long REPORT_GRACE_MS = 2000;
 
     private static volatile RunGuard current;
     /** What must be done even when the watchdog halts the process (a halt runs no shutdown hooks). */
@@ -130,8 +137,11 @@ public final class RunGuard implements AutoCloseable {
             if (timedOut) request(new Stop(StopCause.TIMEOUT, ExitStatus.TIMEOUT, timeoutReason));
             Stop s;
             synchronized (this) {
-                while (!closed && System.nanoTime() - pendingSince < GRACE_MS * 1_000_000) {
-                    wait(Math.max(1, (GRACE_MS * 1_000_000 - (System.nanoTime() - pendingSince)) / 1_000_000));
+                while (!closed) {
+                    long limit = (reportedStatus >= 0 ? GRACE_MS + REPORT_GRACE_MS : GRACE_MS) * 1_000_000;
+                    long since = System.nanoTime() - pendingSince;
+                    if (since >= limit) break;
+                    wait(Math.max(1, (limit - since) / 1_000_000));
                 }
                 if (closed) return;
                 s = pending;

@@ -21,10 +21,15 @@ public final class Timeline {
     public enum Mark {
         MAIN("main", "jvmm's main entered (JVM started)"),
         COMMAND("command", "options parsed, command running"),
+        INITRAMFS_READY("initramfs_ready", "--rootfs: the initramfs made or found in the cache, and the job written"),
         KERNEL_LOADED("kernel_loaded", "kernel image read and parsed"),
         VM_CREATED("vm_created", "VM, memory, devices and vCPUs set up"),
         VCPUS_STARTED("vcpus_started", "vCPUs running: the guest's first instruction"),
         FIRST_CONSOLE_BYTE("first_console_byte", "the guest's first console byte"),
+        GUEST_INIT("guest_init", "--rootfs: jvmm's init started in the guest (the kernel's boot is over)"),
+        ROOT_MOUNTED("root_mounted", "--rootfs: the init mounted the root and the shares and entered them"),
+        COMMAND_STARTED("command_started", "--rootfs: the command was exec'ed"),
+        COMMAND_EXITED("command_exited", "--rootfs: the command ended (then sync and power-off)"),
         STOP_REQUESTED("stop_requested", "the guest ended (or the run was stopped)"),
         EXIT("exit", "the report, just before jvmm exits");
 

@@ -76,6 +76,11 @@ public sealed interface VirtioSpec {
             return false;
         }
 
+        /** The run's milestones, for devices that see the guest reach some (null: none kept). */
+        default Timeline timeline() {
+            return null;
+        }
+
         /** Puts {@code device} on the I/O port bus at [{@code port}, {@code port + length}). */
         default void ioPort(String name, int port, int length, BusDevice device) {
             throw new UnsupportedOperationException("this context has no I/O port bus");
@@ -172,7 +177,7 @@ public sealed interface VirtioSpec {
         @Override
         public VirtioDevice create(Context context) {
             CommandChannel channel = new CommandChannel(context.loop(), context.commandStdout(), context.commandStderr(),
-                    context::stop, context::stopping);
+                    context::stop, context::stopping, context.timeline());
             if (stdin) channel.readStdin(0);
             else channel.noStdin();
             context.ioPort("command-status", CommandStatusPort.PORT, CommandStatusPort.LENGTH, channel.statusPort());

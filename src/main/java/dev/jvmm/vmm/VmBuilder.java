@@ -111,6 +111,11 @@ public final class VmBuilder {
                 public void ioPort(String name, int port, int length, dev.jvmm.device.BusDevice device) {
                     p.pio.register(name, port, length, device);
                 }
+
+                @Override
+                public Timeline timeline() {
+                    return timeline;
+                }
             });
             p.virtio = new VirtioMmioDevices(config.virtio(), p.devices, p.vmFd, p.memory, p.mmio, p.loop,
                     why -> vm.stop(new Stop(StopCause.BACKEND_FAILED, ExitStatus.HOST_UNSUITABLE, why)));

@@ -231,7 +231,8 @@ class NestedKvmTest {
      *       mid-run ends jvmm with status 6 and one line naming it;</li>
      *   <li>R10, R11: SIGTERM to jvmm (143) and --timeout (124) mid-run leave no virtiofsd behind
      *       (and none is left after any run: R6);</li>
-     *   <li>R14: Debian's generic kernel (XZ payload, its own modules) runs a command too.</li>
+     *   <li>R14: Debian's generic kernel (XZ payload, its own modules) runs a command too; its
+     *       --stats-json timeline has the host's and the guest init's milestones, in order.</li>
      * </ul>
      * The nested VM's busybox has no pgrep: processes are found by their /proc/PID/cmdline. The lines
      * "T LABEL UPTIME" time the script's steps (seconds inside the nested VM).
@@ -310,8 +311,9 @@ class NestedKvmTest {
                 + " echo \"R11 status=$? ready=$($B grep -c ready /tmp/o11) virtiofsd=$(count virtiofsd) lines=$($B grep -c '^jvmm:' /tmp/e11)\"\n"
                 + "t R11\n"
                 // R14: the generic kernel
-                + jvmm + "--rootfs / " + generic.kernel() + " -- sh -c 'uname -r; echo err >&2; exit 3' > /tmp/o14 2> /tmp/e14;"
+                + jvmm + "--stats-json /tmp/s14.json --rootfs / " + generic.kernel() + " -- sh -c 'uname -r; echo err >&2; exit 3' > /tmp/o14 2> /tmp/e14;"
                 + " echo \"R14 status=$? out=[$($B cat /tmp/o14)] err=$($B grep -c '^err$' /tmp/e14)\"\n"
+                + "echo \"R14 json $($B tr -d '\\n ' < /tmp/s14.json)\"\n"
                 + "t R14\n"
                 + "$B tail -3 /tmp/e1 /tmp/e5 /tmp/e8 /tmp/e10 /tmp/e11 /tmp/e14; true\n");
         assertTrue(tmp.resolve("run.sh").toFile().setExecutable(true));
@@ -348,6 +350,17 @@ class NestedKvmTest {
         assertTrue(out.contains("R11 status=124 ready=1 virtiofsd=0 lines=1"), "no virtiofsd outlives --timeout, one line says so: " + r);
 
         assertTrue(out.contains("R14 status=3 out=[" + generic.release() + "] err=1"), "Debian's generic kernel: " + r);
+        // --stats-json: the run's phases, host and guest, in the order they happen
+        String json = field(out, "R14 json ");
+        long last = -1;
+        for (String mark : new String[] {"initramfs_ready", "kernel_loaded", "vcpus_started", "guest_init", "root_mounted",
+                "command_started", "command_exited", "stop_requested", "exit"}) {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"" + mark + "\":([0-9.]+)").matcher(json);
+            assertTrue(m.find(), mark + " in --stats-json: " + json);
+            long at = Math.round(Double.parseDouble(m.group(1)) * 1000);
+            assertTrue(at >= last, mark + " comes after the one before: " + json);
+            last = at;
+        }
     }
 
     /**
@@ -412,7 +425,7 @@ class NestedKvmTest {
                 + "i=0; while ! $B grep -q 'VX guest done' /tmp/one && [ $i -lt 3000 ]; do $B sleep 0.1; i=$((i+1)); done\n"
                 + "kill -TERM $jp; wait $jp; echo \"HOST jvmm status=$?\"\n"
                 + "$B cat /tmp/hl /tmp/hs /tmp/h1 /tmp/h2 /tmp/h3 /tmp/hr\n"
-                + "$B grep -a -e VX -e virtio-vsock /tmp/one | $B tr -d '\\r'\n"
+                + "$B grep -a -e VX -e virtio-vsock -e '^jvmm' /tmp/one | $B tr -d '\\r'\n"
                 + "$B grep -q 'VX guest done' /tmp/one || $B tail -40 /tmp/one\n");
         assertTrue(tmp.resolve("run.sh").toFile().setExecutable(true));
         Jvmm.Result r = nested("--share", tmp.toString(), "--", tmp.resolve("run.sh").toString());

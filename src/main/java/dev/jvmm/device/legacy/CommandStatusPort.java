@@ -20,11 +20,19 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p>Only the first 32-bit write at offset 0 counts: the init writes once, and the run's verdict is
  * the first one. Writes of another size or at another offset, and later writes, are ignored (and
  * counted). Reads return all ones, like an empty ISA port.
+ *
+ * <p>Offset {@link #PHASE_OFFSET} (port 0x524) takes one-byte writes of the init's milestones, for the
+ * run's timeline: {@link #PHASE_INIT} .. {@link #PHASE_COMMAND_EXITED}. Each counts once, when it comes;
+ * any other value is ignored (and counted).
  */
 public final class CommandStatusPort implements BusDevice {
     /** I/O port 0x520, RootfsInit.STATUS_PORT. */
     public static final int PORT = 0x520;
-    public static final int LENGTH = 4;
+    public static final int LENGTH = 8;
+    /** The phase byte's offset: port 0x524, RootfsInit.PHASE_PORT. */
+    public static final int PHASE_OFFSET = 4;
+    /** The init started; its new root is mounted and entered; the command was exec'ed; it ended. */
+    public static final int PHASE_INIT = 1, PHASE_ROOT = 2, PHASE_COMMAND_STARTED = 3, PHASE_COMMAND_EXITED = 4;
     /** The largest exit status a process can have. */
     public static final int MAX_STATUS = 255;
     /** What a value above {@link #MAX_STATUS} is reported as: RootfsInit.EXIT_SETUP_FAILED. */
@@ -42,11 +50,18 @@ public final class CommandStatusPort implements BusDevice {
     }
 
     private final Listener listener;
+    private final java.util.function.IntConsumer phases;
     private final AtomicBoolean reported = new AtomicBoolean();
     private final AtomicLong ignored = new AtomicLong();
 
     public CommandStatusPort(Listener listener) {
+        this(listener, phase -> { });
+    }
+
+    /** @param phases hears each milestone the init reports (1-4), on the writing vCPU's thread; it must be quick */
+    public CommandStatusPort(Listener listener, java.util.function.IntConsumer phases) {
         this.listener = Objects.requireNonNull(listener, "listener");
+        this.phases = Objects.requireNonNull(phases, "phases");
     }
 
     /** Whether the guest has reported a status. */
@@ -66,6 +81,10 @@ public final class CommandStatusPort implements BusDevice {
 
     @Override
     public void write(long offset, int size, long value) {
+        if (offset == PHASE_OFFSET && size == 1 && value >= PHASE_INIT && value <= PHASE_COMMAND_EXITED) {
+            phases.accept((int) value);
+            return;
+        }
         if (offset != 0 || size != 4 || !reported.compareAndSet(false, true)) {
             ignored.incrementAndGet();
             return;

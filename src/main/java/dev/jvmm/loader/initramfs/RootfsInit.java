@@ -28,6 +28,8 @@ import java.util.List;
  *       sync(); a VMM that handles queue notifications off the vCPU thread (ioeventfd) must drain
  *       those queues before acting on it;</li>
  *   <li>ACPI S5 (or the reset routine) for the power-off that follows it;</li>
+ *   <li>optionally, a write-only I/O port {@link #PHASE_PORT}: one byte per milestone, for the run's
+ *       timeline (a VMM without it loses nothing: the writes go nowhere);</li>
  *   <li>for each network interface the job names (a {@code dhcp} record, for {@code --net user}), a
  *       DHCP server on its link (passt);</li>
  *   <li>the modules {@link #MODULES} (and {@link #NET_MODULES} with a network device) where the kernel has them as modules
@@ -43,6 +45,8 @@ public final class RootfsInit {
     public static final String RESOURCE = "rootfs-init";
     /** The init writes the exit status here with one {@code outl}, after sync, before power-off. */
     public static final int STATUS_PORT = 0x520;
+    /** One-byte writes of the init's milestones (1 init, 2 root entered, 3 command exec'ed, 4 command ended). */
+    public static final int PHASE_PORT = 0x524;
     /** The guest could not be set up (no job, root or share not mountable, a port missing...). */
     public static final int EXIT_SETUP_FAILED = 125;
     /** The command exists but cannot be executed. */

@@ -17,6 +17,20 @@ class CommandStatusPortTest extends StatusReportsTest {
     }
 
     @Test
+    void thePhaseByteReportsTheInitsMilestones() {
+        assertEquals(RootfsInit.PHASE_PORT, CommandStatusPort.PORT + CommandStatusPort.PHASE_OFFSET);
+        List<Integer> phases = new java.util.ArrayList<>();
+        CommandStatusPort p = new CommandStatusPort(this::report, phases::add);
+        for (int v : new int[] {1, 2, 0, 5, 255, 3, 4}) p.write(CommandStatusPort.PHASE_OFFSET, 1, v);
+        p.write(CommandStatusPort.PHASE_OFFSET, 4, 2); // not a byte
+        p.write(CommandStatusPort.PHASE_OFFSET + 1, 1, 2); // not the phase byte
+        assertEquals(List.of(1, 2, 3, 4), phases);
+        assertEquals(5, p.ignoredWrites());
+        assertFalse(p.reported(), "a phase is no status");
+        assertTrue(statuses.isEmpty());
+    }
+
+    @Test
     void theFirstWriteIsTheStatus() {
         assertFalse(port.reported());
         port.write(0, 4, 3);
