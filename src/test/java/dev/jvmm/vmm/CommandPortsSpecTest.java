@@ -64,7 +64,7 @@ class CommandPortsSpecTest {
                 assertEquals(CommandChannel.STDIN, serial.portId(RootfsInit.STDIN_PORT));
                 assertEquals(CommandChannel.STDOUT, serial.portId(RootfsInit.STDOUT_PORT));
                 assertEquals(CommandChannel.STDERR, serial.portId(RootfsInit.STDERR_PORT));
-                assertEquals(List.of("command-status@0x520+4"), ports);
+                assertEquals(List.of("command-status@0x520+8"), ports, "the status port and the phase byte at 0x524");
                 assertInstanceOf(CommandStatusPort.class, devices.get(0));
                 assertEquals(0, serial.input(CommandChannel.STDIN).offer(new byte[1], 0, 1), "without stdin the input has ended");
             } finally {
