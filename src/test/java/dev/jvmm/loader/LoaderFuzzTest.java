@@ -35,9 +35,16 @@ class LoaderFuzzTest {
     static {
         try {
             DIR = Files.createTempDirectory("jvmm-loader-fuzz");
-            DIR.toFile().deleteOnExit();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
+        }
+    }
+
+    /** The files the fuzz targets wrote (deleteOnExit cannot remove a directory that is not empty). */
+    @org.junit.jupiter.api.AfterAll
+    static void removeTheirFiles() throws IOException {
+        try (var files = Files.walk(DIR)) {
+            for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
         }
     }
 
