@@ -72,9 +72,9 @@ public record RootfsRun(Path rootfs, boolean writable, Path modules, List<String
      */
     public Plan plan(Path kernel, Path hostCwd, String term, Path virtiofsd, List<VirtioSpec> devices) throws LoadException {
         Job job = job(hostCwd, term, devices);
-        List<String> modules = new ArrayList<>(RootfsInit.MODULES);
+        List<String> wanted = new ArrayList<>(RootfsInit.MODULES);
         if (devices.stream().anyMatch(d -> d instanceof VirtioSpec.Net || d instanceof VirtioSpec.UserNet)) {
-            modules.addAll(RootfsInit.NET_MODULES);
+            wanted.addAll(RootfsInit.NET_MODULES);
         }
         Path jobFile;
         try {
@@ -84,7 +84,7 @@ public record RootfsRun(Path rootfs, boolean writable, Path modules, List<String
         }
         try {
             List<Path> initrds = new InitramfsBuilder(InitramfsBuilder.defaultCacheDir())
-                    .initrdFor(kernel, this.modules, modules, job, jobFile);
+                    .initrdFor(kernel, modules, wanted, job, jobFile);
             VirtioSpec.Share root = new VirtioSpec.Share(rootfs, RootfsInit.ROOT_TAG, !writable, null, virtiofsd);
             return new Plan(root, initrds, CMDLINE, jobFile);
         } catch (LoadException | RuntimeException e) {
