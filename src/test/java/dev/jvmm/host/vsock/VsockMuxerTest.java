@@ -304,10 +304,16 @@ class VsockMuxerTest {
             assertEquals(50, resets);
             assertEquals((long) VsockMuxer.MAX_CONNECTIONS, g.muxer.counters().get("connections"));
             assertEquals(50L, g.muxer.counters().get("limit_refusals"));
-            // and a host program is turned away too
+            // and a host program is turned away too: jvmm closes it at accept, so its CONNECT line
+            // may already meet a closed socket (EPIPE) rather than end of stream; both are refusals
             CompletableFuture<String> client = async(() -> {
                 try (SocketChannel c = connect(uds)) {
-                    write(c, "CONNECT 1\n");
+                    try {
+                        write(c, "CONNECT 1\n");
+                    } catch (IOException e) {
+                        if (!String.valueOf(e.getMessage()).matches("(?i).*(broken pipe|reset).*")) throw e;
+                        return "null";
+                    }
                     return String.valueOf(readLine(c));
                 }
             });
