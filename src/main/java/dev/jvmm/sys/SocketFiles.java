@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.SecureRandom;
@@ -60,6 +61,25 @@ public final class SocketFiles {
             throw e;
         }
         return s;
+    }
+
+    /**
+     * Makes way for a socket at {@code path}: nothing there is fine; a socket nobody listens on (left
+     * by a jvmm that was killed) is removed; a socket someone listens on, or anything that is not a
+     * socket, is an IOException naming the path, and the file is left alone.
+     */
+    public static void removeStale(Path path) throws IOException {
+        Path p = path.toAbsolutePath();
+        if (!Files.exists(p, LinkOption.NOFOLLOW_LINKS)) return;
+        if (!UnixSocket.isSocket(p)) throw new IOException(p + " exists and is not a socket; remove it or choose another path");
+        int rc = SocketIo.probeConnect(p);
+        if (rc == 0 || rc == SocketIo.WOULD_BLOCK) throw new IOException(p + " is in use: another program listens on it");
+        if (rc != -UnixSocket.ECONNREFUSED) throw new IOException("cannot use " + p + ": " + UnixSocket.describe(-rc));
+        try {
+            Files.deleteIfExists(p);
+        } catch (IOException e) {
+            throw new IOException("cannot remove the stale socket " + p + ": " + e.getMessage(), e);
+        }
     }
 
     private static void close(AutoCloseable s) {

@@ -89,20 +89,9 @@ public final class ApiServer implements AutoCloseable {
      */
     public static ApiServer start(Path path, Map<String, Object> runInfo) throws VmmException {
         Path p = path.toAbsolutePath();
-        if (Files.exists(p, LinkOption.NOFOLLOW_LINKS)) {
-            if (!UnixSocket.isSocket(p)) throw new VmmException(ExitStatus.USAGE, "--api-socket " + path + " exists and is not a socket");
-            try (UnixSocket s = UnixSocket.connect(p, 0)) {
-                throw new VmmException(ExitStatus.USAGE, "--api-socket " + path + " is in use: another process serves it");
-            } catch (UnixSocketException e) {
-                try {
-                    Files.deleteIfExists(p); // a stale socket: its jvmm is gone
-                } catch (IOException io) {
-                    throw new VmmException(ExitStatus.USAGE, "--api-socket " + path + ": cannot remove the stale socket: " + io.getMessage());
-                }
-            }
-        }
         UnixSocket listener;
         try {
+            SocketFiles.removeStale(p);
             listener = SocketFiles.listen(p, at -> UnixSocket.listenPrivate(at, 128));
         } catch (IOException e) {
             throw new VmmException(ExitStatus.USAGE, "--api-socket: " + e.getMessage());

@@ -145,13 +145,7 @@ public final class VsockMuxer implements VirtioVsock.Backend {
         Path p = path.toAbsolutePath();
         String bad = checkPath(p);
         if (bad != null) throw new IOException(bad);
-        if (Files.exists(p, LinkOption.NOFOLLOW_LINKS)) {
-            if (!UnixSocket.isSocket(p)) throw new IOException(p + " exists and is not a socket; remove it or choose another uds=PATH");
-            int rc = SocketIo.probeConnect(p);
-            if (rc == 0 || rc == SocketIo.WOULD_BLOCK) throw new IOException(p + " is in use: another program listens on it");
-            if (rc != -UnixSocket.ECONNREFUSED) throw new IOException("cannot use " + p + ": " + UnixSocket.describe(-rc));
-            Files.deleteIfExists(p); // left by a jvmm that was killed: nobody listens
-        }
+        SocketFiles.removeStale(p);
         Path parent = p.getParent();
         if (parent == null || !Files.isDirectory(parent)) throw new IOException("the directory of " + p + " does not exist");
         UnixSocket listener = SocketFiles.listen(p, at -> UnixSocket.listen(at, 128));
