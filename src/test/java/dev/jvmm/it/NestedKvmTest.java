@@ -537,9 +537,11 @@ class NestedKvmTest {
                 + "$B grep -a -e NX -e virtio-net -e net-peer /tmp/one | $B tr -d '\\r'\n"
 
                 + "$B grep -q 'NX serving' /tmp/one || $B tail -40 /tmp/one\n"
-                // passt killed mid-run, jvmm as root
-                + jvmm.replace("run ", "run --net user ") + " > /tmp/two 2>&1 &\n"
+                // jvmm as root (passt then runs as 65534): a forwarded port, then passt killed mid-run
+                + jvmm.replace("run ", "run --net user,fwd=tcp:8091:80 ") + " > /tmp/two 2>&1 &\n"
                 + "jp=$!\n" + waitFor.formatted("two")
+                + "if " + peer + " get 127.0.0.1 8091 > /tmp/fwd2 2>/tmp/werr; then echo \"HOST fwd root $($B md5sum < /tmp/fwd2 | $B cut -c1-32)\";"
+                + " else echo \"HOST fwd root failed: $($B cat /tmp/werr)\"; fi\n"
                 + "for c in /proc/[0-9]*/cmdline; do $B tr '\\0' ' ' < $c 2>/dev/null | $B grep -q '^/usr/bin/passt' && kill -KILL ${c#/proc/} 2>/dev/null; done\n"
                 .replace("${c#/proc/}", "$($B basename $($B dirname $c))")
                 + "wait $jp; echo \"HOST killed status=$?\"\n"
@@ -573,9 +575,12 @@ class NestedKvmTest {
         assertFalse(out.contains("HOST no dummy interface"), r::toString);
         assertTrue(field(out, "NX addr ").startsWith("192.0.2.2/"), "the guest's address came from passt's DHCP: " + r);
         assertEquals(field(out, "HOST down "), field(out, "NX down "), "3 MiB from the host's loopback server: " + r);
-        // fwd=: under nested KVM a connection to the forwarded port has not reached the guest's
-        // server yet (0 bytes, no accept in the guest; 2026-12-01, not understood): the script tries
-        // it and prints what it got (HOST fwd ...), but nothing is claimed about it here
+        // fwd= does not work here yet (an open bug, 2026-12-01), neither as uid 1000 nor as root: the
+        // passt jvmm starts accepts the host's connection, sends the guest its SYN and receives the
+        // guest's SYN-ACK (passt's own packet capture shows it, checksums right) but never answers it.
+        // scripts/bench-net's probes, a guest that receives rather than serves, did get through with
+        // jvmm as root and with QEMU (also with a passt uid 1000 started), not with jvmm as uid 1000.
+        // The script prints what each attempt got (HOST fwd ..., HOST fwd root ...); nothing is claimed.
         assertEquals("1000", field(out, "HOST uid "), "jvmm ran as an unprivileged user: " + r);
         assertEquals("1", field(out, "HOST passt during "), r::toString);
         assertEquals("143", field(out, "HOST jvmm status="), "SIGTERM ended jvmm: " + r);
