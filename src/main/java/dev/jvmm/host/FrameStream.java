@@ -12,8 +12,8 @@ import static java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
 
 /**
  * Ethernet frames over a stream socket, each after its length as a 32-bit big-endian number: the
- * protocol of passt and of QEMU's {@code -netdev stream}. Both directions take short reads and
- * writes as they come: a length prefix or a frame may arrive or leave in any number of pieces.
+ * protocol of passt and of QEMU's {@code -netdev stream}. Received frames may arrive in any number
+ * of pieces, a length prefix too; frames are sent one per {@code send} (see {@link #flush}).
  *
  * <p>Bounded: frames to send wait in {@link #OUT_BYTES} bytes ({@link #canQueue} says whether one
  * more fits; the caller stops taking frames until it does); received bytes in {@link #IN_BYTES},
@@ -42,6 +42,8 @@ public final class FrameStream {
     private final MemorySegment out = arena.allocate(OUT_BYTES);
     private final MemorySegment in = arena.allocate(IN_BYTES);
     private int outHead, outTail;
+    /** Bytes of the frame at {@code outHead} (its length included) not written yet; 0 between frames. */
+    private int outFrameLeft;
     private int inHead, inTail;
     private long runts;
 
@@ -69,16 +71,28 @@ public final class FrameStream {
     }
 
     /**
-     * Writes queued bytes to {@code fd} until they are all written or the socket is full; returns
-     * how many were written, or -errno when the socket failed (EPIPE: the peer is gone).
+     * Writes queued frames to {@code fd}, one {@code send} for each (its length and the frame), until
+     * they are all written or the socket is full; returns how many bytes were written, or -errno when
+     * the socket failed (EPIPE: the peer is gone).
+     *
+     * <p>One frame per call, never a run of them, is what keeps passt in step: a stream socket takes a
+     * long write in chunks of its own size, so a run written at once can stop in the middle of a frame
+     * or of a length when the socket fills, and passt 2023.03 (Debian 12's) copes badly with a frame
+     * cut off at the end of what it read: up to four trailing bytes of a length are dropped, and the
+     * rest of a frame must come in its next read or the batch is dropped; either way it loses sync.
+     * A frame of MTU size is one chunk, which the socket takes whole or not at all; only a frame
+     * longer than a chunk can be cut, and its rest goes first at the next flush. QEMU's
+     * {@code -netdev stream} writes the same way, a frame per {@code writev}.
      */
     public long flush(int fd) {
         long total = 0;
         while (outHead < outTail) {
-            long n = SocketIo.send(fd, out.asSlice(outHead, outTail - outHead), outTail - outHead);
+            if (outFrameLeft == 0) outFrameLeft = PREFIX_BYTES + out.get(BE32, outHead);
+            long n = SocketIo.send(fd, out.asSlice(outHead, outFrameLeft), outFrameLeft);
             if (n == SocketIo.WOULD_BLOCK) break;
             if (n < 0) return n;
             outHead += (int) n;
+            outFrameLeft -= (int) n;
             total += n;
         }
         if (outHead == outTail) outHead = outTail = 0;
