@@ -529,8 +529,8 @@ class NestedKvmTest {
                 + " > /tmp/one 2>&1 &\n"
                 + "jp=$!\n" + waitFor.formatted("one")
                 + "echo \"HOST uid $($B awk '/^Uid:/ {print $2}' /proc/$jp/status)\"\n"
-                                + "if " + peer + " get 127.0.0.1 8090 > /tmp/fwd 2>/tmp/werr; then echo \"HOST fwd $($B md5sum < /tmp/fwd | $B cut -c1-32)\";"
-                + " else echo \"HOST get failed: $($B cat /tmp/werr)\"; fi\n"
+                + "if " + peer + " get 127.0.0.1 8090 > /tmp/fwd 2>/tmp/werr; then echo \"HOST fwd $($B md5sum < /tmp/fwd | $B cut -c1-32)\";"
+                + " else echo \"HOST fwd failed: $($B cat /tmp/werr)\"; fi\n"
                 + "echo \"HOST passt during " + passts + "\"\n"
                 + "kill -TERM $jp; wait $jp; echo \"HOST jvmm status=$?\"\n"
                 + "$B sleep 1; echo \"HOST passt after " + passts + "\"\n"
@@ -546,6 +546,7 @@ class NestedKvmTest {
                 .replace("${c#/proc/}", "$($B basename $($B dirname $c))")
                 + "wait $jp; echo \"HOST killed status=$?\"\n"
                 + "$B grep -a '^jvmm' /tmp/two | $B sed 's/^/HOST two: /'\n"
+                + "echo \"HOST two up $($B grep -a 'NX up' /tmp/two | $B tr -d '\\r' | $B awk '{print $3}')\"\n"
                 + "$B grep -q 'NX serving' /tmp/two || $B tail -40 /tmp/two\n"
                 // --rootfs with --net user: the init configures the interface by DHCP before the command
                 // (the test's directory is shared: the guest's /tmp is a tmpfs of its own)
@@ -575,12 +576,10 @@ class NestedKvmTest {
         assertFalse(out.contains("HOST no dummy interface"), r::toString);
         assertTrue(field(out, "NX addr ").startsWith("192.0.2.2/"), "the guest's address came from passt's DHCP: " + r);
         assertEquals(field(out, "HOST down "), field(out, "NX down "), "3 MiB from the host's loopback server: " + r);
-        // fwd= does not work here yet (an open bug, 2026-12-01), neither as uid 1000 nor as root: the
-        // passt jvmm starts accepts the host's connection, sends the guest its SYN and receives the
-        // guest's SYN-ACK (passt's own packet capture shows it, checksums right) but never answers it.
-        // In scripts/bench-net's probes (a guest that receives rather than serves) it is intermittent
-        // under jvmm (8 of 16 as uid 1000, 5 of 5 as root) and got through 7 of 7 times under QEMU.
-        // The script prints what each attempt got (HOST fwd ..., HOST fwd root ...); nothing is claimed.
+        // a forwarded port, the host's client speaking first (Debian 12's passt sends the guest no bare
+        // ACK for its SYN-ACK: a server that speaks first waits for ever), as uid 1000 and as root
+        assertEquals(field(out, "NX up "), field(out, "HOST fwd "), "fwd=tcp:8090:80, jvmm as uid 1000: 2 MiB from the guest's server: " + r);
+        assertEquals(field(out, "HOST two up "), field(out, "HOST fwd root "), "fwd=tcp:8091:80, jvmm as root: " + r);
         assertEquals("1000", field(out, "HOST uid "), "jvmm ran as an unprivileged user: " + r);
         assertEquals("1", field(out, "HOST passt during "), r::toString);
         assertEquals("143", field(out, "HOST jvmm status="), "SIGTERM ended jvmm: " + r);

@@ -1,8 +1,12 @@
 /* net-peer: the TCP ends of NestedKvmTest's --net user check (busybox's static wget crashes there).
- *   net-peer serve ADDR PORT FILE   listen on ADDR:PORT; send FILE to each connection, then close it
- *                                   (forks into the background once listening; prints "listening")
- *   net-peer get ADDR PORT          connect, copy everything received to stdout until the peer closes
- *                                   (at most 90 s)
+ *   net-peer serve ADDR PORT FILE   listen on ADDR:PORT; for each connection read a request line,
+ *                                   send FILE, close (forks into the background once listening;
+ *                                   prints "listening")
+ *   net-peer get ADDR PORT          connect, send a request line ("GET\n"), copy everything received
+ *                                   to stdout until the peer closes (at most 90 s)
+ * The client speaks first, as in HTTP: Debian 12's passt completes a forwarded connection's handshake
+ * with the guest only when the host's client has sent something (it sends no bare ACK for the guest's
+ * SYN-ACK), so a server that speaks first would wait for ever behind a forwarded port.
  * Exit status 0 on success, 1 with a line on stderr otherwise. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -62,6 +66,9 @@ int main(int argc, char **argv) {
 		for (;;) {
 			int c = accept(s, NULL, NULL);
 			if (c < 0) continue;
+			char ch;
+			int got = 0;
+			while (got < 256 && read(c, &ch, 1) == 1 && ch != '\n') got++; /* the request line */
 			int f = open(argv[4], O_RDONLY);
 			int r = f >= 0 ? copy(f, c) : -1;
 			fprintf(stderr, "net-peer: %s:%s: %s\n", argv[2], argv[3], r ? strerror(errno) : "file sent");
@@ -74,6 +81,7 @@ int main(int argc, char **argv) {
 		if (address(argv[2], argv[3], &a)) return fail("bad address");
 		int s = socket(AF_INET, SOCK_STREAM, 0);
 		if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a)) return fail("connect");
+		if (write(s, "GET\n", 4) != 4) return fail("send the request");
 		return copy(s, 1) ? fail("receive") : 0;
 	}
 	fprintf(stderr, "usage: net-peer serve ADDR PORT FILE | get ADDR PORT\n");
