@@ -1,7 +1,6 @@
 package dev.jvmm.loader;
 
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+import dev.jvmm.log.Log;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -29,7 +28,6 @@ import java.util.zip.CRC32C;
  * {@link #KEEP} most recently used entries are kept.
  */
 public final class KernelCache {
-    private static final Logger log = LoggerFactory.getLogger(KernelCache.class);
 
     /** Part of every entry's name: bump it when the entry layout changes. */
     static final int LAYOUT_VERSION = 1;
@@ -68,7 +66,7 @@ public final class KernelCache {
         Path entry = dir.resolve(key(image, off, len) + SUFFIX);
         byte[] cached = read(entry, limit);
         if (cached != null) {
-            log.debug("kernel cache: {} ({} bytes) in {} ms", entry.getFileName(), cached.length, (System.nanoTime() - t0) / 1_000_000);
+            Log.debug(KernelCache.class, "kernel cache: {} ({} bytes) in {} ms", entry.getFileName(), cached.length, (System.nanoTime() - t0) / 1_000_000);
             return cached;
         }
         byte[] data = decompressor.decompress();
@@ -122,13 +120,13 @@ public final class KernelCache {
         } catch (NoSuchFileException e) {
             return null;
         } catch (IOException | OutOfMemoryError e) {
-            log.debug("kernel cache: cannot read {}: {}", entry, e.toString());
+            Log.debug(KernelCache.class, "kernel cache: cannot read {}: {}", entry, e.toString());
             return null;
         }
     }
 
     private static byte[] damaged(Path entry, String why) {
-        log.warn("kernel cache entry {} is damaged ({}): decompressing again", entry, why);
+        Log.warn(KernelCache.class, "kernel cache entry {} is damaged ({}): decompressing again", entry, why);
         CacheFiles.deleteQuietly(entry);
         return null;
     }
@@ -148,7 +146,7 @@ public final class KernelCache {
             evict();
         } catch (IOException | RuntimeException e) {
             // no room or no permission: the boot goes on without caching (say so only with -v)
-            log.debug("kernel cache: cannot write {}: {}", entry, e.toString());
+            Log.debug(KernelCache.class, "kernel cache: cannot write {}: {}", entry, e.toString());
         }
     }
 

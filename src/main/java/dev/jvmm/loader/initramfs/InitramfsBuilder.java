@@ -24,8 +24,7 @@ import dev.jvmm.loader.CacheFiles;
 import org.apache.commons.compress.archivers.cpio.CpioArchiveEntry;
 import org.apache.commons.compress.archivers.cpio.CpioArchiveOutputStream;
 import org.apache.commons.compress.archivers.cpio.CpioConstants;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+import dev.jvmm.log.Log;
 
 /**
  * Writes the initramfs of a {@code --rootfs} run as two newc cpio archives that the kernel unpacks
@@ -45,7 +44,6 @@ import org.slf4j.LoggerFactory;
  * checked (gzip CRC, cpio structure) before use, so a damaged one is rebuilt, not booted.
  */
 public final class InitramfsBuilder {
-    private static final Logger log = LoggerFactory.getLogger(InitramfsBuilder.class);
 
     /** Part of the cache key: bump it when the base's layout changes. */
     static final int LAYOUT_VERSION = 1;
@@ -89,7 +87,7 @@ public final class InitramfsBuilder {
                     + "); the guest needs its " + String.join(", ", modules) + " modules unless they are built in"));
         }
         List<KernelModule> resolved = new ModuleResolver(modulesDir).resolve(modules, RootfsInit.OPTIONAL_MODULES);
-        log.debug("initramfs modules from {}: {}", modulesDir, resolved.stream().map(KernelModule::name).toList());
+        Log.debug(InitramfsBuilder.class, "initramfs modules from {}: {}", modulesDir, resolved.stream().map(KernelModule::name).toList());
         Path base = base(RootfsInit.bundled(), resolved);
         writeJobArchive(job, jobFile);
         return List.of(base, jobFile);
@@ -105,20 +103,20 @@ public final class InitramfsBuilder {
         if (Files.isRegularFile(target)) {
             String damage = damage(target);
             if (damage == null) {
-                log.debug("initramfs base {}: cached", target.getFileName());
+                Log.debug(InitramfsBuilder.class, "initramfs base {}: cached", target.getFileName());
                 return target;
             }
-            log.warn("initramfs cache file {} is damaged ({}): making it again", target, damage);
+            Log.warn(InitramfsBuilder.class, "initramfs cache file {} is damaged ({}): making it again", target, damage);
         }
         long t0 = System.nanoTime();
         byte[] archive = baseArchive(init, modules);
-        log.debug("initramfs base {}: made in {} ms ({} modules, {} bytes)", target.getFileName(),
+        Log.debug(InitramfsBuilder.class, "initramfs base {}: made in {} ms ({} modules, {} bytes)", target.getFileName(),
                 (System.nanoTime() - t0) / 1_000_000, modules.size(), archive.length);
         try {
             CacheFiles.publish(cacheDir, "base", target, true, archive);
             return target;
         } catch (IOException e) {
-            log.warn("cannot cache the initramfs in {} ({}): using a temporary file", cacheDir, e.getMessage());
+            Log.warn(InitramfsBuilder.class, "cannot cache the initramfs in {} ({}): using a temporary file", cacheDir, e.getMessage());
             try {
                 Path t = Files.createTempFile("jvmm-initramfs-", ".cpio.gz");
                 t.toFile().deleteOnExit();
