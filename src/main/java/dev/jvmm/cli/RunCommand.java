@@ -203,7 +203,8 @@ public final class RunCommand implements Callable<Integer> {
 
     @Option(names = "--restore", paramLabel = "DIR", description = "Start from the snapshot in DIR (taken with the control"
             + " socket's snapshot request) instead of booting a KERNEL: memory mapped copy-on-write from DIR/memory, the"
-            + " vCPUs, irqchip, clock and devices as they were; the VM's shape (--smp, --mem, --pit, ACPI) is the snapshot's.")
+            + " vCPUs, irqchip, clock and devices as they were; the VM's shape (--smp, --mem, --pit, ACPI) and its virtio devices"
+            + " are the snapshot's, each disk's image given again with --disk, in the same order.")
     Path restore;
 
     @Parameters(index = "0", arity = "0..1", paramLabel = "KERNEL", description = "Kernel image: flat, multiboot, bzImage or ELF vmlinux.")
