@@ -107,21 +107,8 @@ static void init(int verbose) {
 	max = rd(R_QUEUE_NUM_MAX);
 	if (max < QSIZE)
 		fail_hex("QueueNumMax below 8:", max);
-	zero((volatile uint8_t *)DESC_ADDR, sizeof(struct desc) * QSIZE);
-	zero((volatile uint8_t *)AVAIL_ADDR, sizeof(struct avail));
-	zero((volatile uint8_t *)USED_ADDR, sizeof(struct used));
 	avail_idx = used_seen = 0;
-	barrier();
-	wr(R_QUEUE_NUM, QSIZE);
-	wr(R_QUEUE_DESC_LOW, DESC_ADDR);
-	wr(R_QUEUE_DESC_HIGH, 0);
-	wr(R_QUEUE_DRIVER_LOW, AVAIL_ADDR);
-	wr(R_QUEUE_DRIVER_HIGH, 0);
-	wr(R_QUEUE_DEVICE_LOW, USED_ADDR);
-	wr(R_QUEUE_DEVICE_HIGH, 0);
-	wr(R_QUEUE_READY, 1);
-	if (rd(R_QUEUE_READY) != 1)
-		fail_hex("queue 0 not ready, status", rd(R_STATUS));
+	setup_queue(DESC_ADDR, AVAIL_ADDR, USED_ADDR);
 	wr(R_STATUS, S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
 	st = rd(R_STATUS);
 	if ((st & (S_DRIVER_OK | S_NEEDS_RESET)) != S_DRIVER_OK)

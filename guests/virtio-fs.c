@@ -121,21 +121,8 @@ static void init(void) {
 		max = rd(R_QUEUE_NUM_MAX);
 		if (max < QSIZE)
 			fail_hex("QueueNumMax below 8:", max);
-		zero((volatile uint8_t *)descs(q), sizeof(struct desc) * QSIZE);
-		zero((volatile uint8_t *)avails(q), sizeof(struct avail));
-		zero((volatile uint8_t *)useds(q), sizeof(struct used));
 		avail_idx[q] = used_seen[q] = 0;
-		barrier();
-		wr(R_QUEUE_NUM, QSIZE);
-		wr(R_QUEUE_DESC_LOW, (uint32_t)descs(q));
-		wr(R_QUEUE_DESC_HIGH, 0);
-		wr(R_QUEUE_DRIVER_LOW, (uint32_t)avails(q));
-		wr(R_QUEUE_DRIVER_HIGH, 0);
-		wr(R_QUEUE_DEVICE_LOW, (uint32_t)useds(q));
-		wr(R_QUEUE_DEVICE_HIGH, 0);
-		wr(R_QUEUE_READY, 1);
-		if (rd(R_QUEUE_READY) != 1)
-			fail_hex("queue not ready, status", rd(R_STATUS));
+		setup_queue((uint32_t)descs(q), (uint32_t)avails(q), (uint32_t)useds(q));
 	}
 	puts("virtio-fs: queue size max ");
 	put_dec(max);

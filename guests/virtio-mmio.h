@@ -1,6 +1,7 @@
 /* What the bare-metal virtio test guests (virtio-blk.c, virtio-fs.c, virtio-flood.c) share: the
  * virtio-mmio version 2 register layout at jvmm's first device slot, the device status bits, the
- * split-virtqueue structures (virtio 1.2, 2.7), the register accessors and the way a check fails.
+ * split-virtqueue structures (virtio 1.2, 2.7), the register accessors, a queue's set-up and the way
+ * a check fails.
  * Define QSIZE (the queue size the guest uses) and GUEST_NAME (the prefix of its FAIL lines) before
  * including it. */
 #ifndef VIRTIO_MMIO_H
@@ -81,6 +82,25 @@ static __attribute__((noreturn, unused)) void fail_hex(const char *what, uint32_
 	put_hex(v);
 	putc('\n');
 	exit_guest(EXIT_FAIL);
+}
+
+/* The selected queue: QSIZE entries with its rings (zeroed first) at desc, avail and used, below
+ * 4 GiB; then QueueReady, which must read back 1. */
+static __attribute__((unused)) void setup_queue(uint32_t desc, uint32_t avail, uint32_t used) {
+	zero((volatile uint8_t *)desc, sizeof(struct desc) * QSIZE);
+	zero((volatile uint8_t *)avail, sizeof(struct avail));
+	zero((volatile uint8_t *)used, sizeof(struct used));
+	barrier();
+	wr(R_QUEUE_NUM, QSIZE);
+	wr(R_QUEUE_DESC_LOW, desc);
+	wr(R_QUEUE_DESC_HIGH, 0);
+	wr(R_QUEUE_DRIVER_LOW, avail);
+	wr(R_QUEUE_DRIVER_HIGH, 0);
+	wr(R_QUEUE_DEVICE_LOW, used);
+	wr(R_QUEUE_DEVICE_HIGH, 0);
+	wr(R_QUEUE_READY, 1);
+	if (rd(R_QUEUE_READY) != 1)
+		fail_hex("queue not ready, status", rd(R_STATUS));
 }
 
 #endif

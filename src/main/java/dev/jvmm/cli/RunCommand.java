@@ -203,7 +203,8 @@ public final class RunCommand implements Callable<Integer> {
 
     @Option(names = "--restore", paramLabel = "DIR", description = "Start from the snapshot in DIR (taken with the control"
             + " socket's snapshot request) instead of booting a KERNEL: memory mapped copy-on-write from DIR/memory, the"
-            + " vCPUs, irqchip, clock and devices as they were; the VM's shape (--smp, --mem, --pit, ACPI) is the snapshot's.")
+            + " vCPUs, irqchip, clock and devices as they were; the VM's shape (--smp, --mem, --pit, ACPI) and its virtio devices"
+            + " are the snapshot's, each disk's image given again with --disk, in the same order.")
     Path restore;
 
     @Parameters(index = "0", arity = "0..1", paramLabel = "KERNEL", description = "Kernel image: flat, multiboot, bzImage or ELF vmlinux.")
@@ -406,11 +407,11 @@ public final class RunCommand implements Callable<Integer> {
     /** {@code --restore DIR}: the VM from a snapshot, with this command line's console, timeout, stats and control socket. */
     private int restoreRun(Timeline timeline) {
         if (kernel != null) throw usage("--restore takes no KERNEL: the snapshot holds the guest");
-        if (rootfs != null || !initrds.isEmpty() || !disks.isEmpty() || !nets.isEmpty() || !shares.isEmpty() || rng
+        if (rootfs != null || !initrds.isEmpty() || !nets.isEmpty() || !shares.isEmpty() || rng || vsock != null
                 || !consoleKind.equalsIgnoreCase("serial") || !cmdline.isEmpty() || format != null || boot != null
                 || gdb != null) {
-            throw usage("--restore: the snapshot has the guest and its devices; --rootfs, --initrd, --disk, --net, --share, --rng,"
-                    + " --console, --cmdline, --format, --boot and --gdb cannot be given with it");
+            throw usage("--restore: the snapshot has the guest and its devices (only their disk images are given again, with --disk);"
+                    + " --rootfs, --initrd, --net, --share, --vsock, --rng, --console, --cmdline, --format, --boot and --gdb cannot be given with it");
         }
         Map<String, byte[]> state;
         try {
@@ -428,9 +429,16 @@ public final class RunCommand implements Callable<Integer> {
                 regions.add(new long[] {((Number) r.get("gpa")).longValue(), ((Number) r.get("size")).longValue(),
                         ((Number) r.get("file_offset")).longValue()});
             }
-            config = config().toBuilder().cpus(((Number) c.get("cpus")).intValue()).memBytes(((Number) c.get("mem_bytes")).longValue())
+            VmConfig given = config();
+            List<VirtioSpec.Disk> givenDisks = new ArrayList<>();
+            for (VirtioSpec v : given.virtio()) givenDisks.add((VirtioSpec.Disk) v); // the only devices --restore takes
+            config = given.toBuilder().cpus(((Number) c.get("cpus")).intValue()).memBytes(((Number) c.get("mem_bytes")).longValue())
                     .acpi(Boolean.TRUE.equals(c.get("acpi"))).pit(VmConfig.PitMode.parse((String) c.get("pit")))
-                    .onReboot(VmConfig.OnReboot.EXIT).virtio(List.of()).build();
+                    .onReboot(VmConfig.OnReboot.EXIT).virtio(VirtioSpec.forRestore(meta.get("virtio_devices"), givenDisks)).build();
+        } catch (VmmException e) {
+            return fail(e.exitStatus(), e.getMessage(), null);
+        } catch (CommandLine.ParameterException e) {
+            throw e;
         } catch (RuntimeException e) {
             return fail(ExitStatus.BAD_IMAGE, "snapshot " + restore + ": its meta section is malformed (" + e.getMessage() + ")", e);
         }

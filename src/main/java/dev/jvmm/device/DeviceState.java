@@ -17,6 +17,14 @@ public interface DeviceState {
 
     void loadState(byte[] state);
 
+    /**
+     * Why the device's state cannot be saved now (a back end outside jvmm, work in progress), or null
+     * when {@link #saveState} can: a snapshot is then refused, naming the device and this reason.
+     */
+    default String snapshotRefusal() {
+        return null;
+    }
+
     /** A device with nothing to save: the snapshot records it and moves on. */
     interface Stateless { }
 

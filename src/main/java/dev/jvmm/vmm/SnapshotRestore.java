@@ -18,7 +18,9 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  * Sets a new VM to a snapshot's state (what {@link VmSnapshot} saved): creates the vCPUs with their
  * saved CPUID and sets their state in the order KVM needs (registers, XSAVE or FPU, XCRs, special
  * registers, MSRs, MP state, LAPIC, events, debug registers), then the in-kernel irqchip, PIT and
- * kvmclock, then each device model. Every section's size is checked before KVM sees it.
+ * kvmclock, then each device model (the port devices' and the virtio-mmio transports', which
+ * activate their devices again). Every section's size is checked before KVM sees it, and every
+ * device of the VM must have its section.
  */
 final class SnapshotRestore {
     private SnapshotRestore() { }
@@ -65,18 +67,25 @@ final class SnapshotRestore {
             clock.set(JAVA_INT, KvmApi.offset(KvmApi.KVM_CLOCK_DATA, "flags"), 0);
             p.vmFd.call(KvmApi.KVM_SET_CLOCK, clock);
         }
+        Map<String, DeviceState> models = new java.util.LinkedHashMap<>();
+        for (Bus bus : java.util.List.of(p.pio, p.mmio)) {
+            for (Bus.Range r : bus.ranges()) {
+                if (r.device() instanceof DeviceState ds) models.putIfAbsent(r.name(), ds);
+            }
+        }
         for (Map.Entry<String, byte[]> e : state.entrySet()) {
             if (!e.getKey().startsWith("device.")) continue;
             String name = e.getKey().substring("device.".length());
-            DeviceState d = null;
-            for (Bus.Range r : p.pio.ranges()) {
-                if (r.name().equals(name) && r.device() instanceof DeviceState ds) {
-                    d = ds;
-                    break;
-                }
-            }
+            DeviceState d = models.get(name);
             if (d == null) throw new IllegalArgumentException("the snapshot has state for a device this VM does not have: " + name);
-            d.loadState(e.getValue());
+            try {
+                d.loadState(e.getValue());
+            } catch (IllegalArgumentException bad) {
+                throw new IllegalArgumentException("section " + e.getKey() + ": " + bad.getMessage());
+            }
+        }
+        for (String name : models.keySet()) {
+            if (!state.containsKey("device." + name)) throw new IllegalArgumentException("section device." + name + " is missing");
         }
     }
 

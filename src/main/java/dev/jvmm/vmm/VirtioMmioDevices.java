@@ -31,7 +31,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  */
 public final class VirtioMmioDevices implements AutoCloseable {
     /** A device in its slot. */
-    record Slot(String name, long base, int gsi, VirtioMmioTransport transport) { }
+    record Slot(String name, long base, int gsi, VirtioMmioTransport transport, int[] queueFds) { }
 
     private static final MemorySegment ONE = Arena.global().allocate(JAVA_LONG);
     static {
@@ -100,7 +100,7 @@ public final class VirtioMmioDevices implements AutoCloseable {
                 }
                 device.attach(new VirtioAttachment(loop, queueFds, transport::notify, transport::resume,
                         why -> failure.failed(name + ": " + why), irqfd, memory));
-                slots.add(new Slot(name, s.base(), s.gsi(), transport));
+                slots.add(new Slot(name, s.base(), s.gsi(), transport, queueFds));
             }
         } catch (RuntimeException e) {
             close();
@@ -117,6 +117,17 @@ public final class VirtioMmioDevices implements AutoCloseable {
 
     List<Slot> slots() {
         return slots;
+    }
+
+    /**
+     * After a restore: signals every queue's notification eventfd once, so that a notification the
+     * guest gave before the snapshot that its device had not served yet (the eventfds are new) is not
+     * lost. Each device serves it on its usual thread; a queue with nothing available is a no-op.
+     */
+    void notifyAllQueues() {
+        for (Slot s : slots) {
+            for (int fd : s.queueFds()) LibC.write(fd, ONE, 8);
+        }
     }
 
     /** Per-device counters (requests, bytes, errors, notifications, interrupts) by slot name. */

@@ -81,48 +81,53 @@ public final class VmBuilder {
             writePlatformTables(p.memory, config);
             loadImage(p.memory, image);
             addLegacyDevices(p, config, vm);
-            p.devices = VirtioMmioDevices.create(config.virtio(), new VirtioSpec.Context() {
-                @Override
-                public ByteSink console() {
-                    return p.console;
-                }
-
-                @Override
-                public void consoleInput(ConsoleEndpoint endpoint) {
-                    p.consoleInput = endpoint;
-                }
-
-                @Override
-                public EventLoop loop() {
-                    return p.loop;
-                }
-
-                @Override
-                public void stop(Stop s) {
-                    vm.stop(s);
-                }
-
-                @Override
-                public boolean stopping() {
-                    return vm.stopping();
-                }
-
-                @Override
-                public void ioPort(String name, int port, int length, dev.jvmm.device.BusDevice device) {
-                    p.pio.register(name, port, length, device);
-                }
-
-                @Override
-                public Timeline timeline() {
-                    return timeline;
-                }
-            });
-            p.virtio = new VirtioMmioDevices(config.virtio(), p.devices, p.vmFd, p.memory, p.mmio, p.loop,
-                    why -> vm.stop(new Stop(StopCause.BACKEND_FAILED, ExitStatus.HOST_UNSUITABLE, why)));
+            addVirtioDevices(p, config, vm, timeline);
             createVcpus(p, config, image);
             timeline.mark(Timeline.Mark.VM_CREATED);
             return vm;
         });
+    }
+
+    /** Makes the virtio devices of {@code config} (opening their host sides) and wires them into slots. */
+    private static void addVirtioDevices(Parts p, VmConfig config, Vm vm, Timeline timeline) throws VmmException {
+        p.devices = VirtioMmioDevices.create(config.virtio(), new VirtioSpec.Context() {
+            @Override
+            public ByteSink console() {
+                return p.console;
+            }
+
+            @Override
+            public void consoleInput(ConsoleEndpoint endpoint) {
+                p.consoleInput = endpoint;
+            }
+
+            @Override
+            public EventLoop loop() {
+                return p.loop;
+            }
+
+            @Override
+            public void stop(Stop s) {
+                vm.stop(s);
+            }
+
+            @Override
+            public boolean stopping() {
+                return vm.stopping();
+            }
+
+            @Override
+            public void ioPort(String name, int port, int length, dev.jvmm.device.BusDevice device) {
+                p.pio.register(name, port, length, device);
+            }
+
+            @Override
+            public Timeline timeline() {
+                return timeline;
+            }
+        });
+        p.virtio = new VirtioMmioDevices(config.virtio(), p.devices, p.vmFd, p.memory, p.mmio, p.loop,
+                why -> vm.stop(new Stop(StopCause.BACKEND_FAILED, ExitStatus.HOST_UNSUITABLE, why)));
     }
 
     /**
@@ -171,14 +176,13 @@ public final class VmBuilder {
             p.loop = new EventLoop();
             setUpVm(p.vmFd, p.memory, config);
             addLegacyDevices(p, config, vm);
-            p.devices = List.of();
-            p.virtio = new VirtioMmioDevices(config.virtio(), p.devices, p.vmFd, p.memory, p.mmio, p.loop,
-                    why -> vm.stop(new Stop(StopCause.BACKEND_FAILED, ExitStatus.HOST_UNSUITABLE, why)));
+            addVirtioDevices(p, config, vm, timeline);
             try {
                 SnapshotRestore.apply(p, config, state);
             } catch (IllegalArgumentException | dev.jvmm.kvm.KvmException e) {
                 throw new VmmException(ExitStatus.BAD_IMAGE, "snapshot " + dir + " cannot be restored: " + e.getMessage());
             }
+            p.virtio.notifyAllQueues();
             vm.restoredIn(System.nanoTime() - t0);
             return vm;
         });

@@ -38,9 +38,10 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * the memory layout, what the snapshot holds.
  *
  * <p>Every port device's model state ({@link DeviceState}: the UART's registers and FIFO, the
- * i8042, the CMOS RAM and clock offset) goes in a {@code device.NAME} section; a VM with a device
- * that cannot save its state yet (every virtio device: their queues; jvmm's own PIT, --pit user) is
- * refused, naming it.
+ * i8042, the CMOS RAM and clock offset) and each virtio-mmio transport's (registers, queues and the
+ * device's own state) goes in a {@code device.NAME} section; a VM with a device that cannot save its
+ * state (a network or vsock back end, a vhost-user one, jvmm's own PIT with --pit user, a queue with
+ * a request in progress) is refused, naming it and why.
  */
 final class VmSnapshot {
     private VmSnapshot() { }
@@ -51,12 +52,6 @@ final class VmSnapshot {
     static Map<String, Object> take(Vm vm, Path dir, Map<String, Object> runInfo) throws IOException, ApiRequest.Error {
         long t0 = System.nanoTime();
         VmConfig config = vm.config();
-        if (!config.virtio().isEmpty()) {
-            List<String> names = new ArrayList<>();
-            for (VirtioSpec v : config.virtio()) names.add(v.toString());
-            throw new ApiRequest.Error("unsupported_device", "cannot snapshot these devices yet (their virtio queues are not saved): "
-                    + String.join(", ", names), null);
-        }
         if (!vm.pauseDone()) throw new ApiRequest.Error("wrong_state", "the VM is not paused: send pause first", null);
         Map<String, DeviceState> models = deviceModels(vm.parts());
         if (!dir.isAbsolute()) throw new ApiRequest.Error("bad_argument", "dir must be an absolute path, not " + dir, null);
@@ -96,6 +91,7 @@ final class VmSnapshot {
         meta.put("run", runInfo);
         meta.put("config", vm.info().get("config"));
         meta.put("devices", List.copyOf(models.keySet()));
+        meta.put("virtio_devices", virtioDevices(config.virtio(), p.virtio));
         sections.put("meta", Json.line(meta).getBytes(StandardCharsets.UTF_8));
         SnapshotFile.write(dir.resolve("state"), sections);
         Map<String, Object> reply = new LinkedHashMap<>();
@@ -115,20 +111,41 @@ final class VmSnapshot {
      */
     static Map<String, DeviceState> deviceModels(VmBuilder.Parts p) throws ApiRequest.Error {
         Map<String, DeviceState> models = new LinkedHashMap<>();
-        List<String> unsupported = new ArrayList<>();
+        List<String> unsupported = new ArrayList<>(), plain = new ArrayList<>();
         for (dev.jvmm.device.Bus bus : List.of(p.pio, p.mmio)) {
             for (dev.jvmm.device.Bus.Range r : bus.ranges()) {
                 if (models.containsKey(r.name())) continue;
-                if (r.device() instanceof DeviceState ds) models.put(r.name(), ds);
-                else if (!(r.device() instanceof DeviceState.Stateless) && !unsupported.contains(r.name())) unsupported.add(r.name());
+                if (r.device() instanceof DeviceState ds && ds.snapshotRefusal() != null) unsupported.add(r.name() + " (" + ds.snapshotRefusal() + ")");
+                else if (r.device() instanceof DeviceState ds) models.put(r.name(), ds);
+                else if (!(r.device() instanceof DeviceState.Stateless) && !plain.contains(r.name())) plain.add(r.name());
             }
         }
-        unsupported.removeAll(models.keySet()); // the i8042's command port: its state is the controller's
+        plain.removeAll(models.keySet()); // the i8042's command port: its state is the controller's
+        for (String name : plain) unsupported.add(name + " (its state is not saved yet)");
         if (!unsupported.isEmpty()) {
-            throw new ApiRequest.Error("unsupported_device", "cannot snapshot these devices yet (their state is not saved): "
-                    + String.join(", ", unsupported), null);
+            throw new ApiRequest.Error("unsupported_device", "cannot snapshot these devices: " + String.join("; ", unsupported), null);
         }
         return models;
+    }
+
+    /**
+     * What a restore needs to make the virtio devices again, in slot order: each one's slot name and
+     * kind, and for a disk the image it was on and whether read-only (the image is given again with
+     * --disk; its capacity is checked against the device's state).
+     */
+    private static List<Object> virtioDevices(List<VirtioSpec> specs, VirtioMmioDevices virtio) {
+        List<Object> out = new ArrayList<>();
+        for (int i = 0; i < specs.size(); i++) {
+            Map<String, Object> d = new LinkedHashMap<>();
+            d.put("slot", virtio.slots().get(i).name());
+            d.put("kind", specs.get(i).kind());
+            if (specs.get(i) instanceof VirtioSpec.Disk disk) {
+                d.put("image", disk.image().toAbsolutePath().toString());
+                d.put("read_only", disk.readOnly());
+            }
+            out.add(d);
+        }
+        return out;
     }
 
     private static byte[] vmGet(Arena arena, VmFd vm, Ioctl.Request r, MemoryLayout l) {

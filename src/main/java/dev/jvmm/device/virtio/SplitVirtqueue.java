@@ -250,6 +250,50 @@ public final class SplitVirtqueue {
     }
 
     /**
+     * What a snapshot keeps of the queue besides its guest addresses and size: the device's ring
+     * positions (free-running 16-bit indices), the used index at the last notification decision,
+     * the features that shape the ring, and why it broke (null: it works).
+     */
+    public record RingState(int nextAvail, int usedIdx, int signalledUsed, boolean indirect, boolean eventIdx, String broken) {
+        public RingState {
+            if ((nextAvail | usedIdx | signalledUsed) >>> 16 != 0) throw new IllegalArgumentException("ring indices are 16 bits");
+        }
+
+        /** The negotiated feature bits this state's ring works with. */
+        public long features() {
+            return (indirect ? 1L << F_INDIRECT_DESC : 0) | (eventIdx ? 1L << F_EVENT_IDX : 0);
+        }
+    }
+
+    /** How many chains {@link #pop()} handed out that {@link #addUsed} has not returned yet. */
+    public int inFlight() {
+        int n = 0;
+        for (boolean b : inFlight) if (b) n++;
+        return n;
+    }
+
+    /** The queue's state for a snapshot. @throws IllegalStateException while chains are in flight (a device holds them) */
+    public RingState ringState() {
+        if (inFlight() > 0) throw new IllegalStateException(inFlight() + " descriptor chains are in flight");
+        return new RingState(nextAvail, usedIdx, signalledUsed, indirect, eventIdx, broken);
+    }
+
+    /**
+     * A queue at the rings {@code descGpa}, {@code availGpa}, {@code usedGpa} of {@code size} entries
+     * continuing from {@code state} (a snapshot's): checked as a driver's QueueReady is.
+     * @throws VirtqueueException as the constructor
+     */
+    public static SplitVirtqueue restored(GuestMemory memory, int size, long descGpa, long availGpa, long usedGpa, RingState state)
+            throws VirtqueueException {
+        SplitVirtqueue q = new SplitVirtqueue(memory, size, descGpa, availGpa, usedGpa, state.features());
+        q.nextAvail = state.nextAvail();
+        q.usedIdx = state.usedIdx();
+        q.signalledUsed = state.signalledUsed();
+        q.broken = state.broken();
+        return q;
+    }
+
+    /**
      * Returns {@code chain} to the driver with {@code bytesWritten} bytes written into its writable
      * buffers (clamped to their length). Publishes the used element before the used index.
      */

@@ -287,6 +287,42 @@ public final class VirtioBlock extends AbstractVirtioDevice {
         return S_OK;
     }
 
+    /**
+     * Nothing in flight to save: the I/O thread serves a request whole under the device lock, and
+     * a pause holds it between requests (the transport refuses a queue with chains in flight anyway).
+     * What the snapshot keeps is what the guest learnt of the disk: its capacity and whether it is
+     * read-only, which the image given at restore must match.
+     */
+    @Override
+    public String snapshotRefusal() {
+        return null;
+    }
+
+    static final int STATE_VERSION = 1;
+
+    /** Version, capacity in sectors, read-only. */
+    @Override
+    public byte[] saveDeviceState() {
+        return ByteBuffer.allocate(1 + 8 + 1).put((byte) STATE_VERSION).putLong(sectors).put((byte) (readOnly ? 1 : 0)).array();
+    }
+
+    @Override
+    public void loadDeviceState(byte[] state) {
+        long[] saved = new long[2];
+        dev.jvmm.device.DeviceState.read("virtio-blk", state, STATE_VERSION, b -> {
+            saved[0] = b.getLong();
+            saved[1] = b.get();
+        });
+        if (saved[0] != sectors) {
+            throw new IllegalArgumentException("virtio-blk: the disk image " + image + " has " + sectors + " sectors, the snapshot's disk had "
+                    + saved[0] + " (give the image the snapshot was taken with)");
+        }
+        if (saved[1] != (readOnly ? 1 : 0)) {
+            throw new IllegalArgumentException("virtio-blk: the snapshot's disk was " + (saved[1] == 1 ? "read-only" : "read-write") + ", " + image
+                    + " is given " + (readOnly ? "read-only" : "read-write"));
+        }
+    }
+
     /** Stops the I/O thread (after the request it is serving, if any) and closes the image. */
     @Override
     public void close() {

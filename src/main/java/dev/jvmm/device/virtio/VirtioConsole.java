@@ -101,6 +101,15 @@ public final class VirtioConsole extends AbstractVirtioDevice implements Console
         }
     }
 
+    /**
+     * Nothing of its own to save: a transmit chain half written to a stalled output is in flight,
+     * which the transport refuses to save; host input not yet offered is the host's.
+     */
+    @Override
+    public String snapshotRefusal() {
+        return null;
+    }
+
     @Override
     public synchronized void reset() {
         sending = null;

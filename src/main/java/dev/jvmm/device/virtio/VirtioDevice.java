@@ -96,6 +96,29 @@ public interface VirtioDevice extends AutoCloseable {
     }
 
     /**
+     * Why a snapshot cannot hold this device, or null when it can: then the transport saves its
+     * registers and queues, and {@link #saveDeviceState} what the device keeps of its own. The
+     * default refuses: a device must say that its state is all there.
+     */
+    default String snapshotRefusal() {
+        return "its state is not saved yet";
+    }
+
+    /** The device's own state for a snapshot, beyond the transport's (empty: none). Device lock held. */
+    default byte[] saveDeviceState() {
+        return new byte[0];
+    }
+
+    /**
+     * Checks {@code state} (what {@link #saveDeviceState} gave, from a file) and sets it, before the
+     * transport activates the device again; a state the device cannot take is an
+     * {@link IllegalArgumentException} and leaves the device as it was. Device lock held.
+     */
+    default void loadDeviceState(byte[] state) {
+        if (state.length != 0) throw new IllegalArgumentException("device " + deviceId() + ": " + state.length + " bytes of state, it keeps none");
+    }
+
+    /**
      * Wires the device into a VM, on the event-loop thread before the vCPUs start. The default serves
      * the queue notifications on the event loop; a device with its own I/O thread, or whose queues a
      * back-end process serves, takes the notification descriptors itself.

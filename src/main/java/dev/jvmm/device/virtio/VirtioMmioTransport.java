@@ -1,8 +1,11 @@
 package dev.jvmm.device.virtio;
 
 import dev.jvmm.device.BusDevice;
+import dev.jvmm.device.DeviceState;
 import dev.jvmm.memory.GuestMemory;
 
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -36,10 +39,19 @@ import java.util.ArrayDeque;
  * validates the rings the driver sets up, but that process raises the irqfd itself: InterruptStatus
  * then always has INT_USED_BUFFER set while the device is active.
  *
+ * <p><b>Snapshots.</b> As a {@link DeviceState} the transport saves its registers (status, feature
+ * selections and the accepted features, queue select, interrupt status, config generation), each
+ * queue's size, readiness and ring addresses, a ready queue's {@link SplitVirtqueue.RingState}, and
+ * the device's own state ({@link VirtioDevice#saveDeviceState}). Loading checks every value as the
+ * guest's register writes are checked (known status bits, features offered, queue sizes and rings as
+ * at QueueReady), then activates the device again if it was active and raises the interrupt again if
+ * InterruptStatus is set (an edge the guest may already have had: a spurious interrupt, which virtio
+ * drivers tolerate, rather than a lost one).
+ *
  * <p><b>Threads.</b> Every entry point synchronises on the device object, so vCPU threads (registers)
  * and the event loop ({@link #notify(int)}) are serialised; device I/O runs under that lock.
  */
-public final class VirtioMmioTransport implements BusDevice {
+public final class VirtioMmioTransport implements BusDevice, DeviceState {
     /** Bytes of MMIO the transport decodes: registers and up to 256 bytes of device configuration. */
     public static final long WINDOW_SIZE = 0x200;
 
@@ -477,6 +489,188 @@ public final class VirtioMmioTransport implements BusDevice {
             needsReset("queue " + queue + ": internal error: " + e);
         }
         signalUsed(queue);
+    }
+
+    // ---- snapshots ----
+
+    /** The transport's state format ({@link #saveState}); a load refuses any other. */
+    static final int STATE_VERSION = 1;
+    /** Status bits a driver can set, and DEVICE_NEEDS_RESET. */
+    private static final int STATUS_BITS = STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_DRIVER_OK | STATUS_FEATURES_OK
+            | STATUS_DEVICE_NEEDS_RESET | STATUS_FAILED;
+    /** The longest reason (why a queue broke, why the device needs a reset) a state may hold, in bytes. */
+    static final int MAX_REASON = 4096;
+    private static final int NO_REASON = 0xffff;
+
+    @Override
+    public String snapshotRefusal() {
+        synchronized (device) {
+            String why = device.snapshotRefusal();
+            if (why != null) return why;
+            for (int i = 0; i < queues.length; i++) {
+                SplitVirtqueue q = queues[i].queue;
+                if (q != null && q.inFlight() > 0) return "queue " + i + " has " + q.inFlight() + " requests in progress";
+            }
+            return null;
+        }
+    }
+
+    /**
+     * Version, status, device and driver feature selections, accepted features, queue select,
+     * interrupt status, config generation, active, last error; per queue its size, readiness, ring
+     * addresses and, when ready, its ring state; then the device's own state.
+     * @throws IllegalStateException when {@link #snapshotRefusal} says no
+     */
+    @Override
+    public byte[] saveState() {
+        synchronized (device) {
+            String refused = snapshotRefusal();
+            if (refused != null) throw new IllegalStateException(refused);
+            ByteBuffer b = ByteBuffer.allocate(64 + MAX_REASON + queues.length * (64 + MAX_REASON)); // at most
+            b.put((byte) STATE_VERSION).putInt(status).putInt(deviceFeaturesSel).putInt(driverFeaturesSel).putLong(driverFeatures)
+                    .putInt(queueSel).putInt(interruptStatus).putInt(configGeneration).put((byte) (active ? 1 : 0));
+            putReason(b, lastError);
+            b.putInt(queues.length);
+            for (QueueRegs q : queues) {
+                b.putInt(q.num).put((byte) (q.ready ? 1 : 0)).putLong(q.desc).putLong(q.driver).putLong(q.device);
+                if (!q.ready) continue;
+                SplitVirtqueue.RingState r = q.queue.ringState();
+                b.putShort((short) r.nextAvail()).putShort((short) r.usedIdx()).putShort((short) r.signalledUsed())
+                        .put((byte) ((r.indirect() ? 1 : 0) | (r.eventIdx() ? 2 : 0)));
+                putReason(b, r.broken());
+            }
+            byte[] own = device.saveDeviceState();
+            ByteBuffer out = ByteBuffer.allocate(b.position() + 4 + own.length);
+            out.put(b.flip()).putInt(own.length).put(own);
+            return out.array();
+        }
+    }
+
+    private static void putReason(ByteBuffer b, String reason) {
+        if (reason == null) {
+            b.putShort((short) NO_REASON);
+            return;
+        }
+        byte[] u = reason.getBytes(StandardCharsets.UTF_8);
+        int n = Math.min(u.length, MAX_REASON);
+        b.putShort((short) n).put(u, 0, n);
+    }
+
+    private static String reason(ByteBuffer b) {
+        int n = Short.toUnsignedInt(b.getShort());
+        if (n == NO_REASON) return null;
+        DeviceState.check(NAME, "reason length", n, 0, MAX_REASON);
+        byte[] u = new byte[n];
+        b.get(u);
+        return new String(u, StandardCharsets.UTF_8);
+    }
+
+    private static final String NAME = "virtio-mmio";
+
+    /** A queue's registers and ring as a state file has them, before they are checked. */
+    private record SavedQueue(int num, boolean ready, long desc, long driver, long device, SplitVirtqueue.RingState ring) { }
+
+    /**
+     * Sets the state {@link #saveState} gave, after checking every value as the guest's writes are
+     * checked; anything out of range is an {@link IllegalArgumentException} and leaves the transport
+     * and its device as they were.
+     */
+    @Override
+    public void loadState(byte[] state) {
+        int[] regs = new int[6];
+        long[] features = new long[1];
+        boolean[] wasActive = new boolean[1];
+        String[] error = new String[1];
+        List<SavedQueue> saved = new ArrayList<>();
+        byte[][] own = new byte[1][];
+        DeviceState.read(NAME, state, STATE_VERSION, b -> {
+            regs[0] = b.getInt();                 // status
+            regs[1] = b.getInt();                 // device features select
+            regs[2] = b.getInt();                 // driver features select
+            features[0] = b.getLong();
+            regs[3] = b.getInt();                 // queue select
+            regs[4] = b.getInt();                 // interrupt status
+            regs[5] = b.getInt();                 // config generation
+            wasActive[0] = flag(b.get(), "active");
+            error[0] = reason(b);
+            int n = b.getInt();
+            if (n != queues.length) throw new IllegalArgumentException(NAME + ": " + n + " queues saved, the device has " + queues.length);
+            for (int i = 0; i < n; i++) {
+                int num = b.getInt();
+                boolean ready = flag(b.get(), "queue " + i + " ready");
+                long desc = b.getLong(), driver = b.getLong(), dev = b.getLong();
+                SplitVirtqueue.RingState ring = null;
+                if (ready) {
+                    int nextAvail = Short.toUnsignedInt(b.getShort()), usedIdx = Short.toUnsignedInt(b.getShort());
+                    int signalled = Short.toUnsignedInt(b.getShort());
+                    int flags = DeviceState.check(NAME, "queue " + i + " ring features", b.get(), 0, 3);
+                    ring = new SplitVirtqueue.RingState(nextAvail, usedIdx, signalled, (flags & 1) != 0, (flags & 2) != 0, reason(b));
+                }
+                saved.add(new SavedQueue(num, ready, desc, driver, dev, ring));
+            }
+            int len = b.getInt();
+            DeviceState.check(NAME, "device state length", len, 0, b.remaining());
+            own[0] = new byte[len];
+            b.get(own[0]);
+        });
+        int st = regs[0];
+        if ((st & ~STATUS_BITS) != 0) throw new IllegalArgumentException(NAME + String.format(": status 0x%x has bits no driver can set", st));
+        if ((st & STATUS_FEATURES_OK) != 0) {
+            if ((features[0] & (1L << F_VERSION_1)) == 0) throw new IllegalArgumentException(NAME + ": FEATURES_OK without VERSION_1");
+            if ((features[0] & ~offered) != 0) {
+                throw new IllegalArgumentException(NAME + String.format(": accepted features 0x%x that were not offered (0x%x)", features[0] & ~offered, features[0]));
+            }
+        }
+        if ((st & STATUS_DRIVER_OK) != 0 && (st & STATUS_FEATURES_OK) == 0) throw new IllegalArgumentException(NAME + ": DRIVER_OK without FEATURES_OK");
+        if (wasActive[0] && (st & STATUS_DRIVER_OK) == 0) throw new IllegalArgumentException(NAME + ": active without DRIVER_OK");
+        if (wasActive[0] && device.interruptsFromBackEnd()) throw new IllegalArgumentException(NAME + ": its queues are a back end's");
+        DeviceState.check(NAME, "interrupt status", regs[4], 0, INT_USED_BUFFER | INT_CONFIG_CHANGE);
+        QueueRegs[] loaded = new QueueRegs[queues.length];
+        for (int i = 0; i < loaded.length; i++) loaded[i] = loadQueue(i, saved.get(i));
+        synchronized (device) {
+            device.loadDeviceState(own[0]); // checks first: a refusal leaves everything as it was
+            if (active) device.reset();
+            System.arraycopy(loaded, 0, queues, 0, queues.length);
+            Arrays.fill(continuing, false);
+            continueNow.clear();
+            status = st;
+            deviceFeaturesSel = regs[1];
+            driverFeaturesSel = regs[2];
+            driverFeatures = features[0];
+            queueSel = regs[3];
+            interruptStatus = regs[4];
+            configGeneration = regs[5];
+            lastError = error[0];
+            active = false;
+            if (wasActive[0]) activate();
+            if (interruptStatus != 0) irq.raise();
+            else irq.lower();
+        }
+    }
+
+    private static boolean flag(byte b, String what) {
+        return DeviceState.check(NAME, what, b, 0, 1) == 1;
+    }
+
+    /** A queue's registers from a state, checked as QueueNum and QueueReady writes are. */
+    private QueueRegs loadQueue(int i, SavedQueue s) {
+        QueueRegs q = new QueueRegs(queues[i].max);
+        q.num = s.num();
+        q.desc = s.desc();
+        q.driver = s.driver();
+        q.device = s.device();
+        if (!s.ready()) return q;
+        if (s.num() <= 0 || s.num() > q.max || Integer.bitCount(s.num()) != 1) {
+            throw new IllegalArgumentException(NAME + ": queue " + i + ": size " + s.num() + " is not a power of 2 no larger than " + q.max);
+        }
+        if ((s.ring().features() & ~offered) != 0) throw new IllegalArgumentException(NAME + ": queue " + i + ": ring features not offered");
+        try {
+            q.queue = SplitVirtqueue.restored(memory, s.num(), s.desc(), s.driver(), s.device(), s.ring());
+        } catch (VirtqueueException e) {
+            throw new IllegalArgumentException(NAME + ": queue " + i + ": " + e.getMessage());
+        }
+        q.ready = true;
+        return q;
     }
 
     @Override

@@ -30,6 +30,12 @@ public final class VirtioRng extends AbstractVirtioDevice {
 
 
 
+    /** Nothing of its own: every request is answered in the turn that takes it. */
+    @Override
+    public String snapshotRefusal() {
+        return null;
+    }
+
     @Override
     public synchronized void notify(int queueIndex) throws VirtqueueException {
         serve(queueIndex, chain -> {

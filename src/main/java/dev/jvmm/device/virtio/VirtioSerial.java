@@ -258,6 +258,11 @@ public final class VirtioSerial extends AbstractVirtioDevice {
     }
 
     @Override
+    public String snapshotRefusal() {
+        return "the --rootfs command channel is not saved: its ports are this jvmm's stdin, stdout and stderr";
+    }
+
+    @Override
     public long deviceFeatures() {
         return 1L << F_MULTIPORT;
     }

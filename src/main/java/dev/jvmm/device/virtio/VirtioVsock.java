@@ -69,6 +69,11 @@ public final class VirtioVsock extends BackedVirtioDevice<VirtioVsock, VirtioVso
     }
 
     @Override
+    public String snapshotRefusal() {
+        return "virtio-vsock is not saved yet: its connections to host programs cannot be carried into a restored VM";
+    }
+
+    @Override
     public long deviceFeatures() {
         return 0;
     }

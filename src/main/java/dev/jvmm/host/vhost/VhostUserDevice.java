@@ -165,6 +165,11 @@ public final class VhostUserDevice extends BaseVirtioDevice {
     }
 
     @Override
+    public String snapshotRefusal() {
+        return kind + " is not saved: its " + backEnd + " serves its queues in another process and holds their state";
+    }
+
+    @Override
     public long deviceFeatures() {
         return offered;
     }
