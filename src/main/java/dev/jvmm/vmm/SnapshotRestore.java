@@ -17,8 +17,8 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 /**
  * Sets a new VM to a snapshot's state (what {@link VmSnapshot} saved): creates the vCPUs with their
  * saved CPUID and sets their state in the order KVM needs (registers, XSAVE or FPU, XCRs, special
- * registers, MSRs, MP state, LAPIC, events, debug registers), then the in-kernel irqchip, PIT and
- * kvmclock, then each device model (the port devices' and the virtio-mmio transports', which
+ * registers, MSRs, MP state, LAPIC, the TSC deadline, events, debug registers), then the in-kernel
+ * irqchip, PIT and kvmclock, then each device model (the port devices' and the virtio-mmio transports', which
  * activate their devices again). Every section's size is checked before KVM sees it, and every
  * device of the VM must have its section.
  */
@@ -31,28 +31,7 @@ final class SnapshotRestore {
             for (int i = 0; i < config.cpus(); i++) {
                 VcpuFd fd = p.vmFd.createVcpu(i);
                 p.vcpuFds.add(fd);
-                String v = "vcpu." + i + ".";
-                byte[] cpuid = section(state, v + "cpuid");
-                if (cpuid.length < KvmApi.KVM_CPUID2.byteSize()
-                        || cpuid.length != KvmApi.KVM_CPUID2.byteSize() + Integer.toUnsignedLong(le32(cpuid, 0)) * KvmApi.KVM_CPUID_ENTRY2.byteSize()) {
-                    throw new IllegalArgumentException("section " + v + "cpuid is malformed");
-                }
-                fd.call(KvmApi.KVM_SET_CPUID2, native8(arena, cpuid));
-                set(arena, fd, state, v + "regs", KvmApi.KVM_SET_REGS, KvmApi.KVM_REGS);
-                if (state.containsKey(v + "xsave")) set(arena, fd, state, v + "xsave", KvmApi.KVM_SET_XSAVE, KvmApi.KVM_XSAVE);
-                else set(arena, fd, state, v + "fpu", KvmApi.KVM_SET_FPU, KvmApi.KVM_FPU);
-                if (state.containsKey(v + "xcrs")) set(arena, fd, state, v + "xcrs", KvmApi.KVM_SET_XCRS, KvmApi.KVM_XCRS);
-                set(arena, fd, state, v + "sregs", KvmApi.KVM_SET_SREGS, KvmApi.KVM_SREGS);
-                byte[] msrs = section(state, v + "msrs");
-                if (msrs.length < KvmApi.KVM_MSRS.byteSize()
-                        || msrs.length != KvmApi.KVM_MSRS.byteSize() + Integer.toUnsignedLong(le32(msrs, 0)) * KvmApi.KVM_MSR_ENTRY.byteSize()) {
-                    throw new IllegalArgumentException("section " + v + "msrs is malformed");
-                }
-                fd.setMsrs(native8(arena, msrs));
-                set(arena, fd, state, v + "mp_state", KvmApi.KVM_SET_MP_STATE, KvmApi.KVM_MP_STATE);
-                set(arena, fd, state, v + "lapic", KvmApi.KVM_SET_LAPIC, KvmApi.KVM_LAPIC_STATE);
-                set(arena, fd, state, v + "events", KvmApi.KVM_SET_VCPU_EVENTS, KvmApi.KVM_VCPU_EVENTS);
-                set(arena, fd, state, v + "debugregs", KvmApi.KVM_SET_DEBUGREGS, KvmApi.KVM_DEBUGREGS);
+                setVcpu(arena, fd, state, "vcpu." + i + ".");
             }
             if (state.containsKey("vcpu." + config.cpus() + ".regs")) {
                 throw new IllegalArgumentException("the snapshot has more vCPUs than " + config.cpus());
@@ -87,6 +66,84 @@ final class SnapshotRestore {
         for (String name : models.keySet()) {
             if (!state.containsKey("device." + name)) throw new IllegalArgumentException("section device." + name + " is missing");
         }
+    }
+
+    /**
+     * Sets one new vCPU to the state saved under {@code v} ("vcpu.N."), in QEMU's order: CPUID,
+     * registers, XSAVE (or FPU), XCRs, special registers, MSRs, MP state, LAPIC, then the TSC-deadline
+     * MSR, then events and debug registers. KVM takes the TSC deadline only while the LAPIC timer is in
+     * TSC-deadline mode (else it drops the write, and reads 0), and a fresh vCPU's LAPIC is not: set
+     * with the other MSRs, before the LAPIC, a guest's armed deadline timer would be lost and its next
+     * timer interrupt never come (QEMU sets it after the LAPIC for the same reason).
+     */
+    static void setVcpu(Arena arena, VcpuFd fd, Map<String, byte[]> state, String v) {
+        byte[] cpuid = section(state, v + "cpuid");
+        if (cpuid.length < KvmApi.KVM_CPUID2.byteSize()
+                || cpuid.length != KvmApi.KVM_CPUID2.byteSize() + Integer.toUnsignedLong(le32(cpuid, 0)) * KvmApi.KVM_CPUID_ENTRY2.byteSize()) {
+            throw new IllegalArgumentException("section " + v + "cpuid is malformed");
+        }
+        fd.call(KvmApi.KVM_SET_CPUID2, native8(arena, cpuid));
+        set(arena, fd, state, v + "regs", KvmApi.KVM_SET_REGS, KvmApi.KVM_REGS);
+        if (state.containsKey(v + "xsave")) set(arena, fd, state, v + "xsave", KvmApi.KVM_SET_XSAVE, KvmApi.KVM_XSAVE);
+        else set(arena, fd, state, v + "fpu", KvmApi.KVM_SET_FPU, KvmApi.KVM_FPU);
+        if (state.containsKey(v + "xcrs")) set(arena, fd, state, v + "xcrs", KvmApi.KVM_SET_XCRS, KvmApi.KVM_XCRS);
+        set(arena, fd, state, v + "sregs", KvmApi.KVM_SET_SREGS, KvmApi.KVM_SREGS);
+        byte[] msrs = section(state, v + "msrs");
+        if (msrs.length < KvmApi.KVM_MSRS.byteSize()
+                || msrs.length != KvmApi.KVM_MSRS.byteSize() + Integer.toUnsignedLong(le32(msrs, 0)) * KvmApi.KVM_MSR_ENTRY.byteSize()) {
+            throw new IllegalArgumentException("section " + v + "msrs is malformed");
+        }
+        byte[][] split = splitMsrs(msrs, MSR_IA32_TSC_DEADLINE);
+        setMsrs(arena, fd, v, split[0]);
+        set(arena, fd, state, v + "mp_state", KvmApi.KVM_SET_MP_STATE, KvmApi.KVM_MP_STATE);
+        set(arena, fd, state, v + "lapic", KvmApi.KVM_SET_LAPIC, KvmApi.KVM_LAPIC_STATE);
+        if (le32(split[1], 0) > 0) setMsrs(arena, fd, v, split[1]);
+        set(arena, fd, state, v + "events", KvmApi.KVM_SET_VCPU_EVENTS, KvmApi.KVM_VCPU_EVENTS);
+        set(arena, fd, state, v + "debugregs", KvmApi.KVM_SET_DEBUGREGS, KvmApi.KVM_DEBUGREGS);
+    }
+
+    private static void setMsrs(Arena arena, VcpuFd fd, String v, byte[] msrs) {
+        try {
+            fd.setMsrs(native8(arena, msrs));
+        } catch (IllegalStateException refused) { // KVM took some and refused one: name it
+            throw new IllegalArgumentException("section " + v + "msrs: " + refused.getMessage());
+        }
+    }
+
+    /** IA32_TSC_DEADLINE: the LAPIC timer's deadline in TSC-deadline mode. */
+    static final int MSR_IA32_TSC_DEADLINE = 0x6e0;
+
+    /**
+     * A {@code struct kvm_msrs} split in two: every entry but those for MSR {@code index}, and those
+     * (each a whole struct, its count first).
+     */
+    static byte[][] splitMsrs(byte[] msrs, int index) {
+        int header = (int) KvmApi.KVM_MSRS.byteSize(), entry = (int) KvmApi.KVM_MSR_ENTRY.byteSize();
+        int n = le32(msrs, 0);
+        java.io.ByteArrayOutputStream rest = new java.io.ByteArrayOutputStream(), picked = new java.io.ByteArrayOutputStream();
+        int restCount = 0, pickedCount = 0;
+        for (int i = 0; i < n; i++) {
+            int at = header + i * entry;
+            if (le32(msrs, at) == index) {
+                picked.write(msrs, at, entry);
+                pickedCount++;
+            } else {
+                rest.write(msrs, at, entry);
+                restCount++;
+            }
+        }
+        return new byte[][] {withCount(msrs, header, restCount, rest.toByteArray()), withCount(msrs, header, pickedCount, picked.toByteArray())};
+    }
+
+    private static byte[] withCount(byte[] msrs, int header, int count, byte[] entries) {
+        byte[] out = new byte[header + entries.length];
+        System.arraycopy(msrs, 0, out, 0, header);
+        out[0] = (byte) count;
+        out[1] = (byte) (count >>> 8);
+        out[2] = (byte) (count >>> 16);
+        out[3] = (byte) (count >>> 24);
+        System.arraycopy(entries, 0, out, header, entries.length);
+        return out;
     }
 
     /**
