@@ -592,6 +592,90 @@ class NestedKvmTest {
         assertEquals("0", field(out, "HOST rootfs status="), r::toString);
     }
 
+    /**
+     * A Linux guest snapshotted and restored (issue 13): Debian's cloud kernel with 2 vCPUs, a busybox
+     * shell on ttyS0 and a virtio disk of random bytes, with --api-socket. Once the shell's prompt is
+     * up, {@code jvmm ctl SOCK pause} and {@code snapshot dir=...}, then that jvmm is killed with -9.
+     * {@code jvmm run --restore DIR --disk IMG} with a command line on stdin: the restored shell runs it,
+     * reads the whole disk through virtio-blk (the page cache dropped first) with the host's MD5, its
+     * timers fire ({@code sleep 1}), its uptime goes on from the snapshot's, and {@code poweroff -f}
+     * ends the run with 0; restore_ms comes from --stats-json. The lines "T LABEL UPTIME" time the
+     * steps (seconds of the nested VM).
+     */
+    @Test
+    void linuxGuestSnapshottedAndRestored(@TempDir Path tmp) throws Exception {
+        String fetched = script("fetch-guest-kernel", "--flavour", "cloud");
+        Path kernel = Files.copy(Path.of(keyValue(fetched, "vmlinuz")), tmp.resolve("vmlinuz"));
+        byte[] image = new byte[1 << 20];
+        new java.util.Random(13).nextBytes(image);
+        Path disk = tmp.resolve("disk.img");
+        Files.write(disk, image);
+        String md5 = java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("MD5").digest(image));
+        List<String> mk = new ArrayList<>(List.of("--init", tmp.resolve("init").toString(), "--out", tmp.resolve("initrd.gz").toString()));
+        for (var m : new dev.jvmm.loader.initramfs.ModuleResolver(Path.of(keyValue(fetched, "modules")))
+                .resolve(List.of("virtio_mmio", "virtio_blk"))) {
+            mk.add("--module");
+            mk.add(m.file().toString());
+        }
+        Files.writeString(tmp.resolve("init"), """
+                #!/bin/sh
+                export PATH=/bin
+                mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+                for m in $(cat /lib/modules/load-order); do insmod /lib/modules/$m || echo "SN insmod $m failed"; done
+                i=0; while [ ! -b /dev/vda ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+                echo "SN before $(md5sum < /dev/vda | cut -c1-32) nproc=$(nproc)"
+                echo "SN uptime $(cut -d' ' -f1 /proc/uptime)"
+                export PS1='SN-PROMPT> '
+                exec sh -i
+                """);
+        script("mkinitramfs", mk.toArray(String[]::new));
+        // typed into the restored shell: the disk read again (not from the page cache), a timer, the clock
+        String typed = "echo 3 > /proc/sys/vm/drop_caches; echo \"RESTORED $(md5sum < /dev/vda | cut -c1-32)\"; sleep 1;"
+                + " echo \"SLEPT uptime=$(cut -d' ' -f1 /proc/uptime) nproc=$(nproc)\"\npoweroff -f\n";
+        Files.writeString(tmp.resolve("typed"), typed);
+        Files.writeString(tmp.resolve("run.sh"), "#!/bin/sh\nB=/bin/busybox\n"
+                + "t() { echo \"T $1 $($B cut -d' ' -f1 /proc/uptime)\"; }\n"
+                + "t start\n"
+                + "jvmm run --smp 2 --mem 256M --timeout 200s --no-stdin --api-socket /tmp/vm.sock --disk " + disk
+                + " --initrd " + tmp.resolve("initrd.gz") + " --cmdline 'console=ttyS0 quiet' " + kernel + " > /tmp/one 2>&1 &\n"
+                + "jp=$!; i=0; while ! $B grep -q 'SN-PROMPT>' /tmp/one && [ $i -lt 1800 ]; do $B sleep 0.1; i=$((i+1)); done\n"
+                + "t prompt\n"
+                + "jvmm ctl --timeout 60s /tmp/vm.sock pause > /tmp/ctl 2>&1; echo \"HOST pause status=$?\"\n"
+                + "jvmm ctl --timeout 60s /tmp/vm.sock snapshot dir=/tmp/snap >> /tmp/ctl 2>&1; echo \"HOST snapshot status=$?\"\n"
+                + "t snapshot\n"
+                + "kill -9 $jp; wait $jp; echo \"HOST killed status=$?\"\n"
+                + "$B cat /tmp/ctl\n"
+                + "$B grep -a '^SN ' /tmp/one | $B tr -d '\\r'\n"
+                + "$B grep -q 'SN-PROMPT>' /tmp/one || $B tail -40 /tmp/one\n"
+                + "t restore\n"
+                + "jvmm run --restore /tmp/snap --disk " + disk + " --timeout 120s --stats-json /tmp/s.json < " + tmp.resolve("typed")
+                + " > /tmp/two 2>&1; echo \"HOST restored status=$?\"\n"
+                + "t restored\n"
+                + "echo \"HOST $($B tr -d ' \\n' < /tmp/s.json | $B grep -o '\"restore_ms\":[0-9.]*' | $B tr -d '\"')\"\n"
+                + "$B tr -d '\\r' < /tmp/two | $B tail -40 | $B sed 's/^/  two: /'\n");
+        assertTrue(tmp.resolve("run.sh").toFile().setExecutable(true));
+        Jvmm.Result r = nested("--share", tmp.toString(), "--", tmp.resolve("run.sh").toString());
+        assertEquals(0, r.status(), r::toString);
+        String out = r.stdout();
+        assertEquals(md5, field(out, "SN before "), "the disk read before the snapshot: " + r);
+        assertEquals("nproc=2", field(out, "SN before " + md5 + " "), r::toString);
+        assertEquals("0", field(out, "HOST pause status="), r::toString);
+        assertEquals("0", field(out, "HOST snapshot status="), r::toString);
+        assertTrue(out.contains("\"state\":\"paused\""), "the pause's reply: " + r);
+        assertEquals("137", field(out, "HOST killed status="), "the snapshotted jvmm was killed with -9: " + r);
+        // the shell echoes the typed line (after its prompt): the answers are the lines that start with them
+        String restored = lineStarting(out, "  two: RESTORED "), slept = lineStarting(out, "  two: SLEPT uptime=");
+        assertEquals(md5, field(restored, "RESTORED "), "the restored guest ran the typed command and read the whole disk: " + r);
+        double before = Double.parseDouble(field(out, "SN uptime ")), after = Double.parseDouble(field(slept, "uptime="));
+        assertTrue(after >= before + 1, "the restored guest's clock goes on from the snapshot's, past its sleep: " + r);
+        assertEquals("2", field(slept, "nproc="), r::toString);
+        assertEquals("0", field(out, "HOST restored status="), "poweroff -f ends the restored run with 0: " + r);
+        double restoreMs = Double.parseDouble(field(out, "HOST restore_ms:"));
+        assertTrue(restoreMs > 0, r::toString);
+        System.out.println("linuxGuestSnapshottedAndRestored: restore_ms " + restoreMs + "; steps (nested VM uptime): "
+                + out.lines().filter(l -> l.startsWith("T ")).toList());
+    }
+
     /** A kernel and the modules a rootfs run loads, as an unpacked package: DIR/boot/vmlinuz-*, DIR/lib/modules/RELEASE. */
     record TrimmedKernel(Path kernel, String release) { }
 
@@ -619,6 +703,12 @@ class NestedKvmTest {
             if (Files.exists(modules.resolve(f))) Files.copy(modules.resolve(f), mods.resolve(f));
         }
         return new TrimmedKernel(dir.resolve("boot").resolve(vmlinuz.getFileName()), release);
+    }
+
+    /** The first line of {@code out} that starts with {@code prefix}. */
+    private static String lineStarting(String out, String prefix) {
+        return out.lines().filter(l -> l.startsWith(prefix)).findFirst()
+                .orElseThrow(() -> new AssertionError("no line starting '" + prefix + "' in:\n" + out));
     }
 
     /** What follows {@code prefix} in {@code out}, up to the next space or newline. */
