@@ -18,7 +18,9 @@ import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -38,9 +40,13 @@ import java.util.regex.Pattern;
  * is written at once if the socket takes it; while the buffer lacks room for a largest frame,
  * {@link #sendReady} says no, so VirtioNet leaves the guest's packets in its transmit queue, and a
  * POLLOUT watch resumes it ({@link VirtioNet#transmitReady}): nothing is dropped for a full socket.
- * passt to guest: frames are read and delivered while the guest has receive buffers; a frame that
- * finds none waits (one, in this object) and the socket is not read until the guest adds buffers,
- * so the rest waits in passt.
+ * passt to guest: passt's socket is always read, and frames go to the guest while it has receive
+ * buffers; those that find none wait in a queue here (at most {@link #RX_QUEUE_BYTES}) until it adds
+ * some. passt must never find the socket full: Debian 12's passt then drops the frames its write
+ * did not take, and a TCP FIN it drops is never sent again (its retransmission resends data, not the
+ * FIN), so the guest's connection hangs until passt resets it. When the queue is full, a TCP segment
+ * carrying data is dropped (TCP sends it again); every other frame (FIN, SYN, RST, a bare ACK, ARP,
+ * DHCP, ...) still gets {@link #RX_CONTROL_BYTES} more room. Drops are counted ({@code passt_rx_drops}).
  *
  * <p><b>When passt goes away</b> (its socket closes or fails, or it sends a length no frame has), the
  * run ends with one line saying how passt ended and what it last printed (status 6), or, for an
@@ -73,6 +79,14 @@ public final class PasstLink implements VirtioNet.Backend {
     static final String ROOT_RUNAS = "65534:65534";
     static final int FRAMES_PER_TURN = 64;
     /**
+     * The most frames from passt (in bytes, with their virtio-net headers) waiting for the guest's
+     * receive buffers: more than a Linux guest's largest TCP receive window (about 3 MiB by default),
+     * so one connection never loses data to it.
+     */
+    static final int RX_QUEUE_BYTES = 4 << 20;
+    /** Room beyond {@link #RX_QUEUE_BYTES} for the frames that are never dropped for a data segment's sake. */
+    static final int RX_CONTROL_BYTES = 256 << 10;
+    /**
      * What passt prints that says nothing about why it ended: where there is no syslog it says so
      * before every line, and at start-up (even with --quiet) it tells how to start QEMU on its socket.
      */
@@ -91,12 +105,15 @@ public final class PasstLink implements VirtioNet.Backend {
             txStalls = counters.counter("passt_tx_stalls");
     { counters.add("passt_runts", frames::runts); } // in the counters' order, between the stalls and the drops
     private final AtomicLong droppedAfterEnd = counters.counter("passt_dropped_after_end");
+    private final AtomicLong rxDrops = counters.counter("passt_rx_drops");
     private VirtioNet net;
     private EventLoop loop;
     private Thread loopThread;
     private DeviceFailure failure;
-    private int rxPending = -1;   // length of a frame in rxPacket waiting for a receive buffer
-    private boolean rxPaused;
+    /** Frames (virtio-net header space, then the frame) waiting for receive buffers, oldest first. */
+    private final ArrayDeque<byte[]> rxQueue = new ArrayDeque<>();
+    private long rxQueued;          // their bytes
+    private volatile boolean rxWaiting; // the guest had no buffer for the queue's head
     private short watched;
     private boolean watching;
     private volatile boolean ended;
@@ -201,20 +218,16 @@ public final class PasstLink implements VirtioNet.Backend {
         this.loopThread = Thread.currentThread();
         this.failure = failure;
         net.onReceiveBuffers(() -> {
-            if (rxPaused && retryScheduled.compareAndSet(false, true)) loop.execute(this::resumeReceive);
+            if (rxWaiting && retryScheduled.compareAndSet(false, true)) loop.execute(this::resumeReceive);
         });
         updateWatch();
     }
 
-    /**
-     * Watches passt's socket for what is wanted now: input unless paused, output while bytes wait.
-     * Paused and with nothing to write it is still watched, for no events: poll reports POLLHUP and
-     * POLLERR anyway, so a passt that dies while the guest takes no frames is noticed. Loop thread.
-     */
+    /** Watches passt's socket for input, always, and for output while bytes wait. Loop thread. */
     private void updateWatch() {
         watchScheduled = false;
         if (closed || ended) return;
-        short want = rxPaused ? 0 : LibC.POLLIN;
+        short want = LibC.POLLIN;
         synchronized (this) {
             if (frames.pendingOut() > 0) want |= LibC.POLLOUT;
         }
@@ -283,57 +296,114 @@ public final class PasstLink implements VirtioNet.Backend {
     private void ready(short revents) {
         if (closed || ended) return;
         if ((revents & LibC.POLLOUT) != 0) writable();
-        if (!ended && (revents & (LibC.POLLIN | LibC.POLLHUP | LibC.POLLERR)) != 0) {
-            if (!rxPaused) {
-                receive();
-            } else if ((revents & (LibC.POLLHUP | LibC.POLLERR)) != 0) { // nothing is read while paused: it is gone
-                end((revents & LibC.POLLHUP) != 0 ? "passt closed its socket" : "passt's socket failed");
-            }
-        }
+        if (!ended && (revents & (LibC.POLLIN | LibC.POLLHUP | LibC.POLLERR)) != 0) receive();
         updateWatch();
     }
 
-    /** Delivers frames until the guest has no buffer, the socket is empty, or this turn's share is used. */
+    /**
+     * Reads frames until the socket is empty or this turn's share is used, each to the guest or, while
+     * it has no receive buffer (or older frames wait), to the queue.
+     */
     private void receive() {
         for (int i = 0; i < FRAMES_PER_TURN && !ended; i++) {
-            if (rxPending < 0) {
-                int n;
-                try {
-                    n = frames.nextFrame(rxPacket, VirtioNet.HDR_BYTES);
-                } catch (FrameStream.FramingException e) {
-                    end("passt sent " + e.getMessage());
-                    return;
-                }
-                if (n < 0) {
-                    long r = frames.fill(socket.fd());
-                    if (r == SocketIo.WOULD_BLOCK) return;
-                    if (r == 0) {
-                        end("passt closed its socket");
-                        return;
-                    }
-                    if (r < 0) {
-                        end("reading passt's socket: " + LibC.strerror((int) -r));
-                        return;
-                    }
-                    i--; // a read is not a frame
-                    continue;
-                }
-                rxPending = n;
-            }
-            int result = net.deliver(rxPacket, VirtioNet.HDR_BYTES + rxPending); // the header is rewritten by deliver
-            if (result == VirtioNet.NO_BUFFER) {
-                rxPaused = true; // passt waits until the guest adds receive buffers
+            int n;
+            try {
+                n = frames.nextFrame(rxPacket, VirtioNet.HDR_BYTES);
+            } catch (FrameStream.FramingException e) {
+                end("passt sent " + e.getMessage());
                 return;
             }
-            if (result == VirtioNet.DELIVERED) rxFrames.incrementAndGet();
-            rxPending = -1;
+            if (n < 0) {
+                long r = frames.fill(socket.fd());
+                if (r == SocketIo.WOULD_BLOCK) return;
+                if (r == 0) {
+                    end("passt closed its socket");
+                    return;
+                }
+                if (r < 0) {
+                    end("reading passt's socket: " + LibC.strerror((int) -r));
+                    return;
+                }
+                i--; // a read is not a frame
+                continue;
+            }
+            take(VirtioNet.HDR_BYTES + n);
         }
         // this turn's share is used; frames already read would not wake poll again
         if (!ended && frames.pendingIn()) loop.execute(this::receiveAgain);
     }
 
+    /** The packet in {@code rxPacket[0, len)}: delivered now if nothing waits and the guest has a buffer, else queued or dropped. */
+    private void take(int len) {
+        if (rxQueue.isEmpty()) {
+            // set first: a notification of new buffers that races with a NO_BUFFER answer (one from a
+            // vCPU thread's QueueNotify write) then schedules a retry rather than being missed
+            rxWaiting = true;
+            int result = net.deliver(rxPacket, len); // the header is rewritten by deliver
+            if (result != VirtioNet.NO_BUFFER) {
+                rxWaiting = false;
+                if (result == VirtioNet.DELIVERED) rxFrames.incrementAndGet();
+                return;
+            }
+        }
+        long room = RX_QUEUE_BYTES + (droppable(rxPacket, VirtioNet.HDR_BYTES, len - VirtioNet.HDR_BYTES) ? 0 : RX_CONTROL_BYTES);
+        if (rxQueued + len > room) {
+            rxDrops.incrementAndGet();
+            net.countRxDrop();
+            return;
+        }
+        rxQueue.add(Arrays.copyOf(rxPacket, len));
+        rxQueued += len;
+    }
+
+    /** Delivers waiting frames, oldest first, until none waits or the guest has no buffer. Loop thread. */
+    private void deliverQueued() {
+        while (!rxQueue.isEmpty() && !ended) {
+            byte[] p = rxQueue.peek();
+            int result = net.deliver(p, p.length);
+            if (result == VirtioNet.NO_BUFFER) return;
+            rxQueue.poll();
+            rxQueued -= p.length;
+            if (result == VirtioNet.DELIVERED) rxFrames.incrementAndGet();
+        }
+        rxWaiting = false;
+    }
+
+    /**
+     * Whether the Ethernet frame {@code f[off, off + len)} is a TCP segment over IPv4 or IPv6 that
+     * carries data and no SYN, FIN or RST: one whose loss TCP repairs by sending it again (passt does,
+     * from its socket's data). Anything this does not recognise is not.
+     */
+    static boolean droppable(byte[] f, int off, int len) {
+        if (len < 14) return false;
+        int ip = off + 14, ipLen = len - 14, type = u16(f, off + 12);
+        int tcp, segment;
+        if (type == 0x0800) {
+            if (ipLen < 20 || (f[ip] & 0xf0) != 0x40 || f[ip + 9] != 6) return false;
+            int ihl = (f[ip] & 0xf) * 4, total = u16(f, ip + 2);
+            if (ihl < 20 || total > ipLen || total < ihl + 20) return false;
+            tcp = ip + ihl;
+            segment = total - ihl;
+        } else if (type == 0x86dd) {
+            if (ipLen < 40 || f[ip + 6] != 6) return false; // passt sends no extension headers
+            segment = u16(f, ip + 4);
+            if (segment > ipLen - 40 || segment < 20) return false;
+            tcp = ip + 40;
+        } else {
+            return false;
+        }
+        int doff = (f[tcp + 12] >> 4 & 0xf) * 4, flags = f[tcp + 13];
+        return doff >= 20 && segment > doff && (flags & (TCP_SYN | TCP_FIN | TCP_RST)) == 0;
+    }
+
+    private static final int TCP_FIN = 1, TCP_SYN = 2, TCP_RST = 4;
+
+    private static int u16(byte[] b, int at) {
+        return (b[at] & 0xff) << 8 | (b[at + 1] & 0xff);
+    }
+
     private void receiveAgain() {
-        if (closed || ended || rxPaused) return;
+        if (closed || ended) return;
         receive();
         updateWatch();
     }
@@ -341,9 +411,7 @@ public final class PasstLink implements VirtioNet.Backend {
     private void resumeReceive() {
         retryScheduled.set(false);
         if (closed || ended) return;
-        rxPaused = false;
-        receive();
-        updateWatch();
+        deliverQueued();
     }
 
     // ---- the end ----

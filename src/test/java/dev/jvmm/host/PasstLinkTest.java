@@ -58,14 +58,19 @@ class PasstLinkTest {
 
     /** The device on {@code link}, a driver with receive buffers posted. */
     void attach(PasstLink l) {
+        attach(l, RX_BUFFERS);
+    }
+
+    /** The device on {@code link}, a driver with {@code rxBuffers} receive buffers posted. */
+    void attach(PasstLink l, int rxBuffers) {
         link = l;
         net = new VirtioNet(MAC, l);
         d = new TestDriver(net, mem, loop::execute);
         int[] fds = {LibC.eventfd(0, LibC.EFD_CLOEXEC | LibC.EFD_NONBLOCK), LibC.eventfd(0, LibC.EFD_CLOEXEC | LibC.EFD_NONBLOCK)};
         net.attach(new VirtioAttachment(loop, fds, d.t::notify, d.t::resume, failures::add));
         d.init((1L << VirtioMmioTransport.F_VERSION_1) | (1L << VirtioNet.F_MAC) | (1L << VirtioNet.F_STATUS), 256);
-        for (int i = 0; i < RX_BUFFERS; i++) d.submit(VirtioNet.RECEIVEQ, Buf.w(RX_BASE + (long) i * 2048, RX_BYTES));
-        d.kick(VirtioNet.RECEIVEQ);
+        for (int i = 0; i < rxBuffers; i++) d.submit(VirtioNet.RECEIVEQ, Buf.w(RX_BASE + (long) i * 2048, RX_BYTES));
+        if (rxBuffers > 0) d.kick(VirtioNet.RECEIVEQ);
     }
 
     void runUntil(BooleanSupplier done, long ms) {
@@ -225,6 +230,111 @@ class PasstLinkTest {
         }
         assertEquals(0L, net.counters().get("tx_dropped"));
         assertEquals((long) n, net.counters().get("passt_tx_frames"));
+        pair[1].close();
+    }
+
+    /** An Ethernet frame with an IPv4 TCP segment from port 8080: {@code payload} bytes (each {@code (byte) seq}) and TCP {@code flags}. */
+    static byte[] tcp4(int flags, int payload, int seq) {
+        ByteBuffer b = ByteBuffer.allocate(14 + 20 + 20 + payload);
+        b.put(MAC).put(new byte[] {2, 0, 0, 0, 0, 1}).putShort((short) 0x0800);
+        b.put((byte) 0x45).put((byte) 0).putShort((short) (40 + payload)).putInt(0).put((byte) 64).put((byte) 6).putShort((short) 0)
+                .putInt(0xc0000201).putInt(0xc0000202);
+        b.putShort((short) 8080).putShort((short) 40000).putInt(seq).putInt(1).put((byte) 0x50).put((byte) flags).putShort((short) 65535).putInt(0);
+        while (b.hasRemaining()) b.put((byte) seq);
+        return b.array();
+    }
+
+    static byte[] tcp6(int flags, int payload) {
+        ByteBuffer b = ByteBuffer.allocate(14 + 40 + 20 + payload);
+        b.put(MAC).put(new byte[] {2, 0, 0, 0, 0, 1}).putShort((short) 0x86dd);
+        b.putInt(0x60000000).putShort((short) (20 + payload)).put((byte) 6).put((byte) 64).put(new byte[32]);
+        b.putShort((short) 8080).putShort((short) 40000).putInt(7).putInt(1).put((byte) 0x50).put((byte) flags).putShort((short) 65535).putInt(0);
+        return b.array();
+    }
+
+    @Test
+    void onlyATcpSegmentWithDataAndNoSynFinOrRstMayBeDroppedForRoom() {
+        int ack = 0x10, psh = 0x08, fin = 0x01, syn = 0x02, rst = 0x04;
+        assertTrue(PasstLink.droppable(tcp4(ack | psh, 1400, 0), 0, 14 + 40 + 1400));
+        assertTrue(PasstLink.droppable(tcp6(ack, 1000), 0, 14 + 60 + 1000));
+        byte[] framed = new byte[VirtioNet.HDR_BYTES + 14 + 40 + 100];
+        System.arraycopy(tcp4(ack, 100, 0), 0, framed, VirtioNet.HDR_BYTES, framed.length - VirtioNet.HDR_BYTES);
+        assertTrue(PasstLink.droppable(framed, VirtioNet.HDR_BYTES, framed.length - VirtioNet.HDR_BYTES), "at an offset");
+        for (int f : new int[] {ack | fin, ack | fin | psh, syn, syn | ack, rst, rst | ack}) {
+            assertFalse(PasstLink.droppable(tcp4(f, 100, 0), 0, 14 + 40 + 100), "flags " + f + " with data");
+            assertFalse(PasstLink.droppable(tcp6(f, 100), 0, 14 + 60 + 100), "IPv6, flags " + f);
+        }
+        assertFalse(PasstLink.droppable(tcp4(ack, 0, 0), 0, 14 + 40), "a bare ACK");
+        assertFalse(PasstLink.droppable(tcp6(ack, 0), 0, 14 + 60), "a bare ACK over IPv6");
+        assertFalse(PasstLink.droppable(dhcpDiscover(1), 0, dhcpDiscover(1).length), "UDP");
+        byte[] arp = new byte[42];
+        arp[12] = 0x08;
+        arp[13] = 0x06;
+        assertFalse(PasstLink.droppable(arp, 0, arp.length), "ARP");
+        byte[] d = tcp4(ack, 100, 0);
+        assertFalse(PasstLink.droppable(d, 0, 14 + 30), "cut inside the TCP header");
+        assertFalse(PasstLink.droppable(d, 0, 13), "shorter than an Ethernet header");
+        byte[] lying = tcp4(ack, 100, 0);
+        lying[16] = (byte) 0xff; // IPv4 total length beyond the frame
+        assertFalse(PasstLink.droppable(lying, 0, lying.length), "a length beyond the frame");
+        byte[] tiny = tcp4(ack, 100, 0);
+        tiny[14 + 20 + 12] = 0x10; // data offset 4 bytes: not a TCP header
+        assertFalse(PasstLink.droppable(tiny, 0, tiny.length), "a data offset below 20");
+    }
+
+    /**
+     * Debian 12's passt drops what a full socket does not take, and never resends a FIN it dropped
+     * (the guest's connection then hangs until passt resets it). So passt's socket is read while the
+     * guest has no receive buffer at all: the frames wait in jvmm's queue; past its bound data segments
+     * are dropped, and the FIN behind them still arrives, after the data that fitted, in order.
+     */
+    @Test
+    void whileTheGuestTakesNothingPasstsSocketIsStillReadAndAFinBehindAFullQueueArrives() throws Exception {
+        UnixSocket[] pair = UnixSocket.pair();
+        attach(new PasstLink(null, pair[0], false, "test peer"), 0);
+        int payload = 1400, packet = VirtioNet.HDR_BYTES + 14 + 40 + payload;
+        int n = PasstLink.RX_QUEUE_BYTES / packet + 400, fits = PasstLink.RX_QUEUE_BYTES / packet;
+        ByteArrayOutputStream stream = new ByteArrayOutputStream();
+        for (int i = 0; i < n; i++) {
+            byte[] f = tcp4(0x18, payload, i);
+            stream.writeBytes(ByteBuffer.allocate(4).putInt(f.length).array());
+            stream.writeBytes(f);
+        }
+        byte[] fin = tcp4(0x11, 0, n);
+        stream.writeBytes(ByteBuffer.allocate(4).putInt(fin.length).array());
+        stream.writeBytes(fin);
+        byte[] all = stream.toByteArray();
+        pair[1].setNonBlocking(true); // so that the deadline holds
+        Thread writer = Thread.ofPlatform().start(() -> {
+            try {
+                pair[1].sendAll(all, new int[0], System.nanoTime() + 15_000_000_000L); // passt's socket never stays full
+            } catch (Exception e) {
+                failures.add("the peer's writes: " + e);
+            }
+        });
+        runUntil(() -> !writer.isAlive() && net.counters().get("passt_rx_drops") >= n - fits, 20_000);
+        writer.join(1000);
+        if (writer.isAlive()) pair[1].close(); // a blocked writer ends
+        assertTrue(failures.isEmpty(), failures::toString);
+        assertFalse(writer.isAlive(), "the peer's writes never completed: its socket stayed full");
+        assertEquals(0, d.usedIdx(VirtioNet.RECEIVEQ), "the guest has posted no buffer");
+        assertEquals((long) (n - fits), net.counters().get("passt_rx_drops"), "data segments beyond the queue's bound");
+        // the guest posts buffers, a ring's worth at a time
+        List<byte[]> got = new ArrayList<>();
+        int posted = 0;
+        while (got.isEmpty() || got.get(got.size() - 1).length != fin.length) {
+            if (posted > n + 256) fail("no FIN after " + got.size() + " frames");
+            for (int i = 0; i < 256; i++) d.submit(VirtioNet.RECEIVEQ, Buf.w(RX_BASE + (long) (posted++ % 256) * 2048, RX_BYTES));
+            d.kick(VirtioNet.RECEIVEQ);
+            int want = Math.min(posted, fits + 1);
+            runUntil(() -> d.usedIdx(VirtioNet.RECEIVEQ) >= want, 5000);
+            got.addAll(received());
+        }
+        assertEquals(fits + 1, got.size());
+        for (int i = 0; i < fits; i++) assertArrayEquals(tcp4(0x18, payload, i), got.get(i), "data segment " + i + ", in order");
+        assertArrayEquals(fin, got.get(fits), "the FIN, last");
+        assertEquals((long) (fits + 1), net.counters().get("passt_rx_frames"));
+        assertEquals((long) (n - fits), net.counters().get("rx_dropped"));
         pair[1].close();
     }
 }
