@@ -6,7 +6,7 @@
 # kconfig, JDK, add_module (scripts/lib/kernel-modules.sh), jvm_flags (scripts/lib/jar.sh) and die().
 build_nested_base() {
   init=$root/scripts/lib/nested-init.sh
-  format=6   # bump when the base image's layout changes
+  format=7   # bump when the base image's layout changes
   # virtiofsd (Debian 12: /usr/lib/qemu/virtiofsd from qemu-system-common), for 'jvmm run --share'
   # inside, packed with its libraries (glib, libseccomp, libcap-ng, ...) when the host has one
   virtiofsd=""
@@ -28,7 +28,8 @@ build_nested_base() {
   if [ ! -f "$base" ]; then
     echo "$prog: building the base initramfs (kernel modules, JDK runtime, glibc; once) ..." >&2
     # dummy: an interface with a default route, which passt needs to start where there is no network
-    for m in irqbypass kvm kvm_amd virtio_pci virtio_blk tun dummy; do add_module "$m"; done
+    # virtio_net: eth0 for --forward
+    for m in irqbypass kvm kvm_amd virtio_pci virtio_blk virtio_net tun dummy; do add_module "$m"; done
     grep -q '^CONFIG_EXT4_FS=y' "$kconfig" || add_module ext4
     rt=$work/base/opt/jvmm/java
     mkdir -p "$work/base/opt/jvmm/bin"

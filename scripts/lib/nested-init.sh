@@ -1,6 +1,7 @@
 #!/bin/sh
 # /init of the VM that scripts/nested-kvm boots (busybox sh, PID 1). It loads the kernel modules the
-# image lists (irqbypass, kvm, kvm-amd, virtio), checks /dev/kvm, mounts the disk shares, then runs
+# image lists (irqbypass, kvm, kvm-amd, virtio), checks /dev/kvm, mounts the disk shares, configures
+# eth0 for --forward, then runs
 # the job from /jvmm-nested/job (written by nested-kvm per run) with stdout on ttyS1 and stderr on
 # ttyS2; the console (ttyS0) carries only kernel noise and the marker lines nested-kvm parses:
 #   @@JVMM-NESTED-START@@             the command is about to start
@@ -58,6 +59,17 @@ mount_disk() {
 [ -f /jvmm-nested/job ] || fail "no /jvmm-nested/job in the initramfs"
 JVMM_CWD=/
 . /jvmm-nested/job   # sets JVMM_CWD, calls mount_disk, sets the command with 'set --'
+
+# --forward: QEMU's user-mode network on eth0 (virtio-net), at the address its forwards go to
+if [ "${JVMM_NET:-0}" = 1 ]; then
+  tries=0
+  while [ ! -e /sys/class/net/eth0 ]; do
+    tries=$((tries + 1))
+    [ $tries -le 100 ] || fail "no eth0 for --forward (virtio_net loaded?)"
+    sleep 0.1
+  done
+  ip link set lo up && ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 || fail "cannot configure eth0 for --forward"
+fi
 
 for t in /dev/ttyS1 /dev/ttyS2; do
   [ -c $t ] || fail "no $t (QEMU needs three -serial ports)"

@@ -94,6 +94,25 @@ class GdbStubTest {
         return Long.parseLong(m.group(1), 16);
     }
 
+    /**
+     * Before the first instruction (--gdb-wait) the 64-bit entry's page tables map Linux's kernel text
+     * range too (0xffffffff80000000 is physical 0), so a debugger can read, and put software breakpoints
+     * on, a kernel's symbols then: the same bytes at the guest's _start through both mappings.
+     */
+    @Test
+    void theKernelTextMappingIsThereBeforeTheFirstInstruction(@TempDir Path tmp) throws Exception {
+        long start = symbol("_start");
+        long high = dev.jvmm.arch.x86.CpuSetup.KERNEL_TEXT_MAP + start;
+        Session s = debug(tmp, List.of("x/2xg " + start, "x/2xg " + high, "detach"));
+        Matcher low = Pattern.compile("^0x0*" + Long.toHexString(start) + " <_start>:\\s+(0x[0-9a-f]+)\\s+(0x[0-9a-f]+)$", Pattern.MULTILINE).matcher(s.gdbOut());
+        Matcher hi = Pattern.compile("^0x" + Long.toHexString(high) + ":\\s+(0x[0-9a-f]+)\\s+(0x[0-9a-f]+)$", Pattern.MULTILINE).matcher(s.gdbOut());
+        assertTrue(low.find(), "the identity mapping:\n" + s);
+        assertTrue(hi.find(), "the kernel text mapping:\n" + s);
+        assertEquals(low.group(1) + " " + low.group(2), hi.group(1) + " " + hi.group(2), s::toString);
+        assertTrue(!low.group(1).equals("0x0000000000000000"), "the guest's code, not zeros:\n" + s);
+        assertEquals(GUEST_OK, s.jvmm().status(), s::toString);
+    }
+
     @Test
     void registersHardwareBreakpointMemoryRegisterWriteStepAndDetach(@TempDir Path tmp) throws Exception {
         Session s = debug(tmp, List.of(

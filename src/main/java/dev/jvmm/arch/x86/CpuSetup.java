@@ -142,16 +142,29 @@ public final class CpuSetup {
         sregs.set(JAVA_SHORT, idt + DT_LIMIT, (short) 7);
     }
 
+    /** Where Linux's kernel text mapping starts (__START_KERNEL_map): virtual 0xffffffff80000000 is physical 0. */
+    public static final long KERNEL_TEXT_MAP = 0xffff_ffff_8000_0000L;
+
     /**
-     * Identity-maps the first 4 GiB with 2 MiB pages for 64-bit entry: PML4 -> one PDPT -> four page
-     * directories. The kernel replaces these tables early; they only need to cover what it touches first.
+     * Page tables for 64-bit entry, 2 MiB pages: the first 4 GiB identity-mapped (PML4[0] -> a PDPT ->
+     * four page directories), and the top 2 GiB of the address space mapped to physical 0-2 GiB
+     * (PML4[511] -> a second PDPT whose last two entries reuse the first two page directories), as
+     * Linux's own kernel text mapping does. The kernel replaces these tables early and needs only the
+     * identity map; the second mapping lets a debugger attached before the first instruction
+     * (--gdb-wait) translate the kernel's symbols' addresses, so a software breakpoint on a kernel
+     * function can be placed then.
      */
     public static void writePageTables(GuestMemory mem) {
-        long pdpt = Layout.PML4 + 0x1000, pd = pdpt + 0x1000;
+        long pdpt = Layout.PML4 + 0x1000, pd = pdpt + 0x1000, highPdpt = pd + 4 * 0x1000;
         mem.zero(Layout.PML4, Layout.PAGE_TABLES_END - Layout.PML4);
-        mem.slice(Layout.PML4, 8).set(JAVA_LONG, 0, pdpt | 0x3); // present, writable
+        MemorySegment pml4 = mem.slice(Layout.PML4, 0x1000);
+        pml4.set(JAVA_LONG, 0, pdpt | 0x3); // present, writable
+        pml4.set(JAVA_LONG, 511 * 8L, highPdpt | 0x3);
         MemorySegment pdptSeg = mem.slice(pdpt, 4 * 8);
         for (int i = 0; i < 4; i++) pdptSeg.set(JAVA_LONG, i * 8L, (pd + i * 0x1000L) | 0x3);
+        MemorySegment high = mem.slice(highPdpt, 0x1000);
+        high.set(JAVA_LONG, 510 * 8L, pd | 0x3);            // 0xffffffff80000000: physical 0
+        high.set(JAVA_LONG, 511 * 8L, (pd + 0x1000) | 0x3); // 0xffffffffc0000000: physical 1 GiB
         MemorySegment pds = mem.slice(pd, 4 * 0x1000);
         for (long i = 0; i < 4 * 512; i++) pds.set(JAVA_LONG, i * 8, (i << 21) | 0x83); // present, writable, 2 MiB
     }

@@ -17,12 +17,12 @@ public final class Layout {
     public static final long BOOT_STACK = 0x8ff0L;
     /**
      * Long-mode page tables (64-bit entry only): PML4 here, the PDPT in the next page, then four page
-     * directories of 2 MiB pages identity-mapping the first 4 GiB. Overlaps the multiboot area, which
-     * a Linux boot does not use.
+     * directories of 2 MiB pages identity-mapping the first 4 GiB, then the PDPT of the kernel text
+     * mapping (see CpuSetup.writePageTables). Overlaps the multiboot area, which a Linux boot does not use.
      */
     public static final long PML4 = 0x9000L;
-    /** End of the page tables (PML4 + PDPT + 4 PDs). */
-    public static final long PAGE_TABLES_END = 0xf000L;
+    /** End of the page tables (PML4 + PDPT + 4 PDs + the high PDPT). */
+    public static final long PAGE_TABLES_END = 0x10000L;
     /** The Linux kernel command line. */
     public static final long CMDLINE = 0x20000L;
     /** Room for the command line: up to the end of conventional memory's first 64 KiB block. */
