@@ -30,11 +30,13 @@ final class QueueThread {
     private final int[] fds;
     private final int stopFd;
     private final boolean[] again;
+    private final Runnable afterServing;
     private final Thread thread;
     private volatile boolean stopping;
 
-    private QueueThread(String name, VirtioAttachment attachment) {
+    private QueueThread(String name, VirtioAttachment attachment, Runnable afterServing) {
         this.attachment = attachment;
+        this.afterServing = afterServing;
         this.fds = attachment.queueEventFds();
         this.again = new boolean[fds.length];
         this.stopFd = LibC.eventfd(0, LibC.EFD_CLOEXEC | LibC.EFD_NONBLOCK);
@@ -43,9 +45,23 @@ final class QueueThread {
     }
 
     static QueueThread start(String name, VirtioAttachment attachment) {
-        QueueThread t = new QueueThread(name, attachment);
+        return start(name, attachment, () -> { });
+    }
+
+    /**
+     * Like {@link #start(String, VirtioAttachment)}; {@code afterServing} runs in every turn after the
+     * notified queues were served, still inside the turn (a pause waits for it) but outside the device
+     * lock: where a device finishes the work its queues gave it.
+     */
+    static QueueThread start(String name, VirtioAttachment attachment, Runnable afterServing) {
+        QueueThread t = new QueueThread(name, attachment, afterServing);
         t.thread.start();
         return t;
+    }
+
+    /** Whether the caller is this I/O thread. */
+    boolean isCurrent() {
+        return Thread.currentThread() == thread;
     }
 
     /** Queue {@code queue} has work left: serve it again in the next turn. The I/O thread only. */
@@ -102,6 +118,7 @@ final class QueueThread {
                             attachment.resumeQueue().accept(q);
                         }
                     }
+                    afterServing.run();
                 } finally {
                     if (loop != null) loop.exitTurn();
                 }

@@ -11,14 +11,24 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * virtio-blk (id 2) over a raw image file. The capacity is the file size rounded down to 512-byte
  * sectors. Requests run on the device's own I/O thread, never on the event loop: the thread waits on
- * the queue's notification eventfd, and serves requests one at a time under the device lock
- * (positional {@link FileChannel} reads and writes straight into and out of guest memory), releasing the
- * lock between requests so vCPUs touching the device's registers wait for one request at most.
+ * the queue's notification eventfd; in a turn it takes up to {@link #MAX_BATCH} requests under the
+ * device lock, serves them outside it side by side with up to {@link #WORKERS} worker threads
+ * (positional {@link FileChannel} reads and writes straight into and out of guest memory, so many
+ * are in flight in the host's page cache or disk at once), and returns them all under the lock with
+ * one interrupt decision. A FLUSH waits for the requests taken before it. vCPUs touching the device's
+ * registers wait for the lock's short holds only; a reset waits for the turn's requests.
  *
  * <p>The image is locked as QEMU does it: read-write images exclusively, read-only ones shared, so a
  * second VM cannot write to a disk another one uses (see {@link ImageLock}).
@@ -143,28 +153,176 @@ public final class VirtioBlock extends AbstractVirtioDevice {
 
 
 
-    /** Requests served per turn of the I/O thread before it looks at its queue and stop request again. */
-    private static final int REQUESTS_PER_TURN = 1;
+    /** Requests the I/O thread takes from the queue in one turn at most. */
+    static final int MAX_BATCH = 64;
+    /** Threads besides the I/O thread that serve a turn's requests side by side. */
+    static final int WORKERS = 3;
+    /** How long a reset waits for the requests in progress before it goes ahead. */
+    static final long RESET_WAIT_MS = 5000;
 
+    /** The chains taken in this turn (the I/O thread's, filled under the lock) and their queue. */
+    private final List<DescriptorChain> batch = new ArrayList<>();
+    private SplitVirtqueue batchQueue;
+    private int batchQueueIndex;
+    /** Whether a batch is being served outside the lock; a reset waits for it. Under the lock. */
+    private boolean batchRunning;
+    private ExecutorService workers;
+
+    /**
+     * On the I/O thread: takes up to {@link #MAX_BATCH} available chains, which {@link #serveBatch}
+     * then serves outside the lock in the same turn. On any other thread (a QueueNotify register
+     * write, a device with no I/O thread): serves the queue here, one request after another.
+     */
     @Override
     public synchronized void notify(int queueIndex) throws VirtqueueException {
         SplitVirtqueue q = queue(queueIndex);
         if (q == null) return;
-        for (int i = 0; i < REQUESTS_PER_TURN; i++) {
-            DescriptorChain chain = q.pop();
-            if (chain == null) return;
-            q.addUsed(chain, handle(chain));
-            stats.requests.incrementAndGet();
-        }
         QueueThread t = io;
-        if (q.hasAvailable() && t != null) t.again(queueIndex);
-        else if (q.hasAvailable()) transport.continueLater(queueIndex);
+        if (t == null || !t.isCurrent()) {
+            serve(queueIndex, this::handle);
+            return;
+        }
+        if (!batch.isEmpty()) return; // taken already this turn; serveBatch looks at the queue again
+        DescriptorChain chain;
+        while (batch.size() < MAX_BATCH && (chain = q.pop()) != null) batch.add(chain);
+        batchQueue = q;
+        batchQueueIndex = queueIndex;
+        batchRunning = !batch.isEmpty();
+    }
+
+    /**
+     * The I/O thread, after serving its notifications: runs the turn's requests side by side on the
+     * workers and this thread (a FLUSH waits for the requests taken before it and runs alone, so
+     * the writes it follows are in the file before it forces them out), then returns them all under
+     * the lock, with one interrupt decision. Requests of a queue that was reset meanwhile are not
+     * returned: the driver has forgotten them.
+     */
+    private void serveBatch() {
+        List<DescriptorChain> chains;
+        SplitVirtqueue q;
+        int qi;
+        synchronized (this) {
+            if (batch.isEmpty()) return;
+            chains = List.copyOf(batch);
+            batch.clear();
+            q = batchQueue;
+            qi = batchQueueIndex;
+        }
+        long[] written = new long[chains.size()];
+        RuntimeException bug = null;
+        try {
+            serveInOrder(chains, written);
+        } catch (RuntimeException e) {
+            bug = e;
+        }
+        synchronized (this) {
+            batchRunning = false;
+            notifyAll();
+            if (queue(qi) != q) return;
+            try {
+                if (bug != null) throw new VirtqueueException("internal error: " + bug);
+                for (int i = 0; i < chains.size(); i++) {
+                    q.addUsed(chains.get(i), written[i]);
+                    stats.requests.incrementAndGet();
+                }
+                transport.signalUsed(qi);
+                if (q.hasAvailable()) io.again(qi);
+            } catch (VirtqueueException e) {
+                transport.queueBroken(e);
+            }
+        }
+    }
+
+    private void serveInOrder(List<DescriptorChain> chains, long[] written) {
+        int from = 0;
+        for (int i = 0; i <= chains.size(); i++) {
+            if (i < chains.size() && requestType(chains.get(i)) != T_FLUSH) continue;
+            serveSideBySide(chains, written, from, i);
+            if (i < chains.size()) written[i] = handle(chains.get(i));
+            from = i + 1;
+        }
+    }
+
+    /** Serves chains [from, to) on this thread and up to {@link #WORKERS} others, and waits for them all. */
+    private void serveSideBySide(List<DescriptorChain> chains, long[] written, int from, int to) {
+        int n = to - from;
+        if (n <= 0) return;
+        AtomicInteger next = new AtomicInteger(from);
+        AtomicReference<RuntimeException> failed = new AtomicReference<>();
+        Runnable take = () -> {
+            int i;
+            while ((i = next.getAndIncrement()) < to) {
+                try {
+                    written[i] = handle(chains.get(i));
+                } catch (RuntimeException e) {
+                    failed.compareAndSet(null, e);
+                }
+            }
+        };
+        int helpers = Math.min(WORKERS, n - 1);
+        CountDownLatch done = new CountDownLatch(helpers);
+        for (int k = 0; k < helpers; k++) {
+            workers().execute(() -> {
+                try {
+                    take.run();
+                } finally {
+                    done.countDown();
+                }
+            });
+        }
+        take.run();
+        boolean interrupted = false;
+        while (true) {
+            try {
+                done.await();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true; // the requests are the guest's: finish them first
+            }
+        }
+        if (interrupted) Thread.currentThread().interrupt();
+        if (failed.get() != null) throw failed.get();
+    }
+
+    private synchronized ExecutorService workers() {
+        if (workers == null) {
+            workers = Executors.newFixedThreadPool(WORKERS,
+                    Thread.ofPlatform().name("virtio-blk " + image.getFileName() + " worker ", 1).daemon(true).factory());
+        }
+        return workers;
+    }
+
+    private static int requestType(DescriptorChain c) {
+        if (c.readableLength() < HEADER) return -1;
+        byte[] t = new byte[4];
+        c.read(0, t, 0, 4);
+        return ByteBuffer.wrap(t).order(ByteOrder.LITTLE_ENDIAN).getInt(0);
+    }
+
+    /** A reset waits (a bounded time) for the requests being served, so none lands after it. */
+    @Override
+    public synchronized void reset() {
+        long deadline = System.nanoTime() + RESET_WAIT_MS * 1_000_000L;
+        boolean interrupted = false;
+        while (batchRunning) {
+            long left = (deadline - System.nanoTime()) / 1_000_000L;
+            if (left <= 0) break;
+            try {
+                wait(left);
+            } catch (InterruptedException e) {
+                interrupted = true;
+                break;
+            }
+        }
+        if (interrupted) Thread.currentThread().interrupt();
+        batch.clear();
+        super.reset();
     }
 
     /** Serves the queue on this device's own thread (see the class comment). */
     @Override
     public void attach(VirtioAttachment attachment) {
-        io = QueueThread.start("virtio-blk " + image.getFileName() + " I/O", attachment);
+        io = QueueThread.start("virtio-blk " + image.getFileName() + " I/O", attachment, this::serveBatch);
     }
 
     /** Whether no thread of the device can still touch guest memory (its I/O thread has ended). */
@@ -288,8 +446,8 @@ public final class VirtioBlock extends AbstractVirtioDevice {
     }
 
     /**
-     * Nothing in flight to save: the I/O thread serves a request whole under the device lock, and
-     * a pause holds it between requests (the transport refuses a queue with chains in flight anyway).
+     * Nothing in flight to save: a turn of the I/O thread returns every request it took, and a pause
+     * holds the thread between turns (the transport refuses a queue with chains in flight anyway).
      * What the snapshot keeps is what the guest learnt of the disk: its capacity and whether it is
      * read-only, which the image given at restore must match.
      */
@@ -329,6 +487,7 @@ public final class VirtioBlock extends AbstractVirtioDevice {
         QueueThread t = io;
         if (t != null) t.stop();
         synchronized (this) {
+            if (workers != null) workers.shutdown(); // not shutdownNow: an interrupt would close the image's channel
             try {
                 if (lock != null) lock.release();
                 file.close();

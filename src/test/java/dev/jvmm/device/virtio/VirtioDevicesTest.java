@@ -280,4 +280,58 @@ class VirtioDevicesTest {
             assertEquals(0, blk.stats().errors.get());
         }
     }
+
+    /**
+     * On its own I/O thread a disk takes every request the guest made available in one turn, serves
+     * them side by side (worker threads) and returns them with one interrupt; a FLUSH in the middle
+     * waits for the writes before it, so reads after it see what they wrote, and the image holds it.
+     * The code that served one request a turn gave 33 interrupts here and had no worker threads.
+     */
+    @Test
+    void onItsIoThreadADiskServesATurnsRequestsSideBySideWithOneInterrupt() throws Exception {
+        Path img = image(256);
+        int efd = dev.jvmm.sys.LibC.eventfd(0, dev.jvmm.sys.LibC.EFD_CLOEXEC | dev.jvmm.sys.LibC.EFD_NONBLOCK);
+        assertTrue(efd >= 0);
+        java.util.List<String> failures = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try (VirtioBlock b = new VirtioBlock(img, false, "x")) {
+            TestDriver d = new TestDriver(b).init(1L << F_VERSION_1, 256);
+            b.attach(new VirtioAttachment(null, new int[] {efd}, d.t::notify, d.t::resume, failures::add));
+            int n = 16;
+            byte[][] data = new byte[n][];
+            long[] status = new long[2 * n + 1];
+            long[] readAt = new long[n];
+            for (int i = 0; i < n; i++) {
+                data[i] = new byte[4096];
+                new Random(100 + i).nextBytes(data[i]);
+                status[i] = d.alloc(1);
+                d.submit(0, Buf.r(d.put(header(T_OUT, 8L * i)), 16), Buf.r(d.put(data[i]), 4096), Buf.w(status[i], 1));
+            }
+            status[n] = d.alloc(1);
+            d.submit(0, Buf.r(d.put(header(T_FLUSH, 0)), 16), Buf.w(status[n], 1));
+            for (int i = 0; i < n; i++) {
+                readAt[i] = d.alloc(4096);
+                status[n + 1 + i] = d.alloc(1);
+                d.submit(0, Buf.r(d.put(header(T_IN, 8L * i)), 16), Buf.w(readAt[i], 4096), Buf.w(status[n + 1 + i], 1));
+            }
+            for (long s : status) d.mem.write(s, new byte[] {(byte) 0xee});
+            try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+                dev.jvmm.sys.LibC.write(efd, a.allocateFrom(java.lang.foreign.ValueLayout.JAVA_LONG, 1L), 8);
+            }
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (d.usedIdx(0) < 2 * n + 1 && System.nanoTime() < deadline) Thread.sleep(5);
+            assertEquals(2 * n + 1, d.usedIdx(0), "every request returned");
+            for (int i = 0; i < status.length; i++) assertEquals(S_OK, d.mem.read(status[i], 1)[0], "status of request " + i);
+            byte[] file = Files.readAllBytes(img);
+            for (int i = 0; i < n; i++) {
+                assertArrayEquals(data[i], d.mem.read(readAt[i], 4096), "read " + i + " after the flush");
+                assertArrayEquals(data[i], Arrays.copyOfRange(file, i * 4096, (i + 1) * 4096), "image block " + i);
+            }
+            assertEquals(1L, b.stats().interrupts.get(), "one interrupt for the turn");
+            assertTrue(Thread.getAllStackTraces().keySet().stream().anyMatch(t -> t.getName().startsWith("virtio-blk disk.img worker")),
+                    "worker threads served requests");
+            assertEquals(java.util.List.of(), failures);
+        } finally {
+            dev.jvmm.sys.LibC.close(efd);
+        }
+    }
 }
