@@ -54,7 +54,7 @@ public final class LibC {
             SYS_SOCKET = 41, SYS_CONNECT = 42, SYS_SENDTO = 44, SYS_RECVFROM = 45, SYS_SENDMSG = 46, SYS_RECVMSG = 47,
             SYS_SHUTDOWN = 48, SYS_BIND = 49, SYS_LISTEN = 50,
             SYS_SOCKETPAIR = 53, SYS_FCNTL = 72, SYS_FCHMOD = 91, SYS_FTRUNCATE = 77, SYS_RT_SIGTIMEDWAIT = 128, SYS_GETTID = 186,
-            SYS_TGKILL = 234, SYS_OPENAT = 257, SYS_ACCEPT4 = 288, SYS_EVENTFD2 = 290, SYS_MEMFD_CREATE = 319;
+            SYS_TGKILL = 234, SYS_OPENAT = 257, SYS_PREADV = 295, SYS_PWRITEV = 296, SYS_ACCEPT4 = 288, SYS_EVENTFD2 = 290, SYS_MEMFD_CREATE = 319;
 
     static MethodHandle downcall(String name, FunctionDescriptor fd, Linker.Option... options) {
         MemorySegment symbol = LOOKUP.find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc has no " + name));
@@ -179,6 +179,27 @@ public final class LibC {
             return syscall(SYS_WRITE, fd, addr(buf), len);
         } finally {
             Reference.reachabilityFence(buf);
+        }
+    }
+
+    /**
+     * preadv(2) / pwritev(2) at file offset {@code offset} over {@code count} {@code struct iovec}s
+     * (address, length: 16 bytes each) in {@code iov}: bytes moved, or -1 with errno. The buffers the
+     * iovecs name are the caller's to keep mapped until it returns.
+     */
+    public static long preadv(int fd, MemorySegment iov, int count, long offset) {
+        try {
+            return syscall(capture(), SYS_PREADV, fd, addr(iov), count, offset, 0, 0); // pos_l, pos_h: one 64-bit offset
+        } finally {
+            Reference.reachabilityFence(iov);
+        }
+    }
+
+    public static long pwritev(int fd, MemorySegment iov, int count, long offset) {
+        try {
+            return syscall(capture(), SYS_PWRITEV, fd, addr(iov), count, offset, 0, 0);
+        } finally {
+            Reference.reachabilityFence(iov);
         }
     }
 

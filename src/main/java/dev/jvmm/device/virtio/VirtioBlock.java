@@ -1,6 +1,10 @@
 package dev.jvmm.device.virtio;
 
+import dev.jvmm.sys.Errno;
+import dev.jvmm.sys.LibC;
+
 import java.io.IOException;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -20,13 +24,15 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
 /**
  * virtio-blk (id 2) over a raw image file. The capacity is the file size rounded down to 512-byte
  * sectors. Requests run on the device's own I/O thread, never on the event loop: the thread waits on
  * the queue's notification eventfd; in a turn it takes up to {@link #MAX_BATCH} requests under the
  * device lock, serves them outside it side by side with up to {@link #WORKERS} worker threads
- * (positional {@link FileChannel} reads and writes straight into and out of guest memory, so many
- * are in flight in the host's page cache or disk at once), and returns them all under the lock with
+ * (one preadv or pwritev a request, straight between guest memory and the image, so many are in
+ * flight in the host's page cache or disk at once), and returns them all under the lock with
  * one interrupt decision. A FLUSH waits for the requests taken before it. vCPUs touching the device's
  * registers wait for the lock's short holds only; a reset waits for the turn's requests.
  *
@@ -69,6 +75,8 @@ public final class VirtioBlock extends AbstractVirtioDevice {
 
     private final Path image;
     private final FileChannel file;
+    /** The image opened again for preadv/pwritev (a FileChannel has no vectored positional I/O). */
+    private final int fd;
     private final ImageLock lock;
     private volatile QueueThread io;
     private final boolean readOnly;
@@ -113,6 +121,13 @@ public final class VirtioBlock extends AbstractVirtioDevice {
             file.close();
             throw e.getMessage() != null && e.getMessage().startsWith("disk image") ? e
                     : new IOException("disk image " + image + ": cannot read its size: " + e.getMessage());
+        }
+        this.fd = LibC.open(image.toString(), (readOnly ? LibC.O_RDONLY : LibC.O_RDWR) | LibC.O_CLOEXEC);
+        if (fd < 0) {
+            int errno = LibC.errno();
+            if (this.lock != null) this.lock.release();
+            file.close();
+            throw new IOException("disk image " + image + ": cannot open: " + Errno.describe(errno));
         }
         this.sectors = size / SECTOR;
         byte[] raw = (id == null ? "" : id).getBytes(StandardCharsets.UTF_8);
@@ -387,37 +402,66 @@ public final class VirtioBlock extends AbstractVirtioDevice {
         return S_OK;
     }
 
-    /** A ByteBuffer can span at most 2 GiB - 1; guest buffers (up to 4 GiB each) are moved in pieces. */
-    static final long IO_PIECE = 1L << 30;
+    /** {@code struct iovec}s per preadv/pwritev call (Linux takes up to 1024). */
+    static final int IOV_BATCH = 256;
+    private static final ThreadLocal<MemorySegment> IOVECS =
+            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(16L * IOV_BATCH, 8));
 
     private void readImage(DescriptorChain c, long pos, long len) throws IOException {
-        for (MemorySegment s : c.writableSegments(0, len)) {
-            for (long at = 0; at < s.byteSize(); at += IO_PIECE) {
-                MemorySegment piece = s.asSlice(at, Math.min(IO_PIECE, s.byteSize() - at));
-                ByteBuffer bb = piece.asByteBuffer();
-                long start = pos + at;
-                while (bb.hasRemaining()) {
-                    int n = file.read(bb, start + bb.position());
-                    if (n < 0) { // the image shrank under us: the rest reads as zeros
-                        piece.asSlice(bb.position()).fill((byte) 0);
-                        break;
-                    }
-                }
-            }
-            pos += s.byteSize();
-            stats.bytes.addAndGet(s.byteSize());
-        }
+        transfer(false, c.writableSegments(0, len), pos);
     }
 
     private void writeImage(DescriptorChain c, long pos, long len) throws IOException {
-        for (MemorySegment s : c.readableSegments(HEADER, len)) {
-            for (long at = 0; at < s.byteSize(); at += IO_PIECE) {
-                ByteBuffer bb = s.asSlice(at, Math.min(IO_PIECE, s.byteSize() - at)).asByteBuffer();
-                long start = pos + at;
-                while (bb.hasRemaining()) file.write(bb, start + bb.position());
+        transfer(true, c.readableSegments(HEADER, len), pos);
+    }
+
+    /**
+     * Moves the guest buffers {@code segs} to or from the image at {@code pos} with one preadv or
+     * pwritev per {@link #IOV_BATCH} buffers (one system call for a typical request, as QEMU does),
+     * straight between guest memory and the file; a short transfer goes on where it stopped. A read
+     * past the end of the image (it shrank under us) reads zeros.
+     */
+    private void transfer(boolean write, List<MemorySegment> segs, long pos) throws IOException {
+        MemorySegment iov = IOVECS.get();
+        int i = 0;
+        long skip = 0; // bytes of segs[i] already moved
+        try {
+            while (i < segs.size()) {
+                int n = 0;
+                for (int k = i; k < segs.size() && n < IOV_BATCH; k++, n++) {
+                    MemorySegment s = segs.get(k);
+                    long off = k == i ? skip : 0;
+                    iov.set(JAVA_LONG, 16L * n, s.address() + off);
+                    iov.set(JAVA_LONG, 16L * n + 8, s.byteSize() - off);
+                }
+                long r = write ? LibC.pwritev(fd, iov, n, pos) : LibC.preadv(fd, iov, n, pos);
+                if (r < 0) {
+                    int errno = LibC.errno();
+                    if (errno == Errno.EINTR) continue;
+                    throw new IOException((write ? "pwritev: " : "preadv: ") + Errno.describe(errno));
+                }
+                if (r == 0) {
+                    if (write) throw new IOException("pwritev wrote nothing");
+                    segs.get(i).asSlice(skip).fill((byte) 0);
+                    for (int k = i + 1; k < segs.size(); k++) segs.get(k).fill((byte) 0);
+                    break;
+                }
+                pos += r;
+                stats.bytes.addAndGet(r);
+                while (r > 0) {
+                    long left = segs.get(i).byteSize() - skip;
+                    if (r >= left) {
+                        r -= left;
+                        i++;
+                        skip = 0;
+                    } else {
+                        skip += r;
+                        r = 0;
+                    }
+                }
             }
-            pos += s.byteSize();
-            stats.bytes.addAndGet(s.byteSize());
+        } finally {
+            java.lang.ref.Reference.reachabilityFence(segs);
         }
     }
 
@@ -491,6 +535,7 @@ public final class VirtioBlock extends AbstractVirtioDevice {
             try {
                 if (lock != null) lock.release();
                 file.close();
+                if (quiesced()) LibC.close(fd); // else a request may still use it: leave it, never a reused number
             } catch (IOException e) {
                 // closing: the data is already in the file (writes are not buffered), nothing left to lose
             }
