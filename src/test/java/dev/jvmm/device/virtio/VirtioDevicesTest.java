@@ -282,6 +282,35 @@ class VirtioDevicesTest {
     }
 
     /**
+     * A read that runs past the end of an image that shrank after it was opened: the part still in
+     * the file arrives (one preadv stops short at the end), the rest reads as zeros, across two
+     * guest buffers, and the request succeeds (the capacity the guest saw is what it checks).
+     */
+    @Test
+    void aReadPastTheEndOfAShrunkImageReadsZeros() throws Exception {
+        Path img = image(64);
+        byte[] original = Files.readAllBytes(img);
+        try (VirtioBlock b = new VirtioBlock(img, true, "x")) {
+            try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(img.toFile(), "rw")) {
+                f.setLength(31 * SECTOR + 100);
+            }
+            TestDriver d = new TestDriver(b).init();
+            long hdr = d.put(header(T_IN, 30)), first = d.alloc(3 * SECTOR), second = d.alloc(SECTOR), status = d.alloc(1);
+            d.mem.write(first, new byte[3 * SECTOR]);
+            d.mem.write(second, new byte[] {1, 2, 3});
+            d.submit(0, Buf.r(hdr, 16), Buf.w(first, 3 * SECTOR), Buf.w(second, SECTOR), Buf.w(status, 1));
+            d.kick(0);
+            assertEquals(S_OK, d.mem.read(status, 1)[0]);
+            byte[] expect = new byte[4 * SECTOR];
+            System.arraycopy(original, 30 * SECTOR, expect, 0, SECTOR + 100);
+            byte[] got = new byte[4 * SECTOR];
+            System.arraycopy(d.mem.read(first, 3 * SECTOR), 0, got, 0, 3 * SECTOR);
+            System.arraycopy(d.mem.read(second, SECTOR), 0, got, 3 * SECTOR, SECTOR);
+            assertArrayEquals(expect, got);
+        }
+    }
+
+    /**
      * On its own I/O thread a disk takes every request the guest made available in one turn, serves
      * them side by side (worker threads) and returns them with one interrupt; a FLUSH in the middle
      * waits for the writes before it, so reads after it see what they wrote, and the image holds it.
