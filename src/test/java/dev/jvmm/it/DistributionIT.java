@@ -97,6 +97,7 @@ class DistributionIT {
         String release = Files.readString(home.resolve("lib/runtime/release"));
         assertTrue(release.contains("MODULES=\"java.base jdk.unsupported\""), release);
         assertTrue(Files.notExists(home.resolve("lib/jvmm.aot.config")), "the training run's leftovers are not shipped");
+        assertTrue(Files.notExists(home.resolve("lib/jvmm-restore.aot.config")), "the restore training's leftovers are not shipped");
     }
 
     @Test
@@ -122,6 +123,42 @@ class DistributionIT {
         String loads = Files.readString(log);
         assertTrue(loads.contains("dev.jvmm.cli.Main source: shared objects file"), "Main not from the AOT cache:\n"
                 + loads.lines().filter(l -> l.contains("dev.jvmm")).limit(5).collect(Collectors.joining("\n")));
+    }
+
+    /**
+     * A restore starts from lib/jvmm-restore.aot, the cache trained on a restore: a guest served by
+     * the distribution, paused and snapshotted over its control socket, is restored by it, and the
+     * restore code comes from the cache (with the boot's cache it would come from the jar).
+     */
+    @Test
+    void aRestoreStartsFromTheCacheTrainedOnARestore() throws Exception {
+        KvmSupport.requireKvm();
+        assertTrue(Files.isRegularFile(home.resolve("lib/jvmm-restore.aot")), "lib/jvmm-restore.aot");
+        Path sock = unpacked.resolve("api.sock"), snap = unpacked.resolve("snapshot");
+        Path spin = Path.of("target/guests/spin.bin").toAbsolutePath();
+        ProcessBuilder pb = new ProcessBuilder(home.resolve("bin/jvmm").toString(), "run", "--no-stdin", "--timeout", "60s",
+                "--api-socket", sock.toString(), spin.toString()).redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                .redirectError(ProcessBuilder.Redirect.DISCARD);
+        pb.environment().put("PATH", tools.toString());
+        Process served = pb.start();
+        try {
+            for (String[] req : List.of(new String[] {"pause"}, new String[] {"snapshot", "dir=" + snap}, new String[] {"stop"})) {
+                List<String> args = new ArrayList<>(List.of("ctl", "--timeout", "20s", sock.toString()));
+                args.addAll(List.of(req));
+                Result r = jvmm(Map.of(), args.toArray(String[]::new));
+                assertEquals(0, r.status(), () -> req[0] + ": " + r);
+            }
+            assertTrue(served.waitFor(20, TimeUnit.SECONDS), "the served guest stopped");
+        } finally {
+            served.destroyForcibly();
+        }
+        Path log = unpacked.resolve("restore-class-load.log");
+        Result r = jvmm(Map.of("JDK_JAVA_OPTIONS", "-XX:AOTMode=on -Xlog:class+load:file=" + log),
+                "run", "--restore", snap.toString(), "--no-stdin", "--timeout", "1s");
+        assertEquals(dev.jvmm.vmm.ExitStatus.TIMEOUT, r.status(), r::toString);
+        String loads = Files.readString(log);
+        assertTrue(loads.contains("dev.jvmm.vmm.SnapshotRestore source: shared objects file"), "the restore code not from the AOT cache:\n"
+                + loads.lines().filter(l -> l.contains("SnapshotRestore")).collect(Collectors.joining("\n")));
     }
 
     private static String withoutOptionsNote(String stderr) {
