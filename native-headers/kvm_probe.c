@@ -209,6 +209,7 @@ static void libc_constants(void) {
     CONST_AS(LibC, SYS_FTRUNCATE, SYS_ftruncate); CONST_AS(LibC, SYS_RT_SIGTIMEDWAIT, SYS_rt_sigtimedwait);
     CONST_AS(LibC, SYS_GETTID, SYS_gettid); CONST_AS(LibC, SYS_TGKILL, SYS_tgkill); CONST_AS(LibC, SYS_OPENAT, SYS_openat);
     CONST_AS(LibC, SYS_ACCEPT4, SYS_accept4); CONST_AS(LibC, SYS_EVENTFD2, SYS_eventfd2);
+    CONST_AS(LibC, SYS_PREADV, SYS_preadv); CONST_AS(LibC, SYS_PWRITEV, SYS_pwritev);
     CONST_AS(LibC, SYS_MEMFD_CREATE, SYS_memfd_create);
 
     CONST_AS(Signals, KICK_SIGNAL, SIGURG);
