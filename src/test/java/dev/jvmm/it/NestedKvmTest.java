@@ -628,70 +628,13 @@ class NestedKvmTest {
                 + "$B grep -a -e GDB- -e jvmm /tmp/g | $B tr -d '\\r'\n"
                 + "$B grep -q 'GDB-INIT reached' /tmp/g || $B tail -n 60 /tmp/g\n");
         assertTrue(tmp.resolve("run.sh").toFile().setExecutable(true));
-        List<String> cmd = nestedCommand(15, "--forward", port + ":1234", "--share", tmp.toString(), "--", tmp.resolve("run.sh").toString());
-        Process p = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
-        CompletableFuture<String> err = Jvmm.drain(p.getErrorStream());
-        StringBuilder out = new StringBuilder();
-        CompletableFuture<Void> ready = new CompletableFuture<>();
-        Thread reader = Thread.ofPlatform().start(() -> {
-            try (var r = p.inputReader()) {
-                for (String l; (l = r.readLine()) != null; ) {
-                    synchronized (out) {
-                        out.append(l).append('\n');
-                    }
-                    if (l.startsWith("GDB-READY")) ready.complete(null);
-                }
-            } catch (IOException e) {
-                // the process ended
-            }
-            ready.complete(null);
-        });
-        String g;
-        try {
-            ready.get(14, TimeUnit.MINUTES);
-            Process gdb = new ProcessBuilder("gdb", "-nx", "-batch", "-ex", "set pagination off", "-ex", "set confirm off",
-                    "-ex", "set remotetimeout 60", "-ex", "target remote 127.0.0.1:" + port, "-ex", "info threads",
-                    "-ex", "x/s linux_banner", "-ex", "stepi", "-ex", "p/x $pc",
-                    "-ex", "continue", "-ex", "bt", "-ex", "info threads", "-ex", "continue", vmlinux)
-                    .redirectErrorStream(true).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
-            StringBuilder gout = new StringBuilder();
-            // gdb's own Ctrl-C handling: SIGINT while it waits on "continue" stops the guest (the stub's
-            // interrupt), and the batch goes on with the next command
-            Thread gdbReader = Thread.ofPlatform().start(() -> {
-                boolean interrupted = false;
-                try (var r = gdb.inputReader()) {
-                    for (String l; (l = r.readLine()) != null; ) {
-                        synchronized (gout) {
-                            gout.append(l).append('\n');
-                        }
-                        if (!interrupted && l.startsWith("$1 = ")) { // the command before the first continue
-                            interrupted = true;
-                            Thread.sleep(5000);
-                            new ProcessBuilder("kill", "-INT", Long.toString(gdb.pid())).start().waitFor();
-                        }
-                    }
-                } catch (IOException e) {
-                    // gdb ended
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            });
-            if (!gdb.waitFor(10, TimeUnit.MINUTES)) gdb.destroyForcibly();
-            gdbReader.join(10_000);
-            synchronized (gout) {
-                g = gout.toString();
-            }
-            assertTrue(p.waitFor(5, TimeUnit.MINUTES), "nested-kvm did not end after gdb: " + g);
-        } finally {
-            if (p.isAlive()) p.destroy();
-            reader.join(10_000);
+        GdbAttempt at = gdbAttempt(tmp, port, vmlinux);
+        if (at.status() == NESTED_VM_STALLED) { // as nested() does: the emulated machine's fault, once
+            System.err.println("NestedKvmTest: the nested VM stalled under gdb; running it once more. First run: " + at.all());
+            at = gdbAttempt(tmp, port, vmlinux);
         }
-        String o;
-        synchronized (out) {
-            o = out.toString();
-        }
-        String all = "gdb:\n" + g + "\nnested stdout:\n" + o + "\nnested stderr:\n" + err.join();
-        assertEquals(0, p.exitValue(), all);
+        String g = at.gdb(), o = at.stdout(), all = at.all();
+        assertEquals(0, at.status(), all);
         assertTrue(g.contains("Thread 1 (vCPU 0)") && g.contains("Thread 2 (vCPU 1)"), "two vCPUs, two threads: " + all);
         assertTrue(g.contains("<linux_banner>:\t\"Linux version " + keyValue(fetched, "release")), "the kernel's data through its symbol before it ran: " + all);
         assertTrue(g.contains("$1 = 0x") && !g.contains("$1 = 0x1000000\n"), "stepi moved the PC off the entry point: " + all);
@@ -834,6 +777,77 @@ class NestedKvmTest {
         int from = i + prefix.length(), to = from;
         while (to < out.length() && !Character.isWhitespace(out.charAt(to))) to++;
         return out.substring(from, to);
+    }
+
+    /** One nested boot of linuxDebuggedWithTheHostsGdb: nested-kvm's status, gdb's output, the VM's output, all three for messages. */
+    private record GdbAttempt(int status, String gdb, String stdout, String all) {
+    }
+
+    private static GdbAttempt gdbAttempt(Path tmp, int port, String vmlinux) throws Exception {
+        List<String> cmd = nestedCommand(15, "--forward", port + ":1234", "--share", tmp.toString(), "--", tmp.resolve("run.sh").toString());
+        Process p = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+        CompletableFuture<String> err = Jvmm.drain(p.getErrorStream());
+        StringBuilder out = new StringBuilder();
+        CompletableFuture<Void> ready = new CompletableFuture<>();
+        Thread reader = Thread.ofPlatform().start(() -> {
+            try (var r = p.inputReader()) {
+                for (String l; (l = r.readLine()) != null; ) {
+                    synchronized (out) {
+                        out.append(l).append('\n');
+                    }
+                    if (l.startsWith("GDB-READY")) ready.complete(null);
+                }
+            } catch (IOException e) {
+                // the process ended
+            }
+            ready.complete(null);
+        });
+        String g;
+        try {
+            ready.get(14, TimeUnit.MINUTES);
+            Process gdb = new ProcessBuilder("gdb", "-nx", "-batch", "-ex", "set pagination off", "-ex", "set confirm off",
+                    "-ex", "set remotetimeout 60", "-ex", "target remote 127.0.0.1:" + port, "-ex", "info threads",
+                    "-ex", "x/s linux_banner", "-ex", "stepi", "-ex", "p/x $pc",
+                    "-ex", "continue", "-ex", "bt", "-ex", "info threads", "-ex", "continue", vmlinux)
+                    .redirectErrorStream(true).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+            StringBuilder gout = new StringBuilder();
+            // gdb's own Ctrl-C handling: SIGINT while it waits on "continue" stops the guest (the stub's
+            // interrupt), and the batch goes on with the next command
+            Thread gdbReader = Thread.ofPlatform().start(() -> {
+                boolean interrupted = false;
+                try (var r = gdb.inputReader()) {
+                    for (String l; (l = r.readLine()) != null; ) {
+                        synchronized (gout) {
+                            gout.append(l).append('\n');
+                        }
+                        if (!interrupted && l.startsWith("$1 = ")) { // the command before the first continue
+                            interrupted = true;
+                            Thread.sleep(5000);
+                            new ProcessBuilder("kill", "-INT", Long.toString(gdb.pid())).start().waitFor();
+                        }
+                    }
+                } catch (IOException e) {
+                    // gdb ended
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            if (!gdb.waitFor(10, TimeUnit.MINUTES)) gdb.destroyForcibly();
+            gdbReader.join(10_000);
+            synchronized (gout) {
+                g = gout.toString();
+            }
+            assertTrue(p.waitFor(5, TimeUnit.MINUTES), "nested-kvm did not end after gdb: " + g);
+        } finally {
+            if (p.isAlive()) p.destroy();
+            reader.join(10_000);
+        }
+        String o;
+        synchronized (out) {
+            o = out.toString();
+        }
+        String all = "gdb:\n" + g + "\nnested stdout:\n" + o + "\nnested stderr:\n" + err.join();
+        return new GdbAttempt(p.exitValue(), g, o, all);
     }
 
     /** Runs scripts/nested-kvm with the given arguments from the project directory. */
