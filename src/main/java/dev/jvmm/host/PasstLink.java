@@ -21,6 +21,7 @@ import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -106,13 +107,20 @@ public final class PasstLink implements VirtioNet.Backend {
     { counters.add("passt_runts", frames::runts); } // in the counters' order, between the stalls and the drops
     private final AtomicLong droppedAfterEnd = counters.counter("passt_dropped_after_end");
     private final AtomicLong rxDrops = counters.counter("passt_rx_drops");
+    private final AtomicLong rxDuplicates = counters.counter("passt_rx_duplicates");
     private VirtioNet net;
     private EventLoop loop;
     private Thread loopThread;
     private DeviceFailure failure;
-    /** Frames (virtio-net header space, then the frame) waiting for receive buffers, oldest first. */
-    private final ArrayDeque<byte[]> rxQueue = new ArrayDeque<>();
+    /** A frame (virtio-net header space, then the frame) waiting for a receive buffer; its {@link #segmentKey}. */
+    private record Waiting(byte[] packet, long key) {
+    }
+
+    /** Frames waiting for receive buffers, oldest first. */
+    private final ArrayDeque<Waiting> rxQueue = new ArrayDeque<>();
     private long rxQueued;          // their bytes
+    /** The keys of the TCP data segments among them. */
+    private final HashSet<Long> rxQueuedSegments = new HashSet<>();
     private volatile boolean rxWaiting; // the guest had no buffer for the queue's head
     private short watched;
     private boolean watching;
@@ -346,24 +354,34 @@ public final class PasstLink implements VirtioNet.Backend {
                 return;
             }
         }
-        long room = RX_QUEUE_BYTES + (droppable(rxPacket, VirtioNet.HDR_BYTES, len - VirtioNet.HDR_BYTES) ? 0 : RX_CONTROL_BYTES);
+        long key = segmentKey(rxPacket, VirtioNet.HDR_BYTES, len - VirtioNet.HDR_BYTES);
+        if (key != NOT_DATA && rxQueuedSegments.contains(key)) {
+            // passt sent it again (its ACK timer ran out while the first copy waited here): the guest
+            // gets the copy already queued; a second one would only take the room fresh data needs
+            rxDuplicates.incrementAndGet();
+            net.countRxDrop();
+            return;
+        }
+        long room = RX_QUEUE_BYTES + (key != NOT_DATA ? 0 : RX_CONTROL_BYTES);
         if (rxQueued + len > room) {
             rxDrops.incrementAndGet();
             net.countRxDrop();
             return;
         }
-        rxQueue.add(Arrays.copyOf(rxPacket, len));
+        rxQueue.add(new Waiting(Arrays.copyOf(rxPacket, len), key));
         rxQueued += len;
+        if (key != NOT_DATA) rxQueuedSegments.add(key);
     }
 
     /** Delivers waiting frames, oldest first, until none waits or the guest has no buffer. Loop thread. */
     private void deliverQueued() {
         while (!rxQueue.isEmpty() && !ended) {
-            byte[] p = rxQueue.peek();
-            int result = net.deliver(p, p.length);
+            Waiting w = rxQueue.peek();
+            int result = net.deliver(w.packet(), w.packet().length);
             if (result == VirtioNet.NO_BUFFER) return;
             rxQueue.poll();
-            rxQueued -= p.length;
+            rxQueued -= w.packet().length;
+            if (w.key() != NOT_DATA) rxQueuedSegments.remove(w.key());
             if (result == VirtioNet.DELIVERED) rxFrames.incrementAndGet();
         }
         rxWaiting = false;
@@ -375,25 +393,45 @@ public final class PasstLink implements VirtioNet.Backend {
      * from its socket's data). Anything this does not recognise is not.
      */
     static boolean droppable(byte[] f, int off, int len) {
-        if (len < 14) return false;
+        return segmentKey(f, off, len) != NOT_DATA;
+    }
+
+    /** {@link #segmentKey} of a frame that is not a {@link #droppable} TCP data segment. */
+    static final long NOT_DATA = Long.MIN_VALUE;
+
+    /**
+     * For a {@link #droppable} TCP data segment, a 64-bit hash of what makes a copy of it the same
+     * segment (addresses, ports, sequence number, data length); {@link #NOT_DATA} for any other frame.
+     */
+    static long segmentKey(byte[] f, int off, int len) {
+        if (len < 14) return NOT_DATA;
         int ip = off + 14, ipLen = len - 14, type = u16(f, off + 12);
-        int tcp, segment;
+        int tcp, segment, addrs, addrBytes;
         if (type == 0x0800) {
-            if (ipLen < 20 || (f[ip] & 0xf0) != 0x40 || f[ip + 9] != 6) return false;
+            if (ipLen < 20 || (f[ip] & 0xf0) != 0x40 || f[ip + 9] != 6) return NOT_DATA;
             int ihl = (f[ip] & 0xf) * 4, total = u16(f, ip + 2);
-            if (ihl < 20 || total > ipLen || total < ihl + 20) return false;
+            if (ihl < 20 || total > ipLen || total < ihl + 20) return NOT_DATA;
             tcp = ip + ihl;
             segment = total - ihl;
+            addrs = ip + 12;
+            addrBytes = 8;
         } else if (type == 0x86dd) {
-            if (ipLen < 40 || f[ip + 6] != 6) return false; // passt sends no extension headers
+            if (ipLen < 40 || f[ip + 6] != 6) return NOT_DATA; // passt sends no extension headers
             segment = u16(f, ip + 4);
-            if (segment > ipLen - 40 || segment < 20) return false;
+            if (segment > ipLen - 40 || segment < 20) return NOT_DATA;
             tcp = ip + 40;
+            addrs = ip + 8;
+            addrBytes = 32;
         } else {
-            return false;
+            return NOT_DATA;
         }
         int doff = (f[tcp + 12] >> 4 & 0xf) * 4, flags = f[tcp + 13];
-        return doff >= 20 && segment > doff && (flags & (TCP_SYN | TCP_FIN | TCP_RST)) == 0;
+        if (doff < 20 || segment <= doff || (flags & (TCP_SYN | TCP_FIN | TCP_RST)) != 0) return NOT_DATA;
+        long h = 0xcbf29ce484222325L; // FNV-1a over the addresses, the ports and the sequence number
+        for (int i = 0; i < addrBytes; i++) h = (h ^ (f[addrs + i] & 0xff)) * 0x100000001b3L;
+        for (int i = 0; i < 8; i++) h = (h ^ (f[tcp + i] & 0xff)) * 0x100000001b3L;
+        h = (h ^ (segment - doff)) * 0x100000001b3L;
+        return h == NOT_DATA ? h + 1 : h;
     }
 
     private static final int TCP_FIN = 1, TCP_SYN = 2, TCP_RST = 4;
