@@ -85,9 +85,11 @@ public final class VmBuilder {
                 addLegacyDevices(p, config, vm);
                 addVirtioDevices(p, config, vm, timeline);
                 createVcpus(p, config, image);
-            } finally {
-                slots.finish(); // also on the way out of a failure: nothing may register RAM that is being released
+            } catch (Throwable t) {
+                slots.await(); // nothing may be registering RAM that the failure's clean-up releases
+                throw t;
             }
+            slots.finish();
             timeline.mark(Timeline.Mark.VM_CREATED);
             return vm;
         });
@@ -130,6 +132,12 @@ public final class VmBuilder {
 
         /** Waits for the slots; a failure to register them is thrown here, on the building thread. */
         void finish() {
+            await();
+            if (failure != null) throw failure;
+        }
+
+        /** Waits for the registering thread to end, whatever it did. */
+        void await() {
             boolean interrupted = false;
             while (true) {
                 try {
@@ -140,7 +148,6 @@ public final class VmBuilder {
                 }
             }
             if (interrupted) Thread.currentThread().interrupt();
-            if (failure != null) throw failure;
         }
     }
 
