@@ -75,8 +75,7 @@ public final class VmBuilder {
         return assemble(config, timeline, (p, vm) -> {
             p.vmFd = p.kvm.createVm();
             p.memory = allocateMemory(config);
-            MemorySlots slots = MemorySlots.start(p.vmFd, p.memory);
-            try {
+            MemorySlots.registerWhile(p.vmFd, p.memory, () -> {
                 p.loop = new EventLoop();
                 setUpIrqchip(p.vmFd, config);
                 CpuSetup.writeFirmwareTables(p.memory, image.entry()); // first: the image may overwrite any of it
@@ -85,11 +84,7 @@ public final class VmBuilder {
                 addLegacyDevices(p, config, vm);
                 addVirtioDevices(p, config, vm, timeline);
                 createVcpus(p, config, image);
-            } catch (Throwable t) {
-                slots.await(); // nothing may be registering RAM that the failure's clean-up releases
-                throw t;
-            }
-            slots.finish();
+            });
             timeline.mark(Timeline.Mark.VM_CREATED);
             return vm;
         });
@@ -100,14 +95,20 @@ public final class VmBuilder {
      * made. {@code KVM_SET_USER_MEMORY_REGION} spends 3.5-11 ms of a boot's start-up asleep in the
      * kernel (waiting out an SRCU grace period) for half a millisecond of CPU (measured 2026-12-03 on
      * this host, one slot); the firmware, tables, image, devices and vCPUs need no slot to be made,
-     * and KVM takes ioctls on one VM from several threads. {@link #finish} waits for it, before any
+     * and KVM takes ioctls on one VM from several threads. {@link #registerWhile} waits for it, before any
      * vCPU runs.
      */
     private static final class MemorySlots implements Runnable {
+        /** Steps of making a VM that need no memory slot. */
+        @FunctionalInterface
+        interface Steps {
+            void run() throws VmmException;
+        }
+
         private final VmFd vm;
         private final GuestMemory memory;
         private final Thread thread;
-        private volatile RuntimeException failure;
+        private volatile Throwable failure;
 
         private MemorySlots(VmFd vm, GuestMemory memory) {
             this.vm = vm;
@@ -115,25 +116,34 @@ public final class VmBuilder {
             this.thread = Thread.ofPlatform().name("jvmm memory slots").daemon(true).unstarted(this);
         }
 
-        static MemorySlots start(VmFd vm, GuestMemory memory) {
+        /**
+         * Registers {@code memory}'s slots on {@code vm} while {@code steps} run on this thread, and
+         * returns once both are done. A failure of the steps is thrown as it was, after the slots'
+         * thread ended (nothing may still be registering RAM that the failure's clean-up releases);
+         * otherwise a failure to register, as it was (an Error included).
+         */
+        static void registerWhile(VmFd vm, GuestMemory memory, Steps steps) throws VmmException {
             MemorySlots s = new MemorySlots(vm, memory);
             s.thread.start();
-            return s;
+            try {
+                steps.run();
+            } finally {
+                s.await();
+            }
+            // instanceof, not a pattern switch: that would spin a class at run time, on start-up's path
+            Throwable t = s.failure;
+            if (t instanceof RuntimeException e) throw e;
+            if (t instanceof Error e) throw e;
+            if (t != null) throw new IllegalStateException("registering guest memory failed", t);
         }
 
         @Override
         public void run() {
             try {
                 registerMemory(vm, memory);
-            } catch (RuntimeException e) {
-                failure = e;
+            } catch (Throwable t) {
+                failure = t;
             }
-        }
-
-        /** Waits for the slots; a failure to register them is thrown here, on the building thread. */
-        void finish() {
-            await();
-            if (failure != null) throw failure;
         }
 
         /** Waits for the registering thread to end, whatever it did. */
@@ -236,11 +246,13 @@ public final class VmBuilder {
             } catch (IllegalStateException e) {
                 throw new VmmException(ExitStatus.BAD_IMAGE, "snapshot " + dir + ": " + e.getMessage());
             }
-            p.loop = new EventLoop();
-            setUpVm(p.vmFd, p.memory, config);
-            addLegacyDevices(p, config, vm);
-            addVirtioDevices(p, config, vm, timeline);
-            try {
+            MemorySlots.registerWhile(p.vmFd, p.memory, () -> {
+                p.loop = new EventLoop();
+                setUpIrqchip(p.vmFd, config);
+                addLegacyDevices(p, config, vm);
+                addVirtioDevices(p, config, vm, timeline);
+            });
+            try { // after the slots: vCPU state names guest addresses (kvmclock, steal time) KVM looks up in them
                 SnapshotRestore.apply(p, config, state);
             } catch (IllegalArgumentException | dev.jvmm.kvm.KvmException e) {
                 throw new VmmException(ExitStatus.BAD_IMAGE, "snapshot " + dir + " cannot be restored: " + e.getMessage());
@@ -310,11 +322,6 @@ public final class VmBuilder {
         } catch (IllegalStateException e) {
             throw new VmmException(ExitStatus.HOST_UNSUITABLE, e.getMessage());
         }
-    }
-
-    private static void setUpVm(VmFd vm, GuestMemory memory, VmConfig config) {
-        setUpIrqchip(vm, config);
-        registerMemory(vm, memory);
     }
 
     /** The TSS and identity-map pages, the in-kernel irqchip with the PC's GSI routing, and the PIT unless --pit user. */
