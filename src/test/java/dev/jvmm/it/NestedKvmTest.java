@@ -98,7 +98,15 @@ class NestedKvmTest {
         }
     }
 
-    /** Linux's reboot ends jvmm with 0 (--on-reboot exit); the reboot after a panic with panic=-1 with the panic status. */
+    /**
+     * Linux's reboot ends jvmm with 0 (--on-reboot exit); the reboot after a panic with panic=-1 with the
+     * panic status. The guests have one vCPU: the guests' triple faults seen in CI (2 s into a boot, and
+     * mid-transfer in the virtio check) were all in 2-vCPU guests. The nested VM's own stalls are not
+     * only theirs: on 2026-12-03 one came in 23 short 2-vCPU boots in a row, and one in this check with
+     * 1-vCPU guests, before the first guest printed anything (nested() runs a stalled VM once more).
+     * SMP under Linux is checked where it is the point: the boot check (nproc=2, three ways), gdb's
+     * two threads, and the snapshot of a 2-vCPU guest.
+     */
     @Test
     void linuxRebootAndPanicEndTheRun(@TempDir Path tmp) throws Exception {
         String vmlinuz = keyValue(script("fetch-guest-kernel"), "vmlinuz");
@@ -114,7 +122,7 @@ class NestedKvmTest {
             // mid-run; TCG's emulation of nested SVM, as far as seen) runs once more, its end printed first.
             int shutdown = dev.jvmm.vmm.ExitStatus.GUEST_SHUTDOWN;
             run.append("for try in 1 2; do\n")
-                    .append("  jvmm run --smp 2 --mem 256M --timeout 100s --cmdline 'console=ttyS0 panic=-1' --initrd ")
+                    .append("  jvmm run --smp 1 --mem 256M --timeout 100s --cmdline 'console=ttyS0 panic=-1' --initrd ")
                     .append(tmp.resolve(mode + ".gz")).append(' ').append(vmlinuz).append(" > /tmp/o 2>&1; st=$?\n")
                     .append("  { [ $st = ").append(shutdown).append(" ] && [ $try = 1 ]; } || break\n")
                     .append("  echo \"RETRY ").append(mode).append(": the first run triple-faulted (status $st)\"\n")
@@ -194,7 +202,8 @@ class NestedKvmTest {
                 fi
                 """);
         script("mkinitramfs", "--init", tmp.resolve("init").toString(), "--out", tmp.resolve("initrd.gz").toString());
-        String common = "jvmm run --smp 2 --mem 256M --timeout 240s --initrd " + tmp.resolve("initrd.gz");
+        // one vCPU, as in the reboot check (see there); 2-vCPU guests with devices: the snapshot check
+        String common = "jvmm run --smp 1 --mem 256M --timeout 240s --initrd " + tmp.resolve("initrd.gz");
         Files.writeString(tmp.resolve("run.sh"), "#!/bin/sh\nB=/bin/busybox\n"
                 + common + " --disk " + disk + " --rng --net tap=t0 --cmdline 'console=ttyS0 quiet phase=1' " + kernel
                 + " > /tmp/one 2>&1 &\n"
