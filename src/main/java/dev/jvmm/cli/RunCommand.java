@@ -10,7 +10,7 @@ import dev.jvmm.loader.KernelLoader;
 import dev.jvmm.loader.LoadException;
 import dev.jvmm.loader.LoadOptions;
 import dev.jvmm.vmm.ApiServer;
-import dev.jvmm.vmm.Json;
+import dev.jvmm.vmm.RestoreConfig;
 import dev.jvmm.vmm.SnapshotFile;
 import dev.jvmm.vmm.ExitStatus;
 import dev.jvmm.vmm.GdbStub;
@@ -43,7 +43,6 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.nio.charset.StandardCharsets;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.regex.Pattern;
@@ -422,27 +421,23 @@ public final class RunCommand implements Callable<Integer> {
             return fail(ExitStatus.BAD_IMAGE, e.getMessage(), null);
         }
         VmConfig config;
-        List<long[]> regions = new ArrayList<>();
+        List<long[]> regions;
         try {
-            Map<String, Object> meta = Json.object(new String(state.get("meta"), StandardCharsets.UTF_8));
-            Map<?, ?> c = (Map<?, ?>) meta.get("config");
-            for (Object o : (List<?>) meta.get("memory_regions")) {
-                Map<?, ?> r = (Map<?, ?>) o;
-                regions.add(new long[] {((Number) r.get("gpa")).longValue(), ((Number) r.get("size")).longValue(),
-                        ((Number) r.get("file_offset")).longValue()});
-            }
+            RestoreConfig saved = RestoreConfig.decode(state.get(RestoreConfig.SECTION));
+            regions = saved.regions();
             VmConfig given = config();
             List<VirtioSpec.Disk> givenDisks = new ArrayList<>();
             for (VirtioSpec v : given.virtio()) givenDisks.add((VirtioSpec.Disk) v); // the only devices --restore takes
-            config = given.toBuilder().cpus(((Number) c.get("cpus")).intValue()).memBytes(((Number) c.get("mem_bytes")).longValue())
-                    .acpi(Boolean.TRUE.equals(c.get("acpi"))).pit(VmConfig.PitMode.parse((String) c.get("pit")))
-                    .onReboot(VmConfig.OnReboot.EXIT).virtio(VirtioSpec.forRestore(meta.get("virtio_devices"), givenDisks)).build();
+            config = given.toBuilder().cpus(saved.cpus()).memBytes(saved.memBytes()).acpi(saved.acpi())
+                    .pit(VmConfig.PitMode.parse(saved.pit()))
+                    .onReboot(VmConfig.OnReboot.EXIT).virtio(VirtioSpec.forRestore(saved.devices(), givenDisks)).build();
         } catch (VmmException e) {
             return fail(e.exitStatus(), e.getMessage(), null);
         } catch (CommandLine.ParameterException e) {
             throw e;
         } catch (RuntimeException e) {
-            return fail(ExitStatus.BAD_IMAGE, "snapshot " + restore + ": its meta section is malformed (" + e.getMessage() + ")", e);
+            return fail(ExitStatus.BAD_IMAGE, "snapshot " + restore + ": its " + RestoreConfig.SECTION + " section is malformed ("
+                    + e.getMessage() + ")", e);
         }
         ApiServer api = null;
         if (apiSocket != null) {

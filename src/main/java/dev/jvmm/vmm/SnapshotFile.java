@@ -40,8 +40,12 @@ public final class SnapshotFile {
     private SnapshotFile() { }
 
     static final byte[] MAGIC = "JVMMSNAP".getBytes(StandardCharsets.US_ASCII);
-    /** The format this jvmm writes and the only one it reads. */
-    public static final int VERSION = 2;
+    /**
+     * The format this jvmm writes and the only one it reads. 3: the {@code restore} section
+     * ({@link RestoreConfig}), which a restore reads instead of parsing the meta JSON; 2: CRC-32C in
+     * place of SHA-256; 1: the first.
+     */
+    public static final int VERSION = 3;
     static final int HEADER_BYTES = 8 + 4 + 8 + 4;
     static final int CHECKSUM_BYTES = 4;
     /** Snapshot files hold guest memory and registers: mode 0600. */

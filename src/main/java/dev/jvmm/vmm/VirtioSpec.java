@@ -116,29 +116,26 @@ public sealed interface VirtioSpec {
     VirtioDevice create(Context context) throws VmmException;
 
     /**
-     * The virtio devices to make for a restore, in slot order, from the snapshot meta's
-     * {@code virtio_devices} ({@code saved}: null for a snapshot without any): a disk takes the next
-     * of {@code disks} (the --disk options of the restore, whose images' capacities the devices'
-     * states then check), a virtio-rng or virtio-console is made as it was.
+     * The virtio devices to make for a restore, in slot order, from the snapshot's saved devices
+     * ({@link RestoreConfig#devices}): a disk takes the next of {@code disks} (the --disk options of
+     * the restore, whose images' capacities the devices' states then check), a virtio-rng or
+     * virtio-console is made as it was.
      * @throws VmmException for --disk options that do not match the snapshot's disks (status 2), or a
      *     device kind this jvmm cannot restore (4)
-     * @throws RuntimeException (ClassCastException, NullPointerException) when {@code saved} is malformed
      */
-    static List<VirtioSpec> forRestore(Object saved, List<Disk> disks) throws VmmException {
+    static List<VirtioSpec> forRestore(List<RestoreConfig.Device> saved, List<Disk> disks) throws VmmException {
         List<VirtioSpec> out = new java.util.ArrayList<>();
         List<String> savedDisks = new java.util.ArrayList<>();
-        for (Object o : saved == null ? List.of() : (List<?>) saved) {
-            java.util.Map<?, ?> d = (java.util.Map<?, ?>) o;
-            String kind = (String) d.get("kind");
-            switch (kind) {
+        for (RestoreConfig.Device d : saved) {
+            switch (d.kind()) {
                 case "virtio-blk" -> {
-                    String what = d.get("slot") + " on " + d.get("image") + (Boolean.TRUE.equals(d.get("read_only")) ? ",ro" : "");
+                    String what = d.slot() + " on " + d.image() + (d.readOnly() ? ",ro" : "");
                     if (savedDisks.size() < disks.size()) out.add(disks.get(savedDisks.size()));
                     savedDisks.add(what);
                 }
                 case "virtio-rng" -> out.add(new Rng());
                 case "virtio-console" -> out.add(new Console());
-                default -> throw new VmmException(ExitStatus.BAD_IMAGE, "the snapshot has a device this jvmm cannot restore: " + d.get("slot"));
+                default -> throw new VmmException(ExitStatus.BAD_IMAGE, "the snapshot has a device this jvmm cannot restore: " + d.slot());
             }
         }
         if (savedDisks.size() != disks.size()) {

@@ -34,8 +34,9 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * vCPU's KVM state (registers, special registers, FPU, XSAVE, XCRs, the MSRs KVM lists, LAPIC, MP
  * state, events, debug registers, CPUID), read on the vCPU's own thread while it is parked; the
  * in-kernel PIC and IOAPIC, the PIT (when KVM's), the kvmclock saved at the pause; the host's
- * supported CPUID (for a restore to compare); and a {@code meta} JSON section: the configuration,
- * the memory layout, what the snapshot holds.
+ * supported CPUID (for a restore to compare); a {@code meta} JSON section: the configuration,
+ * the memory layout, what the snapshot holds; and the same facts a restore needs in binary, the
+ * {@code restore} section ({@link RestoreConfig}).
  *
  * <p>Every port device's model state ({@link DeviceState}: the UART's registers and FIFO, the
  * i8042, the CMOS RAM and clock offset) and each virtio-mmio transport's (registers, queues and the
@@ -93,6 +94,7 @@ final class VmSnapshot {
         meta.put("devices", List.copyOf(models.keySet()));
         meta.put("virtio_devices", virtioDevices(config.virtio(), p.virtio));
         sections.put("meta", Json.line(meta).getBytes(StandardCharsets.UTF_8));
+        sections.put(RestoreConfig.SECTION, restoreConfig(config, regions, config.virtio(), p.virtio).encode());
         SnapshotFile.write(dir.resolve("state"), sections);
         Map<String, Object> reply = new LinkedHashMap<>();
         reply.put("dir", dir.toString());
@@ -133,6 +135,24 @@ final class VmSnapshot {
      * kind, and for a disk the image it was on and whether read-only (the image is given again with
      * --disk; its capacity is checked against the device's state).
      */
+    /** The {@code restore} section's content: what the meta section says of the VM's shape, RAM and devices. */
+    private static RestoreConfig restoreConfig(VmConfig config, List<Object> regions, List<VirtioSpec> specs, VirtioMmioDevices virtio) {
+        List<long[]> layout = new ArrayList<>();
+        for (Object o : regions) {
+            Map<?, ?> r = (Map<?, ?>) o;
+            layout.add(new long[] {((Number) r.get("gpa")).longValue(), ((Number) r.get("size")).longValue(),
+                    ((Number) r.get("file_offset")).longValue()});
+        }
+        List<RestoreConfig.Device> devices = new ArrayList<>();
+        for (int i = 0; i < specs.size(); i++) {
+            VirtioSpec.Disk disk = specs.get(i) instanceof VirtioSpec.Disk d ? d : null;
+            devices.add(new RestoreConfig.Device(virtio.slots().get(i).name(), specs.get(i).kind(),
+                    disk == null ? "" : disk.image().toAbsolutePath().toString(), disk != null && disk.readOnly()));
+        }
+        return new RestoreConfig(config.cpus(), config.memBytes(), config.acpi(), config.pit().name().toLowerCase(java.util.Locale.ROOT),
+                layout, devices);
+    }
+
     private static List<Object> virtioDevices(List<VirtioSpec> specs, VirtioMmioDevices virtio) {
         List<Object> out = new ArrayList<>();
         for (int i = 0; i < specs.size(); i++) {

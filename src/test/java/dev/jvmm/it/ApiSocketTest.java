@@ -467,9 +467,14 @@ class ApiSocketTest {
         Map<String, byte[]> state = dev.jvmm.vmm.SnapshotFile.read(dir.resolve("state"));
         for (String s : List.of("vcpu.0.regs", "vcpu.0.sregs", "vcpu.0.fpu", "vcpu.0.msrs", "vcpu.0.lapic", "vcpu.0.mp_state",
                 "vcpu.0.events", "vcpu.0.debugregs", "vcpu.0.cpuid", "vm.irqchip.0", "vm.irqchip.1", "vm.irqchip.2", "vm.pit2",
-                "vm.clock", "host.supported_cpuid", "device.com1", "device.i8042", "device.rtc", "meta")) {
+                "vm.clock", "host.supported_cpuid", "device.com1", "device.i8042", "device.rtc", "meta", "restore")) {
             assertTrue(state.containsKey(s), "section " + s + " in " + state.keySet());
         }
+        dev.jvmm.vmm.RestoreConfig saved = dev.jvmm.vmm.RestoreConfig.decode(state.get("restore"));
+        assertEquals(1, saved.cpus());
+        assertEquals("kernel", saved.pit());
+        assertTrue(saved.memBytes() > 0 && saved.regions().size() == 1 && saved.regions().get(0)[1] == saved.memBytes(),
+                "one RAM region, all of the guest's RAM: " + saved);
         ByteBuffer regs = ByteBuffer.wrap(state.get("vcpu.0.regs")).order(java.nio.ByteOrder.LITTLE_ENDIAN);
         long rbx = regs.getLong((int) dev.jvmm.sys.KvmApi.offset(dev.jvmm.sys.KvmApi.KVM_REGS, "rbx"));
         byte[] image = Files.readAllBytes(KvmSupport.guest("counter.bin"));
@@ -611,6 +616,14 @@ class ApiSocketTest {
         assertEquals(ExitStatus.BAD_IMAGE, truncated.status(), truncated::toString);
         assertTrue(truncated.stderr().contains("truncated"), truncated::toString);
         assertEquals(1, truncated.stderr().strip().split("\n").length, "one line: " + truncated);
+        // a state file whose checksum holds but whose restore section is cut short
+        Map<String, byte[]> sections = new java.util.LinkedHashMap<>(dev.jvmm.vmm.SnapshotFile.decode(good, "state"));
+        sections.put("restore", Arrays.copyOf(sections.get("restore"), 10));
+        Files.write(dir.resolve("state"), dev.jvmm.vmm.SnapshotFile.encode(sections));
+        Jvmm.Result malformed = Jvmm.run("run", "--no-stdin", "--restore", dir.toString());
+        assertEquals(ExitStatus.BAD_IMAGE, malformed.status(), malformed::toString);
+        assertTrue(malformed.stderr().contains("its restore section is malformed (it ends early"), malformed::toString);
+        assertEquals(1, malformed.stderr().strip().split("\n").length, "one line: " + malformed);
         Jvmm.Result missing = Jvmm.run("run", "--no-stdin", "--restore", tmp.resolve("nowhere").toString());
         assertEquals(ExitStatus.BAD_IMAGE, missing.status(), missing::toString);
         Jvmm.Result withKernel = Jvmm.run("run", "--restore", dir.toString(), KvmSupport.guest("hello.bin").toString());

@@ -143,23 +143,22 @@ class VirtioSpecTest {
     /** A restore's devices from the snapshot's list: disks from --disk in order, rng and console as they were; a mismatch refused. */
     @Test
     void restoredDevices() throws Exception {
-        List<Object> saved = List.of(
-                java.util.Map.of("slot", "virtio-blk.0", "kind", "virtio-blk", "image", "/a.img", "read_only", false),
-                java.util.Map.of("slot", "virtio-rng.1", "kind", "virtio-rng"),
-                java.util.Map.of("slot", "virtio-blk.2", "kind", "virtio-blk", "image", "/b.img", "read_only", true),
-                java.util.Map.of("slot", "virtio-console.3", "kind", "virtio-console"));
+        List<RestoreConfig.Device> saved = List.of(
+                new RestoreConfig.Device("virtio-blk.0", "virtio-blk", "/a.img", false),
+                new RestoreConfig.Device("virtio-rng.1", "virtio-rng", "", false),
+                new RestoreConfig.Device("virtio-blk.2", "virtio-blk", "/b.img", true),
+                new RestoreConfig.Device("virtio-console.3", "virtio-console", "", false));
         VirtioSpec.Disk a = VirtioSpec.Disk.parse("/copy/a.img"), b = VirtioSpec.Disk.parse("/copy/b.img,ro");
         assertEquals(List.of(a, new VirtioSpec.Rng(), b, new VirtioSpec.Console()), VirtioSpec.forRestore(saved, List.of(a, b)));
-        assertEquals(List.of(), VirtioSpec.forRestore(null, List.of()), "a snapshot of a VM without virtio devices");
+        assertEquals(List.of(), VirtioSpec.forRestore(List.of(), List.of()), "a snapshot of a VM without virtio devices");
         VmmException few = assertThrows(VmmException.class, () -> VirtioSpec.forRestore(saved, List.of(a)));
         assertEquals(ExitStatus.USAGE, few.exitStatus());
         assertTrue(few.getMessage().contains("2 disks (virtio-blk.0 on /a.img; virtio-blk.2 on /b.img,ro), --disk gives 1"), few.getMessage());
-        VmmException extra = assertThrows(VmmException.class, () -> VirtioSpec.forRestore(null, List.of(a)));
+        VmmException extra = assertThrows(VmmException.class, () -> VirtioSpec.forRestore(List.of(), List.of(a)));
         assertTrue(extra.getMessage().contains("0 disks, --disk gives 1"), extra.getMessage());
         VmmException net = assertThrows(VmmException.class,
-                () -> VirtioSpec.forRestore(List.of(java.util.Map.of("slot", "virtio-net.0", "kind", "virtio-net")), List.of()));
+                () -> VirtioSpec.forRestore(List.of(new RestoreConfig.Device("virtio-net.0", "virtio-net", "", false)), List.of()));
         assertEquals(ExitStatus.BAD_IMAGE, net.exitStatus());
         assertTrue(net.getMessage().contains("virtio-net.0"), net.getMessage());
-        assertThrows(ClassCastException.class, () -> VirtioSpec.forRestore("not a list", List.of()));
     }
 }
