@@ -219,8 +219,12 @@ public final class GdbStub implements GdbTarget {
         dr = debugRegs.clone();
         swBreakpoints = Set.copyOf(sw);
         boolean hw = (debugRegs[7] & 0xff) != 0;
+        // #BP is intercepted only while the debugger has a software breakpoint: otherwise every int3
+        // of the guest's own (Linux patches its text through int3s, many of them while a CPU comes up)
+        // would be an exit to jvmm and a reinjection, for nothing the debugger asked for
+        boolean swBp = !sw.isEmpty();
         for (int i = 0; i < cpus && i < actions.length; i++) {
-            int c = KvmApi.KVM_GUESTDBG_ENABLE | KvmApi.KVM_GUESTDBG_USE_SW_BP
+            int c = KvmApi.KVM_GUESTDBG_ENABLE | (swBp ? KvmApi.KVM_GUESTDBG_USE_SW_BP : 0)
                     | (hw ? KvmApi.KVM_GUESTDBG_USE_HW_BP : 0)
                     | (actions[i] == Action.STEP ? KvmApi.KVM_GUESTDBG_SINGLESTEP : 0);
             control[i] = c;

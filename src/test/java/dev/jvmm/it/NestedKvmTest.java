@@ -654,8 +654,11 @@ class NestedKvmTest {
                 + "$B grep -q 'GDB-INIT reached' /tmp/g || $B tail -n 60 /tmp/g\n");
         assertTrue(tmp.resolve("run.sh").toFile().setExecutable(true));
         GdbAttempt at = gdbAttempt(tmp, port, vmlinux);
-        if (at.status() == NESTED_VM_STALLED) { // as nested() does: the emulated machine's fault, once
-            System.err.println("NestedKvmTest: the nested VM stalled under gdb; running it once more. First run: " + at.all());
+        // as nested() does, the emulated machine's fault; here up to twice more: this check's nested VM
+        // stalled in both of its attempts in two CI runs of 2026-12-03 and once in two runs by hand
+        // (each time after gdb's last continue, the guest booting on with gdb attached)
+        for (int retry = 1; retry <= 2 && at.status() == NESTED_VM_STALLED; retry++) {
+            System.err.println("NestedKvmTest: the nested VM stalled under gdb; running it again (" + retry + " of 2). Last run: " + at.all());
             at = gdbAttempt(tmp, port, vmlinux);
         }
         String g = at.gdb(), o = at.stdout(), all = at.all();
