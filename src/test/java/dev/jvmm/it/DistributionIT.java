@@ -126,6 +126,24 @@ class DistributionIT {
     }
 
     /**
+     * Every method-handle form a boot resolves (the system call downcall's, the segment var handles')
+     * is in the holder classes of the AOT cache: build-dist added them to the runtime's classlist, from
+     * which the cache's holders are made. A form missing there is spun as a class at run time, on the
+     * start-up's critical path; the JDK's trace says "(fail)" for each.
+     */
+    @Test
+    void aBootSpinsNoMethodHandleFormTheCacheCouldHold() throws Exception {
+        KvmSupport.requireKvm();
+        Result r = jvmm(Map.of("JDK_JAVA_OPTIONS", "-XX:AOTMode=on -Djava.lang.invoke.MethodHandle.TRACE_RESOLVE=true"),
+                "run", "share/jvmm/guests/hello.bin");
+        assertEquals(GUEST_OK, r.status(), r::toString);
+        List<String> resolved = r.stdout().lines().filter(l -> l.startsWith("[LF_RESOLVE]")).toList();
+        assertTrue(resolved.size() > 5, "the trace lists the forms a boot resolves:\n" + r);
+        List<String> spun = resolved.stream().filter(l -> l.endsWith("(fail)")).toList();
+        assertEquals(List.of(), spun, "forms not in the cache's holder classes");
+    }
+
+    /**
      * A restore starts from lib/jvmm-restore.aot, the cache trained on a restore: a guest served by
      * the distribution, paused and snapshotted over its control socket, is restored by it, and the
      * restore code comes from the cache (with the boot's cache it would come from the jar).
