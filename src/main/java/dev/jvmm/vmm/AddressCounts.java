@@ -1,7 +1,6 @@
 package dev.jvmm.vmm;
 
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 
 /**
@@ -54,7 +53,10 @@ final class AddressCounts {
     List<Entry> entries() {
         List<Entry> out = new ArrayList<>(used);
         for (int i = 0; i < used; i++) out.add(new Entry(addresses[i], counts[i], inherited[i]));
-        out.sort(Comparator.comparingLong(Entry::count).reversed().thenComparingLong(Entry::address));
+        // most counted first, then by address; a plain lambda, since Comparator.comparingLong's chain
+        // spins JDK lambda classes at the end of every run
+        out.sort((a, b) -> a.count() != b.count() ? Long.compare(b.count(), a.count())
+                : Long.compare(a.address(), b.address()));
         return out;
     }
 }

@@ -11,7 +11,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -76,7 +75,10 @@ public final class RunReport {
             Bus.Range r = mmio.find(a);
             all.add(new Hotspot("mmio", a, r == null ? "unclaimed" : r.name(), c));
         });
-        all.sort(Comparator.comparingLong(Hotspot::count).reversed().thenComparingLong(Hotspot::address));
+        // most counted first, then by address; a plain lambda, since Comparator.comparingLong's chain
+        // spins JDK lambda classes at the end of every run
+        all.sort((a, b) -> a.count() != b.count() ? Long.compare(b.count(), a.count())
+                : Long.compare(a.address(), b.address()));
         hotspots.addAll(all.subList(0, Math.min(TOP, all.size())));
     }
 

@@ -72,50 +72,50 @@ public final class CpuSetup {
             MemorySegment regs = arena.allocate(KvmApi.KVM_REGS);
             vcpu.call(KvmApi.KVM_GET_SREGS, sregs);
             regs.set(JAVA_LONG, REGS_RFLAGS, 2L);
-            switch (entry) {
-                case EntryState.RealMode rm -> {
-                    for (String seg : new String[] {"cs", "ds", "es", "fs", "gs", "ss"}) {
-                        long base = KvmApi.offset(KvmApi.KVM_SREGS, seg);
-                        sregs.set(JAVA_LONG, base, (long) rm.cs() << 4);
-                        sregs.set(JAVA_SHORT, base + SEG_SELECTOR, (short) rm.cs());
-                        sregs.set(JAVA_INT, base + SEG_LIMIT, 0xffff);
-                    }
-                    regs.set(JAVA_LONG, REGS_RIP, rm.ip() & 0xffffL);
-                    regs.set(JAVA_LONG, REGS_RSP, rm.sp() & 0xffffL);
-                    regs.set(JAVA_LONG, REGS_RBP, rm.sp() & 0xffffL); // as kvmtool does
+            // an instanceof chain, not a pattern switch: javac compiles the latter to an invokedynamic
+            // whose bootstrap spins a class at run time, on every boot's critical path
+            if (entry instanceof EntryState.RealMode rm) {
+                for (String seg : new String[] {"cs", "ds", "es", "fs", "gs", "ss"}) {
+                    long base = KvmApi.offset(KvmApi.KVM_SREGS, seg);
+                    sregs.set(JAVA_LONG, base, (long) rm.cs() << 4);
+                    sregs.set(JAVA_SHORT, base + SEG_SELECTOR, (short) rm.cs());
+                    sregs.set(JAVA_INT, base + SEG_LIMIT, 0xffff);
                 }
-                case EntryState.Protected32 pm -> {
-                    setFlatSegment(sregs, "cs", 0x08, 0xb);
-                    for (String seg : new String[] {"ds", "es", "fs", "gs", "ss"}) setFlatSegment(sregs, seg, 0x10, 0x3);
-                    setTaskRegister(sregs);
-                    setDescriptorTables(sregs);
-                    long cr0 = KvmApi.offset(KvmApi.KVM_SREGS, "cr0");
-                    sregs.set(JAVA_LONG, cr0, (sregs.get(JAVA_LONG, cr0) | CR0_PE | CR0_ET) & ~CR0_PG);
-                    sregs.set(JAVA_LONG, KvmApi.offset(KvmApi.KVM_SREGS, "cr4"), 0L);
-                    sregs.set(JAVA_LONG, KvmApi.offset(KvmApi.KVM_SREGS, "efer"), 0L);
-                    regs.set(JAVA_LONG, REGS_RIP, pm.eip() & 0xffffffffL);
-                    regs.set(JAVA_LONG, REGS_RAX, pm.eax() & 0xffffffffL);
-                    regs.set(JAVA_LONG, REGS_RBX, pm.ebx() & 0xffffffffL);
-                    regs.set(JAVA_LONG, REGS_RSP, pm.esp() & 0xffffffffL);
-                }
-                case EntryState.Long64 lm -> {
-                    setFlatSegment(sregs, "cs", 0x08, 0xb);
-                    long cs = KvmApi.offset(KvmApi.KVM_SREGS, "cs");
-                    sregs.set(JAVA_BYTE, cs + SEG_DB, (byte) 0); // db must be 0 when l is 1
-                    sregs.set(JAVA_BYTE, cs + SEG_L, (byte) 1); // l: 64-bit code
-                    for (String seg : new String[] {"ds", "es", "fs", "gs", "ss"}) setFlatSegment(sregs, seg, 0x10, 0x3);
-                    setTaskRegister(sregs);
-                    setDescriptorTables(sregs);
-                    long cr0 = KvmApi.offset(KvmApi.KVM_SREGS, "cr0");
-                    sregs.set(JAVA_LONG, cr0, sregs.get(JAVA_LONG, cr0) | CR0_PE | CR0_ET | CR0_PG);
-                    sregs.set(JAVA_LONG, KvmApi.offset(KvmApi.KVM_SREGS, "cr3"), Layout.PML4);
-                    sregs.set(JAVA_LONG, KvmApi.offset(KvmApi.KVM_SREGS, "cr4"), CR4_PAE);
-                    sregs.set(JAVA_LONG, KvmApi.offset(KvmApi.KVM_SREGS, "efer"), EFER_LME | EFER_LMA);
-                    regs.set(JAVA_LONG, REGS_RIP, lm.rip());
-                    regs.set(JAVA_LONG, REGS_RSI, lm.rsi());
-                    regs.set(JAVA_LONG, REGS_RSP, Layout.BOOT_STACK);
-                    regs.set(JAVA_LONG, REGS_RBP, Layout.BOOT_STACK);
-                }
+                regs.set(JAVA_LONG, REGS_RIP, rm.ip() & 0xffffL);
+                regs.set(JAVA_LONG, REGS_RSP, rm.sp() & 0xffffL);
+                regs.set(JAVA_LONG, REGS_RBP, rm.sp() & 0xffffL); // as kvmtool does
+            } else if (entry instanceof EntryState.Protected32 pm) {
+                setFlatSegment(sregs, "cs", 0x08, 0xb);
+                for (String seg : new String[] {"ds", "es", "fs", "gs", "ss"}) setFlatSegment(sregs, seg, 0x10, 0x3);
+                setTaskRegister(sregs);
+                setDescriptorTables(sregs);
+                long cr0 = KvmApi.offset(KvmApi.KVM_SREGS, "cr0");
+                sregs.set(JAVA_LONG, cr0, (sregs.get(JAVA_LONG, cr0) | CR0_PE | CR0_ET) & ~CR0_PG);
+                sregs.set(JAVA_LONG, KvmApi.offset(KvmApi.KVM_SREGS, "cr4"), 0L);
+                sregs.set(JAVA_LONG, KvmApi.offset(KvmApi.KVM_SREGS, "efer"), 0L);
+                regs.set(JAVA_LONG, REGS_RIP, pm.eip() & 0xffffffffL);
+                regs.set(JAVA_LONG, REGS_RAX, pm.eax() & 0xffffffffL);
+                regs.set(JAVA_LONG, REGS_RBX, pm.ebx() & 0xffffffffL);
+                regs.set(JAVA_LONG, REGS_RSP, pm.esp() & 0xffffffffL);
+            } else if (entry instanceof EntryState.Long64 lm) {
+                setFlatSegment(sregs, "cs", 0x08, 0xb);
+                long cs = KvmApi.offset(KvmApi.KVM_SREGS, "cs");
+                sregs.set(JAVA_BYTE, cs + SEG_DB, (byte) 0); // db must be 0 when l is 1
+                sregs.set(JAVA_BYTE, cs + SEG_L, (byte) 1); // l: 64-bit code
+                for (String seg : new String[] {"ds", "es", "fs", "gs", "ss"}) setFlatSegment(sregs, seg, 0x10, 0x3);
+                setTaskRegister(sregs);
+                setDescriptorTables(sregs);
+                long cr0 = KvmApi.offset(KvmApi.KVM_SREGS, "cr0");
+                sregs.set(JAVA_LONG, cr0, sregs.get(JAVA_LONG, cr0) | CR0_PE | CR0_ET | CR0_PG);
+                sregs.set(JAVA_LONG, KvmApi.offset(KvmApi.KVM_SREGS, "cr3"), Layout.PML4);
+                sregs.set(JAVA_LONG, KvmApi.offset(KvmApi.KVM_SREGS, "cr4"), CR4_PAE);
+                sregs.set(JAVA_LONG, KvmApi.offset(KvmApi.KVM_SREGS, "efer"), EFER_LME | EFER_LMA);
+                regs.set(JAVA_LONG, REGS_RIP, lm.rip());
+                regs.set(JAVA_LONG, REGS_RSI, lm.rsi());
+                regs.set(JAVA_LONG, REGS_RSP, Layout.BOOT_STACK);
+                regs.set(JAVA_LONG, REGS_RBP, Layout.BOOT_STACK);
+            } else {
+                throw new IllegalArgumentException("no entry state " + entry);
             }
             vcpu.call(KvmApi.KVM_SET_SREGS, sregs);
             vcpu.call(KvmApi.KVM_SET_REGS, regs);
