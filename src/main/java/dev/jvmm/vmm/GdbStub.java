@@ -224,9 +224,14 @@ public final class GdbStub implements GdbTarget {
         // would be an exit to jvmm and a reinjection, for nothing the debugger asked for
         boolean swBp = !sw.isEmpty();
         for (int i = 0; i < cpus && i < actions.length; i++) {
-            int c = KvmApi.KVM_GUESTDBG_ENABLE | (swBp ? KvmApi.KVM_GUESTDBG_USE_SW_BP : 0)
+            boolean step = actions[i] == Action.STEP;
+            // with no breakpoint, watchpoint or step, guest debugging is off altogether: the guest runs
+            // as it would without a debugger (with it on, KVM intercepts the guest's every debug-register
+            // access); an interrupt from gdb stops the vCPUs by kicking them, not through it
+            int c = !swBp && !hw && !step ? 0
+                    : KvmApi.KVM_GUESTDBG_ENABLE | (swBp ? KvmApi.KVM_GUESTDBG_USE_SW_BP : 0)
                     | (hw ? KvmApi.KVM_GUESTDBG_USE_HW_BP : 0)
-                    | (actions[i] == Action.STEP ? KvmApi.KVM_GUESTDBG_SINGLESTEP : 0);
+                    | (step ? KvmApi.KVM_GUESTDBG_SINGLESTEP : 0);
             control[i] = c;
             long[] d = dr;
             vm.onParkedVcpu(i, fd -> {
