@@ -144,9 +144,7 @@ public final class Kvm implements AutoCloseable {
     }
 
     public VmFd createVm() {
-        int vm = LibC.ioctl(fd, KvmApi.KVM_CREATE_VM.number(), 0L);
-        if (vm < 0) throw new KvmException(KvmApi.KVM_CREATE_VM.name(), LibC.errno());
-        return new VmFd(this, vm);
+        return new VmFd(this, KvmIoctl.call(fd, KvmApi.KVM_CREATE_VM, 0L)); // again after EINTR, as KVM needs
     }
 
     @Override
