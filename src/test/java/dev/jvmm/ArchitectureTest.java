@@ -84,4 +84,26 @@ class ArchitectureTest {
         }
         assertTrue(problems.isEmpty(), "log through dev.jvmm.log.Log, not slf4j directly: " + problems);
     }
+
+    /**
+     * Shutdown hooks and delete-on-exit files go through {@code dev.jvmm.sys.ShutdownHooks}: a run that
+     * registered none ends with a halt (no Runtime.exit logger to set up), so one registered behind its
+     * back would silently not run at the end of a normal run.
+     */
+    @Test
+    void shutdownWorkGoesThroughShutdownHooks() throws IOException {
+        Pattern direct = Pattern.compile("\\b(add|remove)ShutdownHook\\(|\\.deleteOnExit\\(\\)");
+        List<String> problems = new ArrayList<>();
+        int registrations = 0;
+        try (Stream<Path> files = Files.walk(Path.of("src/main/java/dev/jvmm"))) {
+            for (Path f : files.filter(p -> p.toString().endsWith(".java")).toList()) {
+                String src = Files.readString(f);
+                if (f.endsWith("sys/ShutdownHooks.java")) continue;
+                if (direct.matcher(src).find()) problems.add(f.toString());
+                registrations += Pattern.compile("ShutdownHooks\\.(add|deleteOnExit)\\(").matcher(src).results().count();
+            }
+        }
+        assertTrue(registrations >= 3, "the walk found the hooks registered through ShutdownHooks: " + registrations);
+        assertTrue(problems.isEmpty(), "register shutdown work through dev.jvmm.sys.ShutdownHooks: " + problems);
+    }
 }

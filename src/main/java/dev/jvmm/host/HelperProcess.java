@@ -1,5 +1,6 @@
 package dev.jvmm.host;
 
+import dev.jvmm.sys.ShutdownHooks;
 import dev.jvmm.log.Log;
 import dev.jvmm.sys.UnixSocket;
 
@@ -77,7 +78,7 @@ public final class HelperProcess implements AutoCloseable {
     private static final Set<HelperProcess> LIVE = ConcurrentHashMap.newKeySet();
 
     static {
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+        ShutdownHooks.add(new Thread(() -> {
             for (HelperProcess h : List.copyOf(LIVE)) h.close();
         }, "jvmm helper cleanup"));
     }

@@ -1,5 +1,6 @@
 package dev.jvmm.vmm;
 
+import dev.jvmm.sys.ShutdownHooks;
 import dev.jvmm.log.Log;
 import dev.jvmm.sys.Errno;
 import dev.jvmm.sys.LibC;
@@ -77,7 +78,7 @@ public final class ApiServer implements AutoCloseable {
         this.wakeFd = LibC.eventfd(0, LibC.EFD_CLOEXEC | LibC.EFD_NONBLOCK);
         if (wakeFd < 0) throw new SyscallException("eventfd", LibC.errno());
         this.removeAtExit = new Thread(this::removeFile, "jvmm api cleanup");
-        Runtime.getRuntime().addShutdownHook(removeAtExit); // a signal that ends the process before the normal path
+        ShutdownHooks.add(removeAtExit); // a signal that ends the process before the normal path
         RunGuard.atHalt(removeAtExit); // and the watchdog's halt, which runs no shutdown hooks
         this.thread = Thread.ofPlatform().name("jvmm api").daemon(true).unstarted(this::serve);
     }
@@ -492,11 +493,7 @@ public final class ApiServer implements AutoCloseable {
         removeFile();
         if (!thread.isAlive()) LibC.close(wakeFd);
         RunGuard.removeAtHalt(removeAtExit);
-        try {
-            Runtime.getRuntime().removeShutdownHook(removeAtExit);
-        } catch (IllegalStateException e) {
-            // the JVM is shutting down: the hook runs anyway
-        }
+        ShutdownHooks.remove(removeAtExit);
     }
 
     /** Removes the socket file if it is still the one this server made. */

@@ -1,5 +1,6 @@
 package dev.jvmm.loader.initramfs;
 
+import dev.jvmm.sys.ShutdownHooks;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.Closeable;
@@ -119,7 +120,7 @@ public final class InitramfsBuilder {
             Log.warn(InitramfsBuilder.class, "cannot cache the initramfs in {} ({}): using a temporary file", cacheDir, e.getMessage());
             try {
                 Path t = Files.createTempFile("jvmm-initramfs-", ".cpio.gz");
-                t.toFile().deleteOnExit();
+                ShutdownHooks.deleteOnExit(t);
                 Files.write(t, archive);
                 return t;
             } catch (IOException e2) {
