@@ -4,8 +4,6 @@ import dev.jvmm.device.Bus;
 import dev.jvmm.sys.KvmApi;
 
 import java.io.IOException;
-import java.math.BigDecimal;
-import java.math.RoundingMode;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -135,7 +133,7 @@ public final class RunReport {
 
     /** {@code value} with {@code digits} decimals, rounded half up (what %.Nf prints, without a Formatter). */
     static String decimal(double value, int digits) {
-        return java.math.BigDecimal.valueOf(value).setScale(digits, java.math.RoundingMode.HALF_UP).toPlainString();
+        return Json.Decimal.format(value, digits);
     }
 
     /**
@@ -148,7 +146,7 @@ public final class RunReport {
         m.put("exit_status", stop == null ? null : stop.exitStatus());
         m.put("reason", stop == null ? "running" : stop.reason());
         m.put("ended_by", stop == null ? null : stop.cause().jsonName());
-        m.put("wall_seconds", BigDecimal.valueOf(wallNanos, 9).setScale(6, RoundingMode.HALF_UP));
+        m.put("wall_seconds", Json.Decimal.of(wallNanos / 1e9, 6));
         m.put("timeline_ms", timeline.toMap());
         m.put("console_bytes", consoleBytes);
         m.put("unclaimed", Json.fields("pio", unclaimedPio, "mmio", unclaimedMmio));

@@ -125,7 +125,7 @@ public final class Timeline {
     public Map<String, Object> toMap() {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("process_start", 0);
-        reached().forEach((k, ms) -> m.put(k.json, new java.math.BigDecimal(RunReport.decimal(ms, 3))));
+        reached().forEach((k, ms) -> m.put(k.json, Json.Decimal.of(ms, 3)));
         return m;
     }
 

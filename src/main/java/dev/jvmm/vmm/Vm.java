@@ -474,7 +474,7 @@ public final class Vm implements VcpuThread.RunControl, AutoCloseable {
         p.timeline.mark(Timeline.Mark.STOP_REQUESTED, stopRequestedAt);
         RunReport report = new RunReport(p.timeline);
         report.finish(s, vcpus, p.pio, p.mmio, p.virtio.counters(), p.console.bytesWritten(), System.nanoTime() - started);
-        if (restoreNanos >= 0) report.put("restore_ms", java.math.BigDecimal.valueOf(restoreNanos, 6).setScale(3, java.math.RoundingMode.HALF_UP));
+        if (restoreNanos >= 0) report.put("restore_ms", Json.Decimal.of(restoreNanos / 1e6, 3));
         return report;
     }
 
