@@ -198,4 +198,21 @@ class DistributionIT {
         assertEquals(6, r.status(), r::toString);
         assertTrue(r.stderr().contains("/nonexistent/kvm"), r::toString);
     }
+
+    /**
+     * The jar is minimized (maven-shade's minimizeJar keeps what jvmm's classes reach): every
+     * decompressor a kernel can need must still be in it, and work, where the tests' class path would
+     * have hidden a missing class.
+     */
+    @Test
+    void extractsTheVmlinuxFromABzImageInEveryCompression() throws Exception {
+        byte[] vmlinux = dev.jvmm.loader.CompressedKernels.vmlinux();
+        for (String kind : dev.jvmm.loader.CompressedKernels.kinds()) {
+            Path bz = Files.write(unpacked.resolve("bzImage." + kind), dev.jvmm.loader.CompressedKernels.bzImage(kind));
+            Path out = unpacked.resolve("vmlinux." + kind);
+            Result r = jvmm(Map.of(), "extract-vmlinux", bz.toString(), out.toString());
+            assertEquals(0, r.status(), kind + ": " + r);
+            assertTrue(java.util.Arrays.equals(vmlinux, Files.readAllBytes(out)), kind + ": the vmlinux extracted is the one compressed");
+        }
+    }
 }
