@@ -104,6 +104,7 @@ record BzImageHeader(int version, int hdrEnd, int setupSects, int pmOffset, long
     }
 
     static String protocol(int version) {
-        return (version >> 8) + "." + String.format("%02d", version & 0xff);
+        int minor = version & 0xff; // "%02d", without a Formatter and its locale data (start-up)
+        return (version >> 8) + "." + (minor < 10 ? "0" : "") + minor;
     }
 }

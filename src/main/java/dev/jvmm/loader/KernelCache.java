@@ -85,7 +85,8 @@ public final class KernelCache {
         c.update(image, off, len);
         java.util.zip.CRC32 d = new java.util.zip.CRC32();
         d.update(image, off, len);
-        return String.format("v%d-%d-%08x%08x", LAYOUT_VERSION, len, c.getValue(), d.getValue());
+        java.util.HexFormat hex = java.util.HexFormat.of(); // "v%d-%d-%08x%08x", without a Formatter (start-up)
+        return "v" + LAYOUT_VERSION + "-" + len + "-" + hex.toHexDigits((int) c.getValue()) + hex.toHexDigits((int) d.getValue());
     }
 
     /** The entry's data if it is intact and at most {@code limit} bytes, else null (a damaged one is removed). */

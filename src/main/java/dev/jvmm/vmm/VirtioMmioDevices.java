@@ -59,7 +59,8 @@ public final class VirtioMmioDevices implements AutoCloseable {
     public static String cmdlineDevices(List<VirtioSpec> specs) {
         StringBuilder sb = new StringBuilder();
         for (VirtioMmioSlot s : layout(specs)) {
-            sb.append(sb.isEmpty() ? "" : " ").append(String.format("virtio_mmio.device=%dK@0x%x:%d", s.size() / 1024, s.base(), s.gsi()));
+            sb.append(sb.isEmpty() ? "" : " ").append("virtio_mmio.device=").append(s.size() / 1024).append("K@0x").append(Long.toHexString(s.base()))
+                    .append(':').append(s.gsi()); // not String.format: start-up (its Formatter and locale data)
         }
         return sb.toString();
     }

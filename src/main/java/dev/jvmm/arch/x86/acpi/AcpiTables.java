@@ -202,7 +202,8 @@ public final class AcpiTables {
         if (slots.size() > 0x1000) throw new IllegalArgumentException("at most 4096 virtio-mmio slots");
         for (int i = 0; i < slots.size(); i++) {
             VirtioMmioSlot s = slots.get(i);
-            devices.add(Aml.device(String.format("V%03X", i),
+            String hex = Integer.toHexString(i).toUpperCase(java.util.Locale.ROOT); // "V%03X", without a Formatter
+            devices.add(Aml.device("V" + "0".repeat(3 - hex.length()) + hex,
                     Aml.name("_HID", Aml.string(VIRTIO_MMIO_HID)),
                     Aml.name("_UID", Aml.integer(i)),
                     Aml.name("_CRS", Aml.resourceTemplate(
