@@ -72,6 +72,10 @@ public final class VmBuilder {
 
     /** As {@link #build(VmConfig, BootImage)}, marking the run's milestones on {@code timeline}. */
     public static Vm build(VmConfig config, BootImage image, Timeline timeline) throws VmmException {
+        // Made before the first system call, which waits for the FFM link of LibC's system call on its
+        // own thread: the tables need none, and KvmApi's layouts are what every KVM call below uses first.
+        List<Chunk> platform = platformTables(config);
+        KvmApi.KVM_REGS.byteSize();
         return assemble(config, timeline, (p, vm) -> {
             p.vmFd = p.kvm.createVm();
             p.memory = allocateMemory(config);
@@ -79,7 +83,7 @@ public final class VmBuilder {
                 p.loop = new EventLoop();
                 setUpIrqchip(p.vmFd, config);
                 CpuSetup.writeFirmwareTables(p.memory, image.entry()); // first: the image may overwrite any of it
-                writePlatformTables(p.memory, config);
+                for (Chunk c : platform) p.memory.write(c.guestAddress(), c.data());
                 loadImage(p.memory, image);
                 addLegacyDevices(p, config, vm);
                 addVirtioDevices(p, config, vm, timeline);
@@ -340,12 +344,12 @@ public final class VmBuilder {
     }
 
     /** The MP table always (it is how kernels without ACPI find the CPUs), ACPI tables unless --no-acpi. */
-    private static void writePlatformTables(GuestMemory memory, VmConfig config) {
+    private static List<Chunk> platformTables(VmConfig config) {
         List<Chunk> chunks = new ArrayList<>(MpTable.build(config.cpus()));
         if (config.acpi()) {
             chunks.addAll(AcpiTables.build(new AcpiConfig(config.cpus(), VirtioMmioDevices.layout(config.virtio()))).chunks());
         }
-        for (Chunk c : chunks) memory.write(c.guestAddress(), c.data());
+        return chunks;
     }
 
     private static void loadImage(GuestMemory memory, BootImage image) throws VmmException {
