@@ -26,9 +26,38 @@ public final class Json {
      * profile of 2026-12-04. A reader gets an ordinary JSON number.
      */
     public record Decimal(String text) {
-        /** {@code value} with {@code digits} decimals (0 to 9), rounded half up. */
+        /** @throws IllegalArgumentException if {@code text} is not a finite JSON number (it is written as it is) */
+        public Decimal {
+            if (!isNumber(text)) throw new IllegalArgumentException("not a finite JSON number: " + text);
+        }
+
+        /**
+         * {@code value} with {@code digits} decimals (0 to 9), rounded half up.
+         * @throws IllegalArgumentException for NaN or an infinity, which JSON has no number for
+         */
         public static Decimal of(double value, int digits) {
             return new Decimal(format(value, digits));
+        }
+
+        /** -?D+(.D+)?(E-?D+)? with D a digit: what {@link #format} writes for a finite value. */
+        static boolean isNumber(String t) {
+            int i = 0, n = t.length();
+            if (i < n && t.charAt(i) == '-') i++;
+            int start = i;
+            while (i < n && Character.isDigit(t.charAt(i))) i++;
+            if (i == start) return false;
+            if (i < n && t.charAt(i) == '.') {
+                start = ++i;
+                while (i < n && Character.isDigit(t.charAt(i))) i++;
+                if (i == start) return false;
+            }
+            if (i < n && t.charAt(i) == 'E') {
+                if (++i < n && t.charAt(i) == '-') i++;
+                start = i;
+                while (i < n && Character.isDigit(t.charAt(i))) i++;
+                if (i == start) return false;
+            }
+            return i == n;
         }
 
         private static final long[] POWERS_OF_TEN = {1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000};

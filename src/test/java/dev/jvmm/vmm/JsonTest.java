@@ -2,6 +2,7 @@ package dev.jvmm.vmm;
 
 import org.junit.jupiter.api.Test;
 
+import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -32,5 +33,18 @@ class JsonTest {
         assertEquals(81.945, ((Number) back.get("ms")).doubleValue());
         String pretty = Json.PRETTY.asString(m).replaceAll("\\s+", "");
         assertEquals("{\"ms\":81.945,\"zero\":0.000,\"n\":7}", pretty, "the pretty writer knows Decimal too");
+    }
+
+    @Test
+    void aDecimalIsAlwaysAFiniteJsonNumber() {
+        for (String ok : List.of("0", "-1", "81.945", "0.000", "1.0E10", "2.5E-7")) {
+            assertEquals(ok, new Json.Decimal(ok).text());
+        }
+        for (String bad : List.of("", "-", "1.", ".5", "NaN", "Infinity", "1e5", "1E", "1,5", "12 ", "{}")) {
+            assertThrows(IllegalArgumentException.class, () -> new Json.Decimal(bad), bad);
+        }
+        assertThrows(IllegalArgumentException.class, () -> Json.Decimal.of(Double.NaN, 3));
+        assertThrows(IllegalArgumentException.class, () -> Json.Decimal.of(Double.POSITIVE_INFINITY, 3));
+        assertEquals("1.0E12", Json.Decimal.of(1e12, 3).text());
     }
 }
