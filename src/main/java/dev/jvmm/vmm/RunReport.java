@@ -104,7 +104,7 @@ public final class RunReport {
     public void print(PrintStream out) {
         StringBuilder sb = new StringBuilder();
         sb.append("jvmm stats: ").append(stop.reason()).append(" (exit status ").append(stop.exitStatus()).append("), wall time ")
-                .append(decimal(wallNanos / 1e9, 3)).append(" s\n");
+                .append(Json.Decimal.format(wallNanos / 1e9, 3)).append(" s\n");
         for (VcpuSummary v : vcpus) {
             sb.append("  vCPU ").append(v.id()).append(": ").append(v.total()).append(" exits:");
             v.exits().forEach((k, c) -> sb.append(' ').append(k).append('=').append(c));
@@ -129,11 +129,6 @@ public final class RunReport {
 
     private static String pad(String s, int width) {
         return s.length() >= width ? s : s + " ".repeat(width - s.length());
-    }
-
-    /** {@code value} with {@code digits} decimals, rounded half up (what %.Nf prints, without a Formatter). */
-    static String decimal(double value, int digits) {
-        return Json.Decimal.format(value, digits);
     }
 
     /**

@@ -114,7 +114,7 @@ public final class Timeline {
     /** One line for --stats: {@code main 41.2, kernel_loaded 60.0, ...}. */
     public String line() {
         StringBuilder sb = new StringBuilder();
-        reached().forEach((k, ms) -> sb.append(sb.isEmpty() ? "" : ", ").append(k.json).append(' ').append(RunReport.decimal(ms, 1)));
+        reached().forEach((k, ms) -> sb.append(sb.isEmpty() ? "" : ", ").append(k.json).append(' ').append(Json.Decimal.format(ms, 1)));
         return sb.toString();
     }
 
@@ -132,7 +132,7 @@ public final class Timeline {
     /** A JSON object: {@code {"process_start": 0, "main": 41.2, ...}}. */
     public String json() {
         StringBuilder sb = new StringBuilder("{\"process_start\": 0");
-        reached().forEach((k, ms) -> sb.append(", \"").append(k.json).append("\": ").append(RunReport.decimal(ms, 3)));
+        reached().forEach((k, ms) -> sb.append(", \"").append(k.json).append("\": ").append(Json.Decimal.format(ms, 3)));
         return sb.append('}').toString();
     }
 
